@@ -1,0 +1,29 @@
+//! Arrow Flight SQL: the protocol side only. Commands are decoded and
+//! authenticated here and handed to the [`router`](crate::router).
+
+mod auth;
+mod error;
+mod registry;
+mod service;
+mod signing;
+
+/// Messages of `proto/flightdeck.proto`: tickets, handles, tokens.
+pub mod proto {
+    include!(concat!(env!("OUT_DIR"), "/flightdeck.v1.rs"));
+}
+
+pub use auth::Authenticator;
+pub use registry::Registry;
+pub use service::{FlightdeckService, MAX_FLIGHT_DATA_BYTES, ServiceState};
+pub use signing::Signer;
+
+impl From<&proto::SessionContext> for crate::trino::Session {
+    fn from(ctx: &proto::SessionContext) -> Self {
+        crate::trino::Session {
+            user: ctx.user.clone(),
+            catalog: ctx.catalog.clone(),
+            schema: ctx.schema.clone(),
+            prepared: Vec::new(),
+        }
+    }
+}

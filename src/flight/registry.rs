@@ -1,0 +1,58 @@
+//! Queries started by GetFlightInfo, waiting for their DoGet.
+//!
+//! Bounded in count and time: an entry that is evicted or expires is
+//! dropped, which cancels its Trino query. A ticket whose entry is gone
+//! (expired, or issued by another replica) runs its statement again.
+
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+
+use crate::trino::Query;
+
+/// A started query and the schema promised for it.
+#[derive(Debug)]
+pub struct PendingQuery {
+    pub query: Query,
+    pub schema: SchemaRef,
+}
+
+type Slot = Arc<Mutex<Option<PendingQuery>>>;
+
+/// The registry; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct Registry {
+    cache: moka::sync::Cache<[u8; 16], Slot>,
+}
+
+impl Registry {
+    pub fn new(capacity: u64, ttl: Duration) -> Self {
+        Registry { cache: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
+    }
+
+    /// Stores a started query, returning the key its ticket carries.
+    pub fn insert(&self, pending: PendingQuery) -> [u8; 16] {
+        let key: [u8; 16] = rand::random();
+        self.cache.insert(key, Arc::new(Mutex::new(Some(pending))));
+        key
+    }
+
+    /// Takes the query for `key`: each started query is streamed once.
+    pub fn take(&self, key: &[u8]) -> Option<PendingQuery> {
+        let key: [u8; 16] = key.try_into().ok()?;
+        let slot = self.cache.remove(&key)?;
+        let taken = slot.lock().expect("registry slot lock").take();
+        taken
+    }
+
+    /// Entries held now (after pending evictions run).
+    pub fn len(&self) -> u64 {
+        self.cache.run_pending_tasks();
+        self.cache.entry_count()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}

@@ -1,0 +1,386 @@
+//! The Flight SQL service: decodes commands, authenticates, and hands the
+//! statement to the router; results stream back as Trino produces them.
+//!
+//! ```text
+//! client                 Flightdeck                        Trino
+//!   | GetFlightInfo(sql)    |  POST /v1/statement             |
+//!   |---------------------->|-------------------------------->|
+//!   |                       |  GET nextUri .. until columns   |
+//!   |   FlightInfo(schema,  |  (query kept in the registry)   |
+//!   |   signed ticket)      |                                 |
+//!   |<----------------------|                                 |
+//!   | DoGet(ticket)         |  GET nextUri .. page by page    |
+//!   |---------------------->|-------------------------------->|
+//!   |   schema, batches...  |  (pulled as the client reads)   |
+//!   |<----------------------|                                 |
+//! ```
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_server::FlightService;
+use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
+use arrow_flight::sql::{
+    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
+    Any, CommandGetSqlInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
+    CommandStatementUpdate, ProstMessageExt, SqlInfo, TicketStatementQuery,
+    metadata::{SqlInfoData, SqlInfoDataBuilder},
+};
+use arrow_flight::{
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
+    SchemaAsIpc, Ticket,
+};
+use futures::{Stream, StreamExt, TryStreamExt};
+use prost::Message;
+use tokio::sync::mpsc;
+use tonic::metadata::MetadataValue;
+use tonic::{Request, Response, Status, Streaming};
+
+use super::auth::Authenticator;
+use super::error::{sign_status, trino_status};
+use super::proto::{Kind, PreparedStatementHandle, SessionContext, StatementTicket};
+use super::registry::{PendingQuery, Registry};
+use super::signing::{Signer, now_secs};
+use crate::router::Router;
+use crate::trino::{Column, Query, TrinoType, schema_for};
+
+/// Largest FlightData message sent; clients default to 4-16 MiB limits.
+pub const MAX_FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
+/// Batches decoded ahead of the client: bounds memory per stream while
+/// overlapping Trino's next page with sending this one.
+const PREFETCH_BATCHES: usize = 2;
+/// How long a ticket may be redeemed after it was issued.
+const TICKET_LIFETIME_SECS: i64 = 3600;
+/// Name under which a statement is prepared for `DESCRIBE OUTPUT`.
+const DESCRIBE_NAME: &str = "flightdeck_describe";
+
+type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+
+/// Everything the service needs, shared by all requests.
+pub struct ServiceState {
+    pub router: Router,
+    pub auth: Authenticator,
+    pub signer: Signer,
+    pub registry: Registry,
+    pub default_catalog: Option<String>,
+    pub default_schema: Option<String>,
+    sql_info: SqlInfoData,
+}
+
+impl ServiceState {
+    pub fn new(
+        router: Router,
+        auth: Authenticator,
+        signer: Signer,
+        registry: Registry,
+        default_catalog: Option<String>,
+        default_schema: Option<String>,
+    ) -> Self {
+        let mut info = SqlInfoDataBuilder::new();
+        info.append(SqlInfo::FlightSqlServerName, "Flightdeck");
+        info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
+        info.append(SqlInfo::FlightSqlServerArrowVersion, "59");
+        info.append(SqlInfo::FlightSqlServerReadOnly, false);
+        info.append(SqlInfo::FlightSqlServerSql, true);
+        info.append(SqlInfo::FlightSqlServerSubstrait, false);
+        // SQL_TRANSACTION_NONE: Trino's autocommit only.
+        info.append(SqlInfo::FlightSqlServerTransaction, 0i32);
+        info.append(SqlInfo::FlightSqlServerCancel, false);
+        info.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
+        let sql_info = info.build().expect("static SqlInfo is valid");
+        ServiceState { router, auth, signer, registry, default_catalog, default_schema, sql_info }
+    }
+}
+
+impl std::fmt::Debug for ServiceState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ServiceState").field("router", &self.router).field("registry", &self.registry).finish_non_exhaustive()
+    }
+}
+
+/// The Flight SQL service.
+#[derive(Debug, Clone)]
+pub struct FlightdeckService {
+    state: Arc<ServiceState>,
+}
+
+impl FlightdeckService {
+    pub fn new(state: Arc<ServiceState>) -> Self {
+        FlightdeckService { state }
+    }
+
+    fn context(&self, user: String) -> SessionContext {
+        SessionContext {
+            user,
+            catalog: self.state.default_catalog.clone(),
+            schema: self.state.default_schema.clone(),
+        }
+    }
+
+    /// Starts `sql`, waits for its schema and parks it for DoGet.
+    async fn statement_info(&self, ctx: SessionContext, sql: String, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
+        let mut query = self.state.router.start(&ctx, &sql).await.map_err(|e| trino_status(&e))?;
+        let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
+        let registry_key = self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema) });
+        let ticket = StatementTicket {
+            sql,
+            session: Some(ctx),
+            registry_key: registry_key.to_vec(),
+            expires_at: now_secs() + TICKET_LIFETIME_SECS,
+        };
+        let handle = self.state.signer.sign(Kind::Ticket, &ticket);
+        let ticket = TicketStatementQuery { statement_handle: handle.into() };
+        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
+        Ok(FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(format!("cannot encode schema: {e}")))?
+            .with_endpoint(endpoint)
+            .with_descriptor(descriptor)
+            .with_ordered(true))
+    }
+
+    fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(SessionContext, String), Status> {
+        let h: PreparedStatementHandle = self.state.signer.verify(Kind::Prepared, handle).map_err(|e| sign_status(&e))?;
+        let ctx = h.session.ok_or_else(|| Status::invalid_argument("prepared statement handle has no session"))?;
+        if ctx.user != user {
+            return Err(Status::permission_denied("prepared statement belongs to another user"));
+        }
+        Ok((ctx, h.sql))
+    }
+
+    /// Runs a statement with no result set to completion; returns its update count.
+    async fn run_update(&self, ctx: &SessionContext, sql: &str) -> Result<i64, Status> {
+        let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
+        query.drain().await.map_err(|e| trino_status(&e))?;
+        // DDL and SET have no count: report 0 rows, as JDBC expects.
+        Ok(query.update_count().unwrap_or(0))
+    }
+
+    /// The result schema of `sql` without running it: `DESCRIBE OUTPUT`.
+    async fn describe_output(&self, ctx: &SessionContext, sql: &str) -> Result<SchemaRef, Status> {
+        let (_, batches) = self
+            .state
+            .router
+            .execute_prepared(ctx, DESCRIBE_NAME, sql, &format!("DESCRIBE OUTPUT {DESCRIBE_NAME}"))
+            .await
+            .map_err(|e| trino_status(&e))?;
+        let mut columns = Vec::new();
+        for b in &batches {
+            let text = |name: &str| -> Result<arrow::array::StringArray, Status> {
+                let col = b
+                    .column_by_name(name)
+                    .ok_or_else(|| Status::internal(format!("DESCRIBE OUTPUT has no `{name}` column")))?;
+                Ok(arrow::array::AsArray::as_string::<i32>(col.as_ref()).clone())
+            };
+            let (names, types) = (text("Column Name")?, text("Type")?);
+            for i in 0..b.num_rows() {
+                let ty = TrinoType::parse(types.value(i)).map_err(Status::internal)?;
+                columns.push(Column { name: names.value(i).to_string(), ty });
+            }
+        }
+        Ok(Arc::new(schema_for(&columns)))
+    }
+}
+
+/// Streams a query's batches as Flight data. A task pulls Trino pages into
+/// a small bounded channel, so Trino is read only as fast as the client
+/// reads; when the client goes away the task cancels the Trino query.
+fn stream_query(mut query: Query, schema: SchemaRef) -> BoxStream<arrow_flight::FlightData> {
+    let (tx, mut rx) = mpsc::channel(PREFETCH_BATCHES);
+    tokio::spawn(async move {
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => break,
+                next = query.next_batch() => next,
+            };
+            match next {
+                Ok(Some(batch)) => {
+                    if tx.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(FlightError::Tonic(Box::new(trino_status(&e))))).await;
+                    return;
+                }
+            }
+        }
+        tracing::debug!(query_id = query.id(), "client went away; cancelling Trino query");
+        query.cancel();
+    });
+    let batches = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let flight = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+        .build(batches)
+        .map_err(Status::from);
+    Box::pin(flight)
+}
+
+fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let msg: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| Status::internal(format!("cannot encode schema: {e}")))?;
+    Ok(msg.0)
+}
+
+#[tonic::async_trait]
+impl FlightSqlService for FlightdeckService {
+    type FlightService = FlightdeckService;
+
+    async fn do_handshake(
+        &self,
+        request: Request<Streaming<HandshakeRequest>>,
+    ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
+        let (user, token) = self.state.auth.handshake(request.metadata())?;
+        tracing::debug!(%user, "handshake");
+        let reply = HandshakeResponse { protocol_version: 0, payload: token.clone().into() };
+        let mut response: Response<BoxStream<HandshakeResponse>> =
+            Response::new(Box::pin(futures::stream::iter([Ok(reply)])));
+        let header = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| Status::internal("token is not ASCII"))?;
+        response.metadata_mut().insert("authorization", header);
+        Ok(response)
+    }
+
+    async fn get_flight_info_statement(
+        &self,
+        query: CommandStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let info = self.statement_info(self.context(user), query.query, request.into_inner()).await?;
+        Ok(Response::new(info))
+    }
+
+    async fn get_flight_info_prepared_statement(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let (ctx, sql) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
+        let info = self.statement_info(ctx, sql, request.into_inner()).await?;
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_statement(
+        &self,
+        ticket: TicketStatementQuery,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let t: StatementTicket =
+            self.state.signer.verify(Kind::Ticket, &ticket.statement_handle).map_err(|e| sign_status(&e))?;
+        if t.expires_at < now_secs() {
+            return Err(Status::invalid_argument("ticket has expired: call GetFlightInfo again"));
+        }
+        let ctx = t.session.ok_or_else(|| Status::invalid_argument("ticket has no session"))?;
+        if ctx.user != user {
+            return Err(Status::permission_denied("ticket was issued to another user"));
+        }
+        let (query, schema) = match self.state.registry.take(&t.registry_key) {
+            Some(p) => (p.query, p.schema),
+            None => {
+                // Expired here, or issued by another replica: run it again.
+                tracing::debug!("ticket's query is not pending here; running it again");
+                let mut q = self.state.router.start(&ctx, &t.sql).await.map_err(|e| trino_status(&e))?;
+                let schema = q.wait_for_schema().await.map_err(|e| trino_status(&e))?;
+                (q, schema)
+            }
+        };
+        Ok(Response::new(stream_query(query, schema)))
+    }
+
+    async fn do_get_fallback(
+        &self,
+        request: Request<Ticket>,
+        message: Any,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        Err(Status::invalid_argument(format!("unknown ticket type `{}`", message.type_url)))
+    }
+
+    async fn do_action_create_prepared_statement(
+        &self,
+        query: ActionCreatePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let ctx = self.context(user);
+        let schema = self.describe_output(&ctx, &query.query).await?;
+        let handle = PreparedStatementHandle { sql: query.query, session: Some(ctx) };
+        Ok(ActionCreatePreparedStatementResult {
+            prepared_statement_handle: self.state.signer.sign(Kind::Prepared, &handle).into(),
+            dataset_schema: schema_bytes(&schema)?,
+            parameter_schema: schema_bytes(&Schema::empty())?,
+        })
+    }
+
+    async fn do_action_close_prepared_statement(
+        &self,
+        query: ActionClosePreparedStatementRequest,
+        request: Request<Action>,
+    ) -> Result<(), Status> {
+        // Handles are stateless: nothing to free, but refuse forged ones.
+        let user = self.state.auth.identify(request.metadata())?;
+        self.verify_prepared(&query.prepared_statement_handle, &user)?;
+        Ok(())
+    }
+
+    async fn do_put_statement_update(
+        &self,
+        cmd: CommandStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        self.run_update(&self.context(user), &cmd.query).await
+    }
+
+    async fn do_put_prepared_statement_update(
+        &self,
+        cmd: CommandPreparedStatementUpdate,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<i64, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let (ctx, sql) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
+        self.run_update(&ctx, &sql).await
+    }
+
+    async fn get_flight_info_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(query.as_any().encode_to_vec()));
+        let info = FlightInfo::new()
+            .try_with_schema(query.into_builder(&self.state.sql_info).schema().as_ref())
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(endpoint)
+            .with_descriptor(request.into_inner());
+        Ok(Response::new(info))
+    }
+
+    async fn do_get_sql_info(
+        &self,
+        query: CommandGetSqlInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        let builder = query.into_builder(&self.state.sql_info);
+        let schema = builder.schema();
+        let batch = builder.build().map_err(|e| Status::internal(e.to_string()))?;
+        let stream = FlightDataEncoderBuilder::new()
+            .with_schema(schema)
+            .build(futures::stream::iter([Ok(batch)]))
+            .map_err(Status::from);
+        Ok(Response::new(stream.boxed()))
+    }
+
+    async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}

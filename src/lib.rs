@@ -1,0 +1,29 @@
+//! Flightdeck: a query-acceleration proxy that speaks Arrow Flight SQL to
+//! clients and runs their queries on Trino.
+//!
+//! # Layout
+//!
+//! - [`config`]: the TOML file, `FLIGHTDECK_*` variables and flags, checked
+//!   all at once.
+//! - [`trino`]: Trino's REST client protocol, and decoding its JSON pages
+//!   straight into Arrow.
+//! - [`flight`]: the Flight SQL service: protocol, authentication, signed
+//!   tickets and handles. It delegates execution to the router.
+//! - [`router`]: where a statement runs (Trino today).
+//! - [`app`]: binds the listeners and runs the servers until shutdown.
+
+#![warn(missing_debug_implementations, clippy::clone_on_ref_ptr, rustdoc::broken_intra_doc_links)]
+
+/// Building and running the servers.
+pub mod app;
+/// Configuration.
+pub mod config;
+/// The Flight SQL service.
+pub mod flight;
+/// Where statements run.
+pub mod router;
+/// The Trino client.
+pub mod trino;
+
+pub use app::Application;
+pub use config::Config;

@@ -1,0 +1,445 @@
+//! The Trino REST client protocol: submit a statement, follow `nextUri` with
+//! no sleeping until it is absent, decode pages into Arrow as they arrive.
+
+use std::collections::VecDeque;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use bytes::Bytes;
+use percent_encoding::{NON_ALPHANUMERIC, utf8_percent_encode};
+use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AGENT};
+use reqwest::{Method, StatusCode};
+use serde::Deserialize;
+use serde_json::value::RawValue;
+use url::Url;
+
+use super::decode::BatchDecoder;
+use super::error::{Error, QueryError, Result};
+use super::types::{Column, TrinoType};
+
+/// How Flightdeck authenticates itself to Trino.
+#[derive(Clone, PartialEq, Eq, Default)]
+pub enum TrinoAuth {
+    /// No credentials: only `X-Trino-User` (plain HTTP, no authenticator).
+    #[default]
+    None,
+    /// HTTP Basic (Trino's password authenticators).
+    Basic { user: String, password: String },
+    /// A bearer token (Trino's JWT or OAuth2 authenticators).
+    Bearer(String),
+}
+
+impl std::fmt::Debug for TrinoAuth {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            TrinoAuth::None => f.write_str("None"),
+            TrinoAuth::Basic { user, .. } => write!(f, "Basic {{ user: {user:?}, password: <redacted> }}"),
+            TrinoAuth::Bearer(_) => f.write_str("Bearer(<redacted>)"),
+        }
+    }
+}
+
+/// Settings of the Trino client.
+#[derive(Debug, Clone)]
+pub struct TrinoConfig {
+    /// Base URL of the coordinator, e.g. `http://127.0.0.1:8080`.
+    pub url: Url,
+    pub auth: TrinoAuth,
+    /// PEM file of extra CA certificates for HTTPS.
+    pub ca_file: Option<std::path::PathBuf>,
+    /// Time zone sent with every query (`X-Trino-Time-Zone`); Trino's own when unset.
+    pub time_zone: Option<String>,
+    /// Session properties sent with every query.
+    pub session_properties: Vec<(String, String)>,
+    /// How long to keep retrying HTTP 502/503/504 before giving up.
+    pub retry_budget: Duration,
+    /// Connect timeout for each HTTP request.
+    pub connect_timeout: Duration,
+}
+
+impl TrinoConfig {
+    /// Settings for a Trino at `url` with no credentials.
+    pub fn new(url: Url) -> Self {
+        TrinoConfig {
+            url,
+            auth: TrinoAuth::None,
+            ca_file: None,
+            time_zone: None,
+            session_properties: Vec::new(),
+            retry_budget: Duration::from_secs(30),
+            connect_timeout: Duration::from_secs(5),
+        }
+    }
+}
+
+/// The session a statement runs in: who runs it and where.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Session {
+    /// Trino user (`X-Trino-User`): the client's identity.
+    pub user: String,
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
+    /// Prepared statements visible to this request: (name, SQL).
+    pub prepared: Vec<(String, String)>,
+}
+
+/// Counters kept by the client, for tests and metrics.
+#[derive(Debug, Default)]
+pub struct ClientStats {
+    /// Result pages fetched from Trino (every `nextUri` GET).
+    pub pages_fetched: AtomicU64,
+    /// Queries cancelled with `DELETE nextUri`.
+    pub queries_cancelled: AtomicU64,
+}
+
+/// A Trino client; cheap to clone.
+#[derive(Debug, Clone)]
+pub struct TrinoClient {
+    inner: Arc<Inner>,
+}
+
+#[derive(Debug)]
+struct Inner {
+    http: reqwest::Client,
+    statement_url: Url,
+    base: String,
+    /// Headers sent on the POST: source, capabilities, auth, time zone, session.
+    post_headers: HeaderMap,
+    /// Headers sent on every `nextUri` request: auth.
+    auth_header: Option<HeaderValue>,
+    retry_budget: Duration,
+    stats: ClientStats,
+}
+
+const TRINO_USER: HeaderName = HeaderName::from_static("x-trino-user");
+const TRINO_CATALOG: HeaderName = HeaderName::from_static("x-trino-catalog");
+const TRINO_SCHEMA: HeaderName = HeaderName::from_static("x-trino-schema");
+const TRINO_PREPARED: HeaderName = HeaderName::from_static("x-trino-prepared-statement");
+
+fn header(v: &str) -> Result<HeaderValue> {
+    HeaderValue::from_str(v).map_err(|_| Error::Config(format!("value not allowed in an HTTP header: {v:?}")))
+}
+
+fn urlenc(s: &str) -> String {
+    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
+}
+
+impl TrinoClient {
+    /// Builds a client (one connection pool, reused by every query).
+    pub fn new(cfg: &TrinoConfig) -> Result<Self> {
+        let mut http = reqwest::Client::builder()
+            .connect_timeout(cfg.connect_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .tcp_nodelay(true);
+        if let Some(path) = &cfg.ca_file {
+            let pem = std::fs::read(path).map_err(|e| Error::Config(format!("cannot read {}: {e}", path.display())))?;
+            for cert in reqwest::Certificate::from_pem_bundle(&pem)
+                .map_err(|e| Error::Config(format!("invalid CA file {}: {e}", path.display())))?
+            {
+                http = http.add_root_certificate(cert);
+            }
+        }
+        let http = http.build().map_err(|e| Error::Config(e.to_string()))?;
+        let auth_header = match &cfg.auth {
+            TrinoAuth::None => None,
+            TrinoAuth::Basic { user, password } => {
+                use base64::Engine;
+                let b = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+                Some(header(&format!("Basic {b}"))?)
+            }
+            TrinoAuth::Bearer(token) => Some(header(&format!("Bearer {token}"))?),
+        };
+        let mut post_headers = HeaderMap::new();
+        post_headers.insert(USER_AGENT, HeaderValue::from_static(concat!("flightdeck/", env!("CARGO_PKG_VERSION"))));
+        post_headers.insert("x-trino-source", HeaderValue::from_static("flightdeck"));
+        // Without it Trino rounds time and timestamp values to milliseconds.
+        post_headers.insert("x-trino-client-capabilities", HeaderValue::from_static("PARAMETRIC_DATETIME"));
+        post_headers.insert("content-type", HeaderValue::from_static("text/plain; charset=utf-8"));
+        if let Some(tz) = &cfg.time_zone {
+            post_headers.insert("x-trino-time-zone", header(tz)?);
+        }
+        for (k, v) in &cfg.session_properties {
+            post_headers.append("x-trino-session", header(&format!("{k}={}", urlenc(v)))?);
+        }
+        if let Some(a) = &auth_header {
+            post_headers.insert(AUTHORIZATION, a.clone());
+        }
+        let statement_url = cfg.url.join("v1/statement").map_err(|e| Error::Config(e.to_string()))?;
+        Ok(TrinoClient {
+            inner: Arc::new(Inner {
+                http,
+                statement_url,
+                base: cfg.url.to_string(),
+                post_headers,
+                auth_header,
+                retry_budget: cfg.retry_budget,
+                stats: ClientStats::default(),
+            }),
+        })
+    }
+
+    /// The client's counters.
+    pub fn stats(&self) -> &ClientStats {
+        &self.inner.stats
+    }
+
+    /// Submits `sql` and returns the running query after Trino's first answer.
+    pub async fn start(&self, session: &Session, sql: &str) -> Result<Query> {
+        let mut headers = self.inner.post_headers.clone();
+        headers.insert(TRINO_USER, header(&session.user)?);
+        if let Some(c) = &session.catalog {
+            headers.insert(TRINO_CATALOG, header(c)?);
+        }
+        if let Some(s) = &session.schema {
+            headers.insert(TRINO_SCHEMA, header(s)?);
+        }
+        for (name, stmt) in &session.prepared {
+            headers.append(TRINO_PREPARED, header(&format!("{}={}", urlenc(name), urlenc(stmt)))?);
+        }
+        let body = Bytes::copy_from_slice(sql.as_bytes());
+        let url = self.inner.statement_url.clone();
+        let bytes = self
+            .request(|http| http.request(Method::POST, url.clone()).headers(headers.clone()).body(body.clone()))
+            .await?;
+        let mut query = Query {
+            client: self.clone(),
+            user: header(&session.user)?,
+            id: String::new(),
+            next_uri: None,
+            columns: None,
+            decoder: None,
+            ready: VecDeque::new(),
+            update_type: None,
+            update_count: None,
+        };
+        query.apply_page(&bytes)?;
+        Ok(query)
+    }
+
+    /// Runs `sql` to completion, returning its batches (for small results).
+    pub async fn execute(&self, session: &Session, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let mut q = self.start(session, sql).await?;
+        let schema = q.wait_for_schema().await?;
+        let mut batches = Vec::new();
+        while let Some(b) = q.next_batch().await? {
+            batches.push(b);
+        }
+        Ok((schema, batches))
+    }
+
+    /// Sends a request, retrying 502/503/504 with back-off, and returns the body.
+    async fn request(&self, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<Bytes> {
+        let started = tokio::time::Instant::now();
+        let mut attempt = 0u32;
+        loop {
+            attempt += 1;
+            let resp = make(&self.inner.http).send().await.map_err(|e| self.transport_error(e))?;
+            let status = resp.status();
+            if status == StatusCode::OK {
+                return resp.bytes().await.map_err(|e| self.transport_error(e));
+            }
+            let retryable = matches!(
+                status,
+                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+            );
+            let body = resp.text().await.unwrap_or_default();
+            if retryable && started.elapsed() < self.inner.retry_budget {
+                // The protocol asks for 50-100 ms; grow it so a restarting
+                // gateway is not hammered.
+                let wait = Duration::from_millis(50 * u64::from(attempt.min(20)));
+                tracing::debug!(%status, attempt, ?wait, "Trino busy, retrying");
+                tokio::time::sleep(wait).await;
+                continue;
+            }
+            let body = body.chars().take(1000).collect::<String>();
+            return Err(match status {
+                StatusCode::UNAUTHORIZED => Error::Unauthorized(body),
+                _ => Error::Http { status: status.as_u16(), body },
+            });
+        }
+    }
+
+    fn transport_error(&self, e: reqwest::Error) -> Error {
+        Error::Unavailable { url: self.inner.base.clone(), source: e }
+    }
+
+    fn get(&self, uri: &str, user: &HeaderValue) -> impl Fn(&reqwest::Client) -> reqwest::RequestBuilder {
+        let mut headers = HeaderMap::new();
+        headers.insert(TRINO_USER, user.clone());
+        if let Some(a) = &self.inner.auth_header {
+            headers.insert(AUTHORIZATION, a.clone());
+        }
+        let uri = uri.to_string();
+        move |http| http.get(&uri).headers(headers.clone())
+    }
+
+    fn cancel_in_background(&self, uri: String, user: HeaderValue) {
+        let client = self.clone();
+        let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
+        client.inner.stats.queries_cancelled.fetch_add(1, Ordering::Relaxed);
+        rt.spawn(async move {
+            let mut req = client.inner.http.delete(&uri).header(TRINO_USER, user);
+            if let Some(a) = &client.inner.auth_header {
+                req = req.header(AUTHORIZATION, a.clone());
+            }
+            if let Err(e) = req.send().await {
+                tracing::debug!(error = %e, "could not cancel Trino query");
+            }
+        });
+    }
+}
+
+/// One page of Trino's answer, borrowing its `data` text from the body.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct Page<'a> {
+    id: String,
+    next_uri: Option<String>,
+    columns: Option<Vec<PageColumn>>,
+    #[serde(borrow)]
+    data: Option<&'a RawValue>,
+    error: Option<QueryError>,
+    update_type: Option<String>,
+    update_count: Option<i64>,
+}
+
+#[derive(Deserialize)]
+struct PageColumn {
+    name: String,
+    #[serde(rename = "type")]
+    ty: String,
+}
+
+/// A running Trino query. Dropping it before the end cancels the query.
+#[derive(Debug)]
+pub struct Query {
+    client: TrinoClient,
+    user: HeaderValue,
+    id: String,
+    next_uri: Option<String>,
+    columns: Option<Vec<Column>>,
+    decoder: Option<BatchDecoder>,
+    /// Batches decoded while waiting for the schema, not yet handed out.
+    ready: VecDeque<RecordBatch>,
+    update_type: Option<String>,
+    update_count: Option<i64>,
+}
+
+impl Query {
+    /// Trino's query id.
+    pub fn id(&self) -> &str {
+        &self.id
+    }
+
+    /// True once Trino has sent its last page.
+    pub fn is_finished(&self) -> bool {
+        self.next_uri.is_none()
+    }
+
+    /// The statement's update type (`CREATE TABLE`, `INSERT`, ...), once known.
+    pub fn update_type(&self) -> Option<&str> {
+        self.update_type.as_deref()
+    }
+
+    /// Rows written by DML, once known.
+    pub fn update_count(&self) -> Option<i64> {
+        self.update_count
+    }
+
+    /// The result schema: Trino's columns, or no fields for statements
+    /// without a result set. Polls until Trino has said which.
+    pub async fn wait_for_schema(&mut self) -> Result<SchemaRef> {
+        while self.decoder.is_none() && !self.is_finished() {
+            self.advance().await?;
+        }
+        Ok(match &self.decoder {
+            Some(d) => d.schema(),
+            None => Arc::new(Schema::empty()),
+        })
+    }
+
+    /// The next batch of rows: one per non-empty Trino page.
+    pub async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        loop {
+            if let Some(b) = self.ready.pop_front() {
+                return Ok(Some(b));
+            }
+            if self.is_finished() {
+                return Ok(None);
+            }
+            self.advance().await?;
+        }
+    }
+
+    /// Reads the query to its end, discarding rows.
+    pub async fn drain(&mut self) -> Result<()> {
+        while self.next_batch().await?.is_some() {}
+        Ok(())
+    }
+
+    /// Cancels the query now (it is also cancelled when dropped unfinished).
+    pub fn cancel(&mut self) {
+        if let Some(uri) = self.next_uri.take() {
+            self.client.cancel_in_background(uri, self.user.clone());
+        }
+    }
+
+    async fn advance(&mut self) -> Result<()> {
+        let Some(uri) = self.next_uri.clone() else { return Ok(()) };
+        let bytes = self.client.request(self.client.get(&uri, &self.user)).await?;
+        self.client.inner.stats.pages_fetched.fetch_add(1, Ordering::Relaxed);
+        self.apply_page(&bytes)
+    }
+
+    fn apply_page(&mut self, body: &[u8]) -> Result<()> {
+        let page: Page<'_> = serde_json::from_slice(body)
+            .map_err(|e| Error::Protocol(format!("{e}: {}", String::from_utf8_lossy(&body[..body.len().min(300)]))))?;
+        self.id = page.id;
+        // The query is over (for cancellation purposes) once Trino says so.
+        self.next_uri = page.next_uri;
+        if let Some(mut e) = page.error {
+            self.next_uri = None;
+            e.query_id = Some(self.id.clone());
+            return Err(Error::Query(e));
+        }
+        if page.update_type.is_some() {
+            self.update_type = page.update_type;
+        }
+        if page.update_count.is_some() {
+            self.update_count = page.update_count;
+        }
+        if self.columns.is_none() {
+            if let Some(cols) = page.columns {
+                let columns = cols
+                    .into_iter()
+                    .map(|c| {
+                        let ty = TrinoType::parse(&c.ty).map_err(Error::Protocol)?;
+                        Ok(Column { name: c.name, ty })
+                    })
+                    .collect::<Result<Vec<_>>>()?;
+                self.decoder = Some(BatchDecoder::new(&columns));
+                self.columns = Some(columns);
+            }
+        }
+        if let Some(data) = page.data {
+            let decoder = self
+                .decoder
+                .as_mut()
+                .ok_or_else(|| Error::Protocol("data arrived before columns".into()))?;
+            if decoder.decode(data.get())? > 0 {
+                self.ready.push_back(decoder.finish()?);
+            }
+        }
+        Ok(())
+    }
+}
+
+impl Drop for Query {
+    fn drop(&mut self) {
+        // A consumer that went away must not leave the query running in Trino.
+        self.cancel();
+    }
+}

@@ -1,0 +1,10 @@
+//! Trino: the REST client protocol and the mapping of Trino's types to Arrow.
+
+mod client;
+pub mod decode;
+mod error;
+pub mod types;
+
+pub use client::{ClientStats, Query, Session, TrinoAuth, TrinoClient, TrinoConfig};
+pub use error::{Error, ErrorLocation, QueryError, Result};
+pub use types::{Column, TrinoType, schema_for};
