@@ -161,13 +161,31 @@ impl FlightdeckService {
     }
 
     /// The result schema of `sql` without running it: `DESCRIBE OUTPUT`.
+    /// Statements without a result set (DDL, DML, SET, ...) get an empty
+    /// schema, which tells JDBC to run them as updates.
     async fn describe_output(&self, ctx: &SessionContext, sql: &str) -> Result<SchemaRef, Status> {
-        let (_, batches) = self
+        if !has_result_set(sql) {
+            return Ok(Arc::new(Schema::empty()));
+        }
+        let described = self
             .state
             .router
             .execute_prepared(ctx, DESCRIBE_NAME, sql, &format!("DESCRIBE OUTPUT {DESCRIBE_NAME}"))
-            .await
-            .map_err(|e| trino_status(&e))?;
+            .await;
+        let batches = match described {
+            Ok((_, batches)) => batches,
+            Err(e @ crate::trino::Error::Http { status: 400, .. }) => {
+                // Trino refuses a statement that does not parse at the HTTP
+                // level when it comes in a header; PREPARE reports the same
+                // problem as a proper query error (name, location).
+                let prepare = format!("PREPARE {DESCRIBE_NAME} FROM {sql}");
+                return Err(match self.state.router.start(ctx, &prepare).await {
+                    Ok(mut q) => trino_status(&q.drain().await.err().unwrap_or(e)),
+                    Err(e) => trino_status(&e),
+                });
+            }
+            Err(e) => return Err(trino_status(&e)),
+        };
         let mut columns = Vec::new();
         for b in &batches {
             let text = |name: &str| -> Result<arrow::array::StringArray, Status> {
@@ -182,8 +200,41 @@ impl FlightdeckService {
                 columns.push(Column { name: names.value(i).to_string(), ty });
             }
         }
+        if columns.iter().any(|c| c.ty.has_unknown_inside()) {
+            // Ambiguous type text: ask for the real columns of an empty run.
+            let probe = format!("SELECT * FROM (\n{sql}\n) LIMIT 0");
+            if let Ok(mut q) = self.state.router.start(ctx, &probe).await {
+                if let Ok(schema) = q.wait_for_schema().await {
+                    return Ok(schema);
+                }
+            }
+        }
         Ok(Arc::new(schema_for(&columns)))
     }
+}
+
+/// Whether `sql` returns rows, judged by its first keyword. Trino's
+/// `DESCRIBE OUTPUT` reports a `rows` column for INSERT, but clients must
+/// treat DML and DDL as updates.
+fn has_result_set(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
+    !matches!(
+        word.as_str(),
+        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "CREATE" | "DROP" | "ALTER" | "TRUNCATE" | "COMMENT" | "GRANT"
+            | "REVOKE" | "DENY" | "SET" | "RESET" | "USE" | "CALL" | "PREPARE" | "DEALLOCATE" | "START" | "COMMIT"
+            | "ROLLBACK" | "REFRESH" | "ANALYZE"
+    )
 }
 
 /// Streams a query's batches as Flight data. A task pulls Trino pages into
@@ -383,4 +434,19 @@ impl FlightSqlService for FlightdeckService {
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_result_set;
+
+    #[test]
+    fn statements_with_and_without_result_sets() {
+        for q in ["SELECT 1", "  (SELECT 1)", "WITH x AS (SELECT 1) SELECT * FROM x", "-- c\nSHOW TABLES", "/* a */ VALUES 1", "EXPLAIN INSERT INTO t VALUES 1", "DESCRIBE t"] {
+            assert!(has_result_set(q), "{q}");
+        }
+        for q in ["INSERT INTO t VALUES 1", "create table t (a int)", "/* x */ DROP TABLE t", "SET SESSION a = 1", "use tpch.tiny", "-- c\nDELETE FROM t"] {
+            assert!(!has_result_set(q), "{q}");
+        }
+    }
 }

@@ -72,6 +72,18 @@ impl TrinoType {
         Ok(t)
     }
 
+    /// Whether a type inside this one was not recognised. `DESCRIBE OUTPUT`
+    /// prints row field names unquoted (`row(b c varchar)`), which parses
+    /// as an unknown type; callers then need another source of truth.
+    pub fn has_unknown_inside(&self) -> bool {
+        match self {
+            TrinoType::Array(e) => matches!(**e, TrinoType::Other(_)) || e.has_unknown_inside(),
+            TrinoType::Map(k, v) => [k, v].iter().any(|t| matches!(***t, TrinoType::Other(_)) || t.has_unknown_inside()),
+            TrinoType::Row(fields) => fields.iter().any(|(_, t)| matches!(t, TrinoType::Other(_)) || t.has_unknown_inside()),
+            _ => false,
+        }
+    }
+
     /// The Trino display name (`decimal(10,2)`, `array(varchar)`, ...).
     pub fn name(&self) -> String {
         match self {

@@ -1,1 +1,8 @@
-fn main(){}
+//! Integration tests against a real Trino, started by `scripts/trino.sh`.
+//! One binary so everything links once.
+
+mod common;
+/// Failure handling: errors, unavailability, authentication, tickets.
+mod errors;
+/// The statement and prepared-statement paths end to end.
+mod queries;

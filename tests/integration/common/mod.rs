@@ -1,0 +1,269 @@
+//! Shared fixtures: the local Trino, an in-process Flightdeck, a Flight
+//! client that keeps gRPC status codes, and a switchable TCP proxy.
+
+#![allow(dead_code)]
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::{
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate, DoPutUpdateResult, ProstMessageExt,
+};
+use arrow_flight::{Action, FlightData, FlightDescriptor, FlightInfo, HandshakeRequest, Ticket};
+use base64::Engine;
+use flightdeck::app::Application;
+use flightdeck::config::Config;
+use flightdeck::flight::ServiceState;
+use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use tokio::net::{TcpSocket, TcpStream};
+use tokio::task::JoinSet;
+use tonic::transport::Channel;
+use tonic::{Request, Status};
+
+/// Starts the project's local Trino once per test binary and returns its URL.
+pub fn trino_url() -> String {
+    static URL: OnceLock<String> = OnceLock::new();
+    URL.get_or_init(|| {
+        let port = std::env::var("TRINO_PORT").unwrap_or_else(|_| "8080".into());
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/trino.sh");
+        let status = std::process::Command::new(script).arg("start").status().expect("run scripts/trino.sh");
+        assert!(status.success(), "scripts/trino.sh start failed");
+        format!("http://127.0.0.1:{port}")
+    })
+    .clone()
+}
+
+/// A Trino client straight to Trino, for checks that bypass Flightdeck.
+pub fn trino_direct() -> TrinoClient {
+    TrinoClient::new(&TrinoConfig::new(trino_url().parse().unwrap())).unwrap()
+}
+
+pub fn session(user: &str) -> Session {
+    Session { user: user.into(), ..Default::default() }
+}
+
+/// An in-process Flightdeck on a free loopback port.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub state: Arc<ServiceState>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<()>>,
+}
+
+impl TestServer {
+    pub async fn start() -> TestServer {
+        Self::with_config(Config::for_trino(&trino_url())).await
+    }
+
+    pub async fn with_config(config: Config) -> TestServer {
+        let app = Application::build(config).await.expect("build flightdeck");
+        let addr = app.flight_addr();
+        let state = app.state();
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(async move {
+            app.run_until_stopped(async {
+                let _ = rx.await;
+            })
+            .await
+            .expect("flight server");
+        });
+        TestServer { addr, state, shutdown: Some(tx), task: Some(task) }
+    }
+
+    pub async fn client(&self) -> Client {
+        Client::connect(self.addr).await
+    }
+
+    pub async fn stop(mut self) {
+        let _ = self.shutdown.take().map(|s| s.send(()));
+        if let Some(t) = self.task.take() {
+            let _ = tokio::time::timeout(Duration::from_secs(10), t).await;
+        }
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        if let Some(s) = self.shutdown.take() {
+            let _ = s.send(());
+        }
+    }
+}
+
+/// A Flight SQL client that surfaces gRPC statuses unchanged.
+#[derive(Clone)]
+pub struct Client {
+    pub inner: FlightServiceClient<Channel>,
+    pub authorization: Option<String>,
+}
+
+fn cmd_descriptor(cmd: impl ProstMessageExt) -> FlightDescriptor {
+    FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec())
+}
+
+impl Client {
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect");
+        Client { inner: FlightServiceClient::new(channel).max_decoding_message_size(64 << 20), authorization: None }
+    }
+
+    pub fn request<T>(&self, msg: T) -> Request<T> {
+        let mut r = Request::new(msg);
+        if let Some(a) = &self.authorization {
+            r.metadata_mut().insert("authorization", a.parse().unwrap());
+        }
+        r
+    }
+
+    /// Handshake with Basic credentials; keeps and returns the bearer token.
+    pub async fn handshake(&mut self, user: &str, password: &str) -> Result<String, Status> {
+        let basic = base64::engine::general_purpose::STANDARD.encode(format!("{user}:{password}"));
+        let mut req = Request::new(futures::stream::iter([HandshakeRequest::default()]));
+        req.metadata_mut().insert("authorization", format!("Basic {basic}").parse().unwrap());
+        let resp = self.inner.handshake(req).await?;
+        let header = resp.metadata().get("authorization").expect("authorization response header").to_str().unwrap().to_string();
+        let mut stream = resp.into_inner();
+        while stream.message().await?.is_some() {}
+        self.authorization = Some(header.clone());
+        Ok(header.trim_start_matches("Bearer ").to_string())
+    }
+
+    pub async fn info(&mut self, sql: &str) -> Result<FlightInfo, Status> {
+        let d = cmd_descriptor(CommandStatementQuery { query: sql.into(), transaction_id: None });
+        Ok(self.inner.get_flight_info(self.request(d)).await?.into_inner())
+    }
+
+    pub async fn prepared_info(&mut self, handle: bytes::Bytes) -> Result<FlightInfo, Status> {
+        let d = cmd_descriptor(CommandPreparedStatementQuery { prepared_statement_handle: handle });
+        Ok(self.inner.get_flight_info(self.request(d)).await?.into_inner())
+    }
+
+    /// DoGet as a stream of batches; errors carry the server's status.
+    pub async fn stream(&mut self, ticket: Ticket) -> Result<FlightRecordBatchStream, Status> {
+        let s = self.inner.do_get(self.request(ticket)).await?.into_inner();
+        Ok(FlightRecordBatchStream::new_from_flight_data(s.map_err(|e| FlightError::Tonic(Box::new(e)))))
+    }
+
+    /// DoGet to the end: the stream's schema and its batches.
+    pub async fn fetch(&mut self, ticket: Ticket) -> Result<(SchemaRef, Vec<RecordBatch>), Status> {
+        let mut s = self.stream(ticket).await?;
+        let mut batches = Vec::new();
+        while let Some(b) = s.next().await {
+            batches.push(b.map_err(status_of)?);
+        }
+        let schema = s.schema().cloned().expect("stream carried a schema");
+        Ok((schema, batches))
+    }
+
+    /// GetFlightInfo then DoGet of its one endpoint.
+    pub async fn query(&mut self, sql: &str) -> Result<(FlightInfo, SchemaRef, Vec<RecordBatch>), Status> {
+        let info = self.info(sql).await?;
+        assert_eq!(info.endpoint.len(), 1, "exactly one endpoint");
+        assert!(info.endpoint[0].location.is_empty(), "endpoint has no location");
+        let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+        let (schema, batches) = self.fetch(ticket).await?;
+        Ok((info, schema, batches))
+    }
+
+    pub async fn prepare(&mut self, sql: &str) -> Result<ActionCreatePreparedStatementResult, Status> {
+        let body = ActionCreatePreparedStatementRequest { query: sql.into(), transaction_id: None };
+        let action = Action { r#type: "CreatePreparedStatement".into(), body: body.as_any().encode_to_vec().into() };
+        let mut s = self.inner.do_action(self.request(action)).await?.into_inner();
+        let r = s.message().await?.expect("one result");
+        let any = arrow_flight::sql::Any::decode(r.body).unwrap();
+        Ok(any.unpack().unwrap().expect("ActionCreatePreparedStatementResult"))
+    }
+
+    pub async fn close_prepared(&mut self, handle: bytes::Bytes) -> Result<(), Status> {
+        let body = arrow_flight::sql::ActionClosePreparedStatementRequest { prepared_statement_handle: handle };
+        let action = Action { r#type: "ClosePreparedStatement".into(), body: body.as_any().encode_to_vec().into() };
+        let mut s = self.inner.do_action(self.request(action)).await?.into_inner();
+        while s.message().await?.is_some() {}
+        Ok(())
+    }
+
+    async fn put_update(&mut self, descriptor: FlightDescriptor) -> Result<i64, Status> {
+        let data = FlightData { flight_descriptor: Some(descriptor), ..Default::default() };
+        let mut s = self.inner.do_put(self.request(futures::stream::iter([data]))).await?.into_inner();
+        let r = s.message().await?.expect("one put result");
+        Ok(DoPutUpdateResult::decode(r.app_metadata).unwrap().record_count)
+    }
+
+    pub async fn update(&mut self, sql: &str) -> Result<i64, Status> {
+        self.put_update(cmd_descriptor(CommandStatementUpdate { query: sql.into(), transaction_id: None })).await
+    }
+
+    pub async fn prepared_update(&mut self, handle: bytes::Bytes) -> Result<i64, Status> {
+        self.put_update(cmd_descriptor(CommandPreparedStatementUpdate { prepared_statement_handle: handle })).await
+    }
+}
+
+pub fn status_of(e: FlightError) -> Status {
+    match e {
+        FlightError::Tonic(s) => *s,
+        other => Status::internal(other.to_string()),
+    }
+}
+
+pub fn rows(batches: &[RecordBatch]) -> usize {
+    batches.iter().map(|b| b.num_rows()).sum()
+}
+
+/// A TCP proxy in front of Trino that can be switched off (connections
+/// refused, open ones cut) and on again at the same address.
+pub struct SwitchProxy {
+    pub addr: SocketAddr,
+    target: SocketAddr,
+    on: Arc<AtomicBool>,
+    tasks: Arc<Mutex<JoinSet<()>>>,
+}
+
+impl SwitchProxy {
+    pub async fn start(target: SocketAddr) -> SwitchProxy {
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let addr = listener.local_addr().unwrap();
+        drop(listener);
+        let p = SwitchProxy { addr, target, on: Arc::new(AtomicBool::new(false)), tasks: Arc::new(Mutex::new(JoinSet::new())) };
+        p.switch_on();
+        p
+    }
+
+    pub fn switch_on(&self) {
+        if self.on.swap(true, Ordering::SeqCst) {
+            return;
+        }
+        let socket = TcpSocket::new_v4().unwrap();
+        socket.set_reuseaddr(true).unwrap();
+        socket.bind(self.addr).unwrap();
+        let listener = socket.listen(128).unwrap();
+        let (target, tasks) = (self.target, Arc::clone(&self.tasks));
+        self.tasks.lock().unwrap().spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                tasks.lock().unwrap().spawn(async move {
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+    }
+
+    pub fn switch_off(&self) {
+        self.on.store(false, Ordering::SeqCst);
+        // Dropping the listener task refuses new connections; aborting the
+        // rest cuts pooled ones, as a stopped Trino would.
+        self.tasks.lock().unwrap().abort_all();
+    }
+}
