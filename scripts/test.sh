@@ -1,0 +1,31 @@
+#!/usr/bin/env bash
+# Installs what the tests need and runs all of them:
+#   1. Rust unit and integration tests (the integration tests start the
+#      local Trino themselves through scripts/trino.sh);
+#   2. the benchmarks once each in test mode (a smoke run, no timing);
+#   3. the Python ADBC client tests, in a virtual environment.
+set -euo pipefail
+source "$(dirname "$0")/common.sh"
+cd "$ROOT"
+
+step() { printf '\n==> %s\n' "$*"; }
+
+step "Trino 476 (fetched once, cached in $FLIGHTDECK_CACHE)"
+scripts/trino.sh start
+
+step "cargo build"
+cargo build --all-targets
+
+step "Rust tests"
+cargo test --all-targets
+
+step "Benchmarks, smoke run (each benchmark once, no timing)"
+cargo test --benches
+
+step "Python client tests"
+VENV=$FLIGHTDECK_CACHE/venv
+[[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
+"$VENV/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
+FLIGHTDECK_BIN="$CARGO_TARGET_DIR/debug/flightdeck" "$VENV/bin/pytest" -q tests/python
+
+step "all tests passed"

@@ -1,0 +1,58 @@
+"""Fixtures for the Python client tests: the project's local Trino and a
+Flightdeck binary started with password authentication."""
+
+import os
+import socket
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+USER, PASSWORD = "alice", "s3cret"
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@pytest.fixture(scope="session")
+def trino_url() -> str:
+    subprocess.run([str(ROOT / "scripts/trino.sh"), "start"], check=True)
+    return f"http://127.0.0.1:{os.environ.get('TRINO_PORT', '8080')}"
+
+
+@pytest.fixture(scope="session")
+def flightdeck(trino_url, tmp_path_factory):
+    """Starts `flightdeck serve` and yields its grpc:// URI."""
+    binary = os.environ.get("FLIGHTDECK_BIN") or str(
+        Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "flightdeck"
+    )
+    tmp = tmp_path_factory.mktemp("flightdeck")
+    hashed = subprocess.run(
+        [binary, "hash-password", "--cost", "4"], input=PASSWORD, capture_output=True, text=True, check=True
+    ).stdout.strip()
+    users = tmp / "users"
+    users.write_text(f"{USER}:{hashed}\n")
+    port = _free_port()
+    log = open(tmp / "flightdeck.log", "w")
+    proc = subprocess.Popen(
+        [binary, "serve", "--listen", f"127.0.0.1:{port}", "--trino-url", trino_url,
+         "--auth", "password", "--users-file", str(users)],
+        stdout=log, stderr=subprocess.STDOUT,
+    )
+    deadline = time.time() + 30
+    while True:
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            break
+        except OSError:
+            if proc.poll() is not None or time.time() > deadline:
+                raise RuntimeError((tmp / "flightdeck.log").read_text())
+            time.sleep(0.1)
+    yield f"grpc://127.0.0.1:{port}"
+    proc.terminate()
+    proc.wait(timeout=10)
