@@ -1,0 +1,101 @@
+//! `SELECT 1` latency through Flightdeck against Trino directly, measured
+//! side by side in one run (interleaved, so machine noise hits both alike).
+//!
+//!     cargo bench --bench latency [-- --iterations N]
+//!
+//! Starts the local Trino (scripts/trino.sh) and an in-process Flightdeck.
+//! "Trino direct" is Flightdeck's own HTTP client talking to Trino: the floor
+//! for any pass-through. "Flightdeck" is a Flight SQL client doing
+//! GetFlightInfo + DoGet over loopback. Without `--bench` (as in
+//! `cargo test --benches`) it runs a handful of iterations as a smoke test.
+
+use std::time::{Duration, Instant};
+
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+use arrow_flight::FlightDescriptor;
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
+
+fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
+    sorted[idx]
+}
+
+fn report(name: &str, mut d: Vec<Duration>) -> (Duration, Duration) {
+    d.sort();
+    let (p50, p95) = (percentile(&d, 0.5), percentile(&d, 0.95));
+    println!("{name:<22} n={:<5} p50={:>8.2} ms  p95={:>8.2} ms  min={:>8.2} ms", d.len(), ms(p50), ms(p95), ms(d[0]));
+    (p50, p95)
+}
+
+fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let args: Vec<String> = std::env::args().collect();
+    let bench = args.iter().any(|a| a == "--bench");
+    let iterations: usize = args
+        .iter()
+        .position(|a| a == "--iterations")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if bench { 300 } else { 5 });
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/trino.sh");
+    assert!(std::process::Command::new(script).arg("start").status().unwrap().success());
+    let trino_url = format!("http://127.0.0.1:{}", std::env::var("TRINO_PORT").unwrap_or_else(|_| "8080".into()));
+
+    let app = flightdeck::Application::build(flightdeck::Config::for_trino(&trino_url)).await.unwrap();
+    let addr = app.flight_addr();
+    tokio::spawn(app.run_until_stopped(std::future::pending()));
+    let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
+    let flight = FlightServiceClient::new(channel);
+    let trino = TrinoClient::new(&TrinoConfig::new(trino_url.parse().unwrap())).unwrap();
+    let session = Session { user: "bench".into(), ..Default::default() };
+
+    let via_flightdeck = |mut flight: FlightServiceClient<tonic::transport::Channel>| async move {
+        let cmd = CommandStatementQuery { query: "SELECT 1".into(), transaction_id: None };
+        let info = flight.get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec())).await.unwrap().into_inner();
+        let ticket = info.endpoint[0].ticket.clone().unwrap();
+        let data = flight.do_get(ticket).await.unwrap().into_inner();
+        let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
+        let mut n = 0;
+        while let Some(b) = s.next().await {
+            n += b.unwrap().num_rows();
+        }
+        assert_eq!(n, 1);
+    };
+    let direct = |trino: TrinoClient, session: Session| async move {
+        let (_, batches) = trino.execute(&session, "SELECT 1").await.unwrap();
+        assert_eq!(batches.iter().map(|b| b.num_rows()).sum::<usize>(), 1);
+    };
+
+    // Warm up Trino's JIT and both connection pools.
+    for _ in 0..if bench { 50 } else { 1 } {
+        direct(trino.clone(), session.clone()).await;
+        via_flightdeck(flight.clone()).await;
+    }
+    let (mut t_direct, mut t_fd) = (Vec::new(), Vec::new());
+    for i in 0..iterations {
+        // Alternate which goes first so neither always follows the other.
+        for which in [i % 2, 1 - i % 2] {
+            let start = Instant::now();
+            if which == 0 {
+                direct(trino.clone(), session.clone()).await;
+                t_direct.push(start.elapsed());
+            } else {
+                via_flightdeck(flight.clone()).await;
+                t_fd.push(start.elapsed());
+            }
+        }
+    }
+    println!("SELECT 1, {iterations} iterations each, interleaved");
+    let (d50, d95) = report("Trino direct (HTTP)", t_direct);
+    let (f50, f95) = report("Flightdeck (Flight SQL)", t_fd);
+    println!("ratio Flightdeck/direct: p50 {:.2}x  p95 {:.2}x", ms(f50) / ms(d50), ms(f95) / ms(d95));
+}
