@@ -1,9 +1,9 @@
 #!/usr/bin/env bash
 # Installs what the tests need and runs all of them:
 #   1. Rust unit and integration tests (the integration tests start the
-#      local Trino themselves through scripts/trino.sh);
-#   2. the benchmarks once each in test mode (a smoke run, no timing);
-#   3. the Python ADBC client tests, in a virtual environment.
+#      local Trino themselves through scripts/trino.sh), and the benchmarks
+#      once each in test mode (a smoke run of the debug build, no timing);
+#   2. the Python ADBC client tests, in a virtual environment.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -13,14 +13,9 @@ step() { printf '\n==> %s\n' "$*"; }
 step "Trino 476 (fetched once, cached in $FLIGHTDECK_CACHE)"
 scripts/trino.sh start
 
-step "cargo build"
-cargo build --all-targets
-
-step "Rust tests"
+step "Rust tests and benchmark smoke run"
+# --all-targets includes benches/, run once each in test mode.
 cargo test --all-targets
-
-step "Benchmarks, smoke run (each benchmark once, no timing)"
-cargo test --benches
 
 step "Python client tests"
 VENV=$FLIGHTDECK_CACHE/venv

@@ -79,10 +79,13 @@ impl Application {
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
         tracing::info!(addr = %self.flight_addr, "Flight SQL listening");
-        tonic::transport::Server::builder()
+        let janitor = tokio::spawn(self.state.registry.clone().janitor());
+        let served = tonic::transport::Server::builder()
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), shutdown)
-            .await
+            .await;
+        janitor.abort();
+        served
     }
 }
 

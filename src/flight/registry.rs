@@ -24,11 +24,30 @@ type Slot = Arc<Mutex<Option<PendingQuery>>>;
 #[derive(Debug, Clone)]
 pub struct Registry {
     cache: moka::sync::Cache<[u8; 16], Slot>,
+    ttl: Duration,
 }
 
 impl Registry {
     pub fn new(capacity: u64, ttl: Duration) -> Self {
-        Registry { cache: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build() }
+        Registry { cache: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(), ttl }
+    }
+
+    /// Drops expired and evicted entries now, cancelling their queries.
+    /// The cache only does this on access, so a quiet server calls it
+    /// periodically (see [`Registry::janitor`]).
+    pub fn run_pending_tasks(&self) {
+        self.cache.run_pending_tasks();
+    }
+
+    /// Runs [`Registry::run_pending_tasks`] often enough that an expired
+    /// query is cancelled within about half its time to live.
+    pub async fn janitor(self) {
+        let period = (self.ttl / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
+        let mut tick = tokio::time::interval(period);
+        loop {
+            tick.tick().await;
+            self.run_pending_tasks();
+        }
     }
 
     /// Stores a started query, returning the key its ticket carries.
@@ -48,7 +67,7 @@ impl Registry {
 
     /// Entries held now (after pending evictions run).
     pub fn len(&self) -> u64 {
-        self.cache.run_pending_tasks();
+        self.run_pending_tasks();
         self.cache.entry_count()
     }
 

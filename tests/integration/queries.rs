@@ -138,3 +138,32 @@ async fn ticket_is_served_by_another_replica_sharing_the_secret() {
     // its registry entry goes; `b` ran the statement again.
     assert_eq!(a.state.registry.len(), 1);
 }
+
+#[tokio::test]
+async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
+    let mut config = flightdeck::Config::for_trino(&trino_url());
+    config.pending_query_ttl = Duration::from_secs(1);
+    let server = TestServer::with_config(config).await;
+    let mut c = server.client().await;
+    let marker = format!("unclaimed_{}", std::process::id());
+    let info = c.info(&format!("SELECT orderkey, '{marker}' AS m FROM tpch.sf1.lineitem ORDER BY orderkey, linenumber LIMIT 3")).await.unwrap();
+    assert_eq!(server.state.registry.len(), 1);
+    // Nobody calls DoGet: the entry expires and its Trino query is cancelled.
+    let check = format!(
+        "SELECT state, error_code FROM system.runtime.queries WHERE query LIKE '%{marker}%' AND query NOT LIKE '%system.runtime%'"
+    );
+    let mut seen = String::new();
+    for _ in 0..50 {
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let (_, b) = trino_direct().execute(&session("check"), &check).await.unwrap();
+        seen = pretty_format_batches(&b).unwrap().to_string();
+        if seen.contains("USER_CANCELED") {
+            break;
+        }
+    }
+    assert!(seen.contains("USER_CANCELED"), "pending query was not cancelled:\n{seen}");
+    assert_eq!(server.state.registry.len(), 0);
+    // The ticket is still good: the statement runs again.
+    let (_, batches) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+    assert_eq!(rows(&batches), 3);
+}
