@@ -11,6 +11,10 @@ cd "$ROOT"
 step() { printf '\n==> %s\n' "$*"; }
 
 step "Trino 476 (fetched once, cached in $FLIGHTDECK_CACHE)"
+# A Trino this run starts is stopped when it ends; one already up is left alone.
+if ! scripts/trino.sh status >/dev/null; then
+  trap 'scripts/trino.sh stop' EXIT
+fi
 scripts/trino.sh start
 
 step "Rust tests and benchmark smoke run"

@@ -63,6 +63,9 @@ pub fn trino_status(e: &trino::Error) -> Status {
         }
         trino::Error::Unavailable { .. } => Status::unavailable(e.to_string()),
         trino::Error::Http { status, .. } if *status >= 500 => Status::unavailable(e.to_string()),
+        // Trino refused the request itself (a malformed header, say).
+        trino::Error::Http { status, .. } if *status >= 400 && *status != 401 => Status::invalid_argument(e.to_string()),
+        trino::Error::InvalidHeader(_) => Status::invalid_argument(e.to_string()),
         trino::Error::Unauthorized(_)
         | trino::Error::Http { .. }
         | trino::Error::Protocol(_)

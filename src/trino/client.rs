@@ -120,7 +120,7 @@ const TRINO_SCHEMA: HeaderName = HeaderName::from_static("x-trino-schema");
 const TRINO_PREPARED: HeaderName = HeaderName::from_static("x-trino-prepared-statement");
 
 fn header(v: &str) -> Result<HeaderValue> {
-    HeaderValue::from_str(v).map_err(|_| Error::Config(format!("value not allowed in an HTTP header: {v:?}")))
+    HeaderValue::from_str(v).map_err(|_| Error::InvalidHeader(v.to_string()))
 }
 
 fn urlenc(s: &str) -> String {

@@ -56,6 +56,9 @@ pub enum Error {
     /// Result data did not match its column types.
     #[error(transparent)]
     Decode(#[from] DecodeError),
+    /// A value cannot travel in an HTTP header (user, catalog, schema, ...).
+    #[error("value not allowed in an HTTP header: {0:?}")]
+    InvalidHeader(String),
     /// The client could not be built from its configuration.
     #[error("invalid Trino client configuration: {0}")]
     Config(String),

@@ -24,6 +24,16 @@ async fn syntax_error_is_invalid_argument_with_trinos_message() {
 }
 
 #[tokio::test]
+async fn user_name_that_cannot_reach_trino_is_invalid_argument() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let basic = base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "bad\nuser:");
+    c.authorization = Some(format!("Basic {basic}"));
+    let e = c.info("SELECT 1").await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+}
+
+#[tokio::test]
 async fn unknown_table_is_not_found() {
     let server = TestServer::start().await;
     let mut c = server.client().await;
