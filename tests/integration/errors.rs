@@ -168,3 +168,27 @@ async fn forged_prepared_handle_is_rejected() {
     let e = c.close_prepared(b"not a handle".to_vec().into()).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e}");
 }
+
+#[tokio::test]
+async fn busy_gateway_answers_are_retried() {
+    let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
+    let gateway = FlakyGateway::start(target, 3).await;
+    let server = TestServer::with_config(flightdeck::Config::for_trino(&format!("http://{}", gateway.addr))).await;
+    let mut c = server.client().await;
+    let (_, _, batches) = c.query("SELECT 42").await.unwrap();
+    assert_eq!(rows(&batches), 1);
+    assert_eq!(gateway.rejected.load(std::sync::atomic::Ordering::SeqCst), 3, "three 503s were retried");
+}
+
+#[tokio::test]
+async fn gateway_that_stays_busy_gives_up_as_unavailable() {
+    let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
+    let gateway = FlakyGateway::start(target, usize::MAX).await;
+    let mut config = flightdeck::Config::for_trino(&format!("http://{}", gateway.addr));
+    config.trino.retry_budget = Duration::from_millis(500);
+    let server = TestServer::with_config(config).await;
+    let e = server.client().await.info("SELECT 1").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e}");
+    assert!(e.message().contains("503"), "{e}");
+    assert!(gateway.rejected.load(std::sync::atomic::Ordering::SeqCst) > 1, "it retried before giving up");
+}

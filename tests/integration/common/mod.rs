@@ -267,3 +267,56 @@ impl SwitchProxy {
         self.tasks.lock().unwrap().abort_all();
     }
 }
+
+/// A gateway in front of Trino that answers its first `rejects` connections
+/// with HTTP 503 (as a load balancer does while Trino restarts), then
+/// forwards everything. `rejects = usize::MAX` never recovers.
+pub struct FlakyGateway {
+    pub addr: SocketAddr,
+    pub rejected: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl FlakyGateway {
+    pub async fn start(target: SocketAddr, rejects: usize) -> FlakyGateway {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let rejected = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&rejected);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let counter = Arc::clone(&counter);
+                tokio::spawn(async move {
+                    if counter.load(Ordering::SeqCst) < rejects {
+                        // Read the request head, answer 503 and close.
+                        let mut buf = Vec::new();
+                        let mut chunk = [0u8; 4096];
+                        while !buf.windows(4).any(|w| w == b"\r\n\r\n") {
+                            match inbound.read(&mut chunk).await {
+                                Ok(0) | Err(_) => return,
+                                Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                            }
+                        }
+                        counter.fetch_add(1, Ordering::SeqCst);
+                        let _ = inbound
+                            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .await;
+                        return;
+                    }
+                    if let Ok(mut outbound) = TcpStream::connect(target).await {
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                    }
+                });
+            }
+        });
+        FlakyGateway { addr, rejected, task }
+    }
+}
+
+impl Drop for FlakyGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
