@@ -9,6 +9,8 @@
 //!   straight into Arrow.
 //! - [`flight`]: the Flight SQL service: protocol, authentication, signed
 //!   tickets and handles. It delegates execution to the router.
+//! - [`cache`]: results kept as Arrow and as encoded Flight messages,
+//!   bounded in bytes, single-flight, isolated per user.
 //! - [`router`]: where a statement runs (Trino today).
 //! - [`app`]: binds the listeners and runs the servers until shutdown.
 
@@ -16,6 +18,8 @@
 
 /// Building and running the servers.
 pub mod app;
+/// The columnar result cache.
+pub mod cache;
 /// Configuration.
 pub mod config;
 /// The Flight SQL service.
