@@ -13,11 +13,15 @@
 #   TRINO_HEAP              JVM heap                 (default 6G)
 #   TRINO_HOME_DIR          where etc/ and var/ live (default $FLIGHTDECK_CACHE/trino-<port>)
 #   TRINO_EXTRA_CONFIG      lines appended to config.properties
-#   TRINO_ACCESS_CONTROL    path to a file-based access-control rules.json
+#   TRINO_ACCESS_CONTROL    file-based access-control rules (default scripts/trino-rules.json:
+#                           everything allowed, except user `restricted` reading
+#                           tpch.tiny.customer, which the tests use)
 #   JAVA_HOME               a JDK >= 24 (default: newest under /usr/lib/jvm)
 set -euo pipefail
 
 VERSION=476
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
+ACCESS_CONTROL=${TRINO_ACCESS_CONTROL:-$SCRIPTS/trino-rules.json}
 CACHE=${FLIGHTDECK_CACHE:-$HOME/.cache/flightdeck}
 PORT=${TRINO_PORT:-8080}
 HEAP=${TRINO_HEAP:-6G}
@@ -93,10 +97,10 @@ query.max-memory-per-node=2GB
 query.min-expire-age=30m
 ${TRINO_EXTRA_CONFIG:-}
 PROPS
-  if [[ -n "${TRINO_ACCESS_CONTROL:-}" ]]; then
+  if [[ -n "$ACCESS_CONTROL" ]]; then
     cat >"$HOME_DIR/etc/access-control.properties" <<PROPS
 access-control.name=file
-security.config-file=$TRINO_ACCESS_CONTROL
+security.config-file=$ACCESS_CONTROL
 security.refresh-period=1s
 PROPS
   else
@@ -136,10 +140,13 @@ start() {
     java=$(find_java)
     log "starting Trino $VERSION on 127.0.0.1:$PORT with $java"
     ulimit -n 65536 2>/dev/null || ulimit -n 4096 2>/dev/null || true
+    rm -f "$PIDFILE"
+    # The launcher writes java's own pid to --pid-file (the wrapper script's
+    # pid would not stop Trino).
     (cd "$HOME_DIR" && JAVA_HOME="$java" PATH="$java/bin:$PATH" \
-      nohup "$DIST/bin/launcher" run --etc-dir "$HOME_DIR/etc" --data-dir "$HOME_DIR/var/data" \
-      >"$LOG" 2>&1 &
-      echo $! >"$PIDFILE")
+      nohup "$DIST/bin/launcher" run --pid-file "$PIDFILE" --etc-dir "$HOME_DIR/etc" --data-dir "$HOME_DIR/var/data" \
+      >"$LOG" 2>&1 &)
+    for _ in $(seq 1 50); do [[ -s "$PIDFILE" ]] && break; sleep 0.2; done
   fi
   local i
   for i in $(seq 1 240); do

@@ -6,8 +6,11 @@ use std::sync::Arc;
 
 use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
 use tonic::transport::server::TcpIncoming;
 
+use crate::admin::{self, AdminState};
+use crate::cache::ResultCache;
 use crate::config::Config;
 use crate::flight::{Authenticator, FlightdeckService, Registry, ServiceState, Signer};
 use crate::router::Router;
@@ -20,8 +23,11 @@ const MAX_GRPC_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    admin_listener: TcpListener,
     flight_addr: SocketAddr,
+    admin_addr: SocketAddr,
     state: Arc<ServiceState>,
+    admin: AdminState,
 }
 
 /// Errors building the application.
@@ -33,16 +39,23 @@ pub enum StartError {
     Trino(#[from] crate::trino::Error),
 }
 
+async fn bind(addr: SocketAddr) -> Result<(TcpListener, SocketAddr), StartError> {
+    let listener = TcpListener::bind(addr).await.map_err(|source| StartError::Bind { addr, source })?;
+    let local = listener.local_addr().map_err(|source| StartError::Bind { addr, source })?;
+    Ok((listener, local))
+}
+
 impl Application {
-    /// Binds the Flight SQL listener (port 0 picks a free port) and builds
-    /// the service.
+    /// Binds the Flight SQL and admin listeners (port 0 picks a free port)
+    /// and builds the services.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let listener =
-            TcpListener::bind(config.listen).await.map_err(|source| StartError::Bind { addr: config.listen, source })?;
-        let flight_addr = listener.local_addr().map_err(|source| StartError::Bind { addr: config.listen, source })?;
+        let (listener, flight_addr) = bind(config.listen).await?;
+        let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
         if config.ticket_secret.is_none() {
             tracing::warn!("no ticket secret configured: using a random one, so tickets and tokens are valid on this process only");
         }
+        // Install the recorder before anything records.
+        let _ = admin::prometheus();
         let signer = Signer::new(config.ticket_secret.clone());
         let auth = Authenticator::new(
             config.auth.clone(),
@@ -50,22 +63,32 @@ impl Application {
             config.token_ttl.as_secs() as i64,
             signer.clone(),
         );
-        let router = Router::new(TrinoClient::new(&config.trino)?);
+        let trino = TrinoClient::new(&config.trino)?;
+        let cache = config.cache.enabled.then(|| ResultCache::new(config.cache.clone()));
         let registry = Registry::new(config.pending_queries, config.pending_query_ttl);
         let state = Arc::new(ServiceState::new(
-            router,
+            Router::new(trino.clone()),
+            cache.clone(),
+            config.trino.session_properties.clone(),
+            config.trino.time_zone.clone(),
             auth,
             signer,
             registry,
             config.default_catalog.clone(),
             config.default_schema.clone(),
         ));
-        Ok(Application { listener, flight_addr, state })
+        let admin = AdminState { cache, trino, token: config.admin_token.clone() };
+        Ok(Application { listener, admin_listener, flight_addr, admin_addr, state, admin })
     }
 
     /// The address the Flight SQL server listens on.
     pub fn flight_addr(&self) -> SocketAddr {
         self.flight_addr
+    }
+
+    /// The address the admin HTTP server listens on.
+    pub fn admin_addr(&self) -> SocketAddr {
+        self.admin_addr
     }
 
     /// Shared state, for tests and the admin side.
@@ -74,17 +97,31 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight calls.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send) -> Result<(), tonic::transport::Error> {
+    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), tonic::transport::Error> {
+        let token = CancellationToken::new();
+        let trigger = token.clone();
+        tokio::spawn(async move {
+            shutdown.await;
+            trigger.cancel();
+        });
         let service = FlightServiceServer::new(FlightdeckService::new(Arc::clone(&self.state)))
             .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
             .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
         tracing::info!(addr = %self.flight_addr, "Flight SQL listening");
+        tracing::info!(addr = %self.admin_addr, "admin HTTP listening");
         let janitor = tokio::spawn(self.state.registry.clone().janitor());
+        let stop_admin = token.clone().cancelled_owned();
+        let (admin_listener, admin_router) = (self.admin_listener, admin::router(self.admin));
+        let admin = tokio::spawn(async move { axum::serve(admin_listener, admin_router).with_graceful_shutdown(stop_admin).await });
         let served = tonic::transport::Server::builder()
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), shutdown)
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), token.cancelled())
             .await;
+        token.cancel();
         janitor.abort();
+        if let Ok(Err(e)) = admin.await {
+            tracing::warn!(error = %e, "admin server failed");
+        }
         served
     }
 }

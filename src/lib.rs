@@ -12,10 +12,13 @@
 //! - [`cache`]: results kept as Arrow and as encoded Flight messages,
 //!   bounded in bytes, single-flight, isolated per user.
 //! - [`router`]: where a statement runs (Trino today).
+//! - [`admin`]: Prometheus metrics, health and readiness, and the admin API.
 //! - [`app`]: binds the listeners and runs the servers until shutdown.
 
 #![warn(missing_debug_implementations, clippy::clone_on_ref_ptr, rustdoc::broken_intra_doc_links)]
 
+/// The admin HTTP server: metrics, health, cache administration.
+pub mod admin;
 /// Building and running the servers.
 pub mod app;
 /// The columnar result cache.

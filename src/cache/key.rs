@@ -186,6 +186,33 @@ pub fn tables(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Option<
     Some(out)
 }
 
+/// What a write statement may have changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteScope {
+    /// These tables (as `catalog.schema.table`).
+    Tables(Vec<String>),
+    /// Unknown, or permissions: everything.
+    All,
+}
+
+/// Whether `sql` changes data or permissions, and what it may have changed.
+pub fn write_scope(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Option<WriteScope> {
+    let normalized = normalize(sql);
+    let first = normalized.trim_start_matches('(').split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
+    match first {
+        "insert" | "update" | "delete" | "merge" | "create" | "drop" | "alter" | "truncate" | "refresh" | "comment" => {
+            match tables(sql, catalog, schema) {
+                Some(t) if !t.is_empty() => Some(WriteScope::Tables(t)),
+                _ => Some(WriteScope::All),
+            }
+        }
+        // Procedures may write anything; permission changes must not leave
+        // rows cached for users who lost access.
+        "call" | "grant" | "revoke" | "deny" | "execute" => Some(WriteScope::All),
+        _ => None,
+    }
+}
+
 /// Decides whether `sql` may be cached; returns the normalized text and the
 /// tables it reads when it may.
 pub fn cacheable(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Result<(String, Vec<String>), Bypass> {
@@ -228,6 +255,18 @@ mod tests {
         assert_eq!(cacheable("SHOW TABLES", None, None), Err(Bypass::NotAQuery));
         assert_eq!(cacheable("SELECT * FROM system.runtime.queries", None, None), Err(Bypass::SystemTables));
         assert_eq!(cacheable("SELECT (((", None, None), Err(Bypass::Unparsed));
+    }
+
+    #[test]
+    fn write_scopes() {
+        assert_eq!(write_scope("SELECT 1", None, None), None);
+        assert_eq!(write_scope("SET SESSION a = 1", None, None), None);
+        assert_eq!(
+            write_scope("insert into t values 1", Some("memory"), Some("default")),
+            Some(WriteScope::Tables(vec!["memory.default.t".into()]))
+        );
+        assert_eq!(write_scope("GRANT SELECT ON t TO bob", None, None), Some(WriteScope::All));
+        assert_eq!(write_scope("DELETE FROM (((", None, None), Some(WriteScope::All));
     }
 
     #[test]

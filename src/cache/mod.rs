@@ -28,7 +28,7 @@ use arrow::record_batch::RecordBatch;
 use arrow_flight::FlightData;
 use tokio::time::Instant;
 
-pub use key::{Bypass, CacheKey, cacheable, normalize, tables};
+pub use key::{Bypass, CacheKey, WriteScope, cacheable, normalize, tables, write_scope};
 
 /// Cache settings.
 #[derive(Debug, Clone)]

@@ -15,6 +15,7 @@ use clap::Args;
 use serde::Deserialize;
 use url::Url;
 
+use crate::cache::CacheConfig;
 use crate::trino::{TrinoAuth, TrinoConfig};
 
 /// Options of `flightdeck serve`. Each also reads `FLIGHTDECK_<NAME>` and the
@@ -114,6 +115,47 @@ pub struct ServeArgs {
     /// the ticket stays valid and runs the query again [default: 60].
     #[arg(long, env = "FLIGHTDECK_PENDING_QUERY_TTL_SECS", value_name = "SECS")]
     pub pending_query_ttl_secs: Option<String>,
+
+    /// Result cache on or off: `true` or `false` [default: true].
+    #[arg(long, env = "FLIGHTDECK_CACHE", value_name = "BOOL")]
+    pub cache: Option<String>,
+
+    /// Byte budget of the result cache, e.g. `1GiB`, `512MiB`, `1000000`
+    /// [default: 1GiB].
+    #[arg(long, env = "FLIGHTDECK_CACHE_MAX_BYTES", value_name = "SIZE")]
+    pub cache_max_bytes: Option<String>,
+
+    /// Largest result the cache admits; larger ones stream through uncached
+    /// [default: 64MiB].
+    #[arg(long, env = "FLIGHTDECK_CACHE_MAX_ENTRY_BYTES", value_name = "SIZE")]
+    pub cache_max_entry_bytes: Option<String>,
+
+    /// Seconds a cached result is fresh [default: 60].
+    #[arg(long, env = "FLIGHTDECK_CACHE_TTL_SECS", value_name = "SECS")]
+    pub cache_ttl_secs: Option<String>,
+
+    /// Seconds after the TTL during which a stale result is served (marked
+    /// `stale`) while one refresh runs [default: 30].
+    #[arg(long, env = "FLIGHTDECK_CACHE_STALE_SECS", value_name = "SECS")]
+    pub cache_stale_secs: Option<String>,
+
+    /// Catalog or `catalog.schema` whose results all users share; repeatable
+    /// (comma-separated in the environment). Only for data every user may read.
+    #[arg(long = "cache-shared-namespace", env = "FLIGHTDECK_CACHE_SHARED_NAMESPACES", value_name = "NAMESPACE", value_delimiter = ',')]
+    pub cache_shared_namespaces: Vec<String>,
+
+    /// Admin HTTP listen address: /metrics, /health, /ready and the admin
+    /// API [default: 127.0.0.1:9090].
+    #[arg(long, env = "FLIGHTDECK_ADMIN_LISTEN", value_name = "ADDR")]
+    pub admin_listen: Option<String>,
+
+    /// Bearer token for the admin API (/admin/...); the API is off without one.
+    #[arg(long, env = "FLIGHTDECK_ADMIN_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub admin_token: Option<String>,
+
+    /// File holding the admin API token.
+    #[arg(long, env = "FLIGHTDECK_ADMIN_TOKEN_FILE", value_name = "FILE")]
+    pub admin_token_file: Option<PathBuf>,
 }
 
 /// The file form: the same options, grouped in sections.
@@ -123,6 +165,27 @@ struct FileConfig {
     flight: FileFlight,
     trino: FileTrino,
     auth: FileAuth,
+    cache: FileCache,
+    admin: FileAdmin,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileCache {
+    enabled: Option<bool>,
+    max_bytes: Option<toml::Value>,
+    max_entry_bytes: Option<toml::Value>,
+    ttl_secs: Option<u64>,
+    stale_secs: Option<u64>,
+    shared_namespaces: Vec<String>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+struct FileAdmin {
+    listen: Option<String>,
+    token: Option<String>,
+    token_file: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -183,13 +246,22 @@ pub struct Config {
     pub ticket_secret: Option<Vec<u8>>,
     pub pending_queries: u64,
     pub pending_query_ttl: Duration,
+    pub cache: CacheConfig,
+    pub admin_listen: SocketAddr,
+    /// Admin API token; the API answers 403 without one configured.
+    pub admin_token: Option<String>,
 }
 
 impl Config {
     /// A configuration for tests and embedding: Trino at `trino_url`,
     /// loopback on an OS-chosen port, no authentication.
     pub fn for_trino(trino_url: &str) -> Config {
-        let args = ServeArgs { listen: Some("127.0.0.1:0".into()), trino_url: Some(trino_url.into()), ..Default::default() };
+        let args = ServeArgs {
+            listen: Some("127.0.0.1:0".into()),
+            admin_listen: Some("127.0.0.1:0".into()),
+            trino_url: Some(trino_url.into()),
+            ..Default::default()
+        };
         Config::resolve(&args).expect("valid built-in configuration")
     }
 
@@ -352,6 +424,64 @@ impl Config {
         let pending_ttl =
             num(&args.pending_query_ttl_secs, file.flight.pending_query_ttl_secs, 60, "pending query ttl", &mut errors);
 
+        let cache_enabled = match &args.cache {
+            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
+                "true" | "on" | "1" | "yes" => true,
+                "false" | "off" | "0" | "no" => false,
+                other => {
+                    errors.push(format!("cache: `{other}` is not true or false"));
+                    true
+                }
+            },
+            None => file.cache.enabled.unwrap_or(true),
+        };
+        let size = |flag: &Option<String>, file: &Option<toml::Value>, default: u64, name: &str, errors: &mut Vec<String>| {
+            let text = match (flag, file) {
+                (Some(s), _) => s.clone(),
+                (None, Some(toml::Value::Integer(n))) => n.to_string(),
+                (None, Some(toml::Value::String(s))) => s.clone(),
+                (None, Some(other)) => other.to_string(),
+                (None, None) => return default,
+            };
+            parse_size(&text).unwrap_or_else(|| {
+                errors.push(format!("{name}: `{text}` is not a size (e.g. 1GiB, 512MiB, 1000000)"));
+                default
+            })
+        };
+        let defaults = CacheConfig::default();
+        let max_bytes = size(&args.cache_max_bytes, &file.cache.max_bytes, defaults.max_bytes, "cache max bytes", &mut errors);
+        let max_entry_bytes =
+            size(&args.cache_max_entry_bytes, &file.cache.max_entry_bytes, defaults.max_entry_bytes, "cache max entry bytes", &mut errors);
+        if max_entry_bytes > max_bytes {
+            errors.push(format!("cache max entry bytes ({max_entry_bytes}) exceeds the cache budget ({max_bytes})"));
+        }
+        let ttl = num(&args.cache_ttl_secs, file.cache.ttl_secs, defaults.ttl.as_secs(), "cache ttl", &mut errors);
+        let stale = num(&args.cache_stale_secs, file.cache.stale_secs, defaults.stale_while_revalidate.as_secs(), "cache stale", &mut errors);
+        let mut shared_namespaces = file.cache.shared_namespaces.clone();
+        shared_namespaces.extend(args.cache_shared_namespaces.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()));
+        let cache = CacheConfig {
+            enabled: cache_enabled,
+            max_bytes,
+            max_entry_bytes,
+            ttl: Duration::from_secs(ttl),
+            stale_while_revalidate: Duration::from_secs(stale),
+            shared_namespaces,
+        };
+        let admin_text = pick(&args.admin_listen, &file.admin.listen).unwrap_or_else(|| "127.0.0.1:9090".into());
+        let admin_listen = admin_text.parse::<SocketAddr>().unwrap_or_else(|e| {
+            errors.push(format!("admin listen: `{admin_text}` is not an address:port ({e})"));
+            SocketAddr::from(([127, 0, 0, 1], 9090))
+        });
+        let admin_token = secret_value(
+            "admin token",
+            pick(&args.admin_token, &file.admin.token),
+            pick_path(&args.admin_token_file, &file.admin.token_file),
+            &mut errors,
+        );
+        if admin_token.as_ref().is_some_and(|t| t.len() < 16) {
+            errors.push("admin token: use at least 16 characters".into());
+        }
+
         if !errors.is_empty() {
             return Err(errors);
         }
@@ -371,8 +501,30 @@ impl Config {
             ticket_secret: ticket_secret.map(String::into_bytes),
             pending_queries,
             pending_query_ttl: Duration::from_secs(pending_ttl),
+            cache,
+            admin_listen,
+            admin_token,
         })
     }
+}
+
+/// Parses `1GiB`, `512MiB`, `64KiB`, `10MB`, or a plain byte count.
+fn parse_size(s: &str) -> Option<u64> {
+    let s = s.trim();
+    let split = s.find(|c: char| !c.is_ascii_digit()).unwrap_or(s.len());
+    let (n, unit) = s.split_at(split);
+    let n: u64 = n.parse().ok()?;
+    let mult: u64 = match unit.trim().to_ascii_lowercase().as_str() {
+        "" | "b" => 1,
+        "kib" | "k" => 1 << 10,
+        "mib" | "m" => 1 << 20,
+        "gib" | "g" => 1 << 30,
+        "kb" => 1_000,
+        "mb" => 1_000_000,
+        "gb" => 1_000_000_000,
+        _ => return None,
+    };
+    n.checked_mul(mult)
 }
 
 fn is_fixed_offset(tz: &str) -> bool {
@@ -480,6 +632,22 @@ mod tests {
         for needle in ["listen", "trino url", "auth: unknown mode", "ticket secret", "session property", "time zone", "trino password file"] {
             assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
         }
+    }
+
+    #[test]
+    fn cache_and_admin_options() {
+        let c = Config::resolve(&parse(&["--cache-max-bytes", "256MiB", "--cache-ttl-secs", "5", "--cache-shared-namespace", "tpch"])).unwrap();
+        assert_eq!(c.cache.max_bytes, 256 << 20);
+        assert_eq!(c.cache.ttl, Duration::from_secs(5));
+        assert_eq!(c.cache.shared_namespaces, vec!["tpch"]);
+        assert!(c.cache.enabled);
+        assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9090");
+        assert!(!Config::resolve(&parse(&["--cache", "off"])).unwrap().cache.enabled);
+        let errors = Config::resolve(&parse(&["--cache-max-bytes", "lots", "--cache", "maybe", "--admin-token", "short"])).unwrap_err();
+        assert_eq!(errors.len(), 3, "{errors:?}");
+        assert_eq!(parse_size("1GiB"), Some(1 << 30));
+        assert_eq!(parse_size("10MB"), Some(10_000_000));
+        assert_eq!(parse_size("12"), Some(12));
     }
 
     #[test]

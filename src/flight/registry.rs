@@ -16,6 +16,8 @@ use crate::trino::Query;
 pub struct PendingQuery {
     pub query: Query,
     pub schema: SchemaRef,
+    /// Batches already read from the query, streamed before the rest.
+    pub prefix: Vec<arrow::record_batch::RecordBatch>,
 }
 
 type Slot = Arc<Mutex<Option<PendingQuery>>>;

@@ -40,13 +40,17 @@ use tokio::sync::mpsc;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
+use arrow::record_batch::RecordBatch;
+use arrow_flight::FlightData;
+
 use super::auth::Authenticator;
+use crate::cache::{CacheKey, Directive, FillError, Filled, Lookup, Outcome, ResultCache, WriteScope, write_scope};
 use super::error::{sign_status, trino_status};
 use super::proto::{Kind, PreparedStatementHandle, SessionContext, StatementTicket};
 use super::registry::{PendingQuery, Registry};
 use super::signing::{Signer, now_secs};
 use crate::router::Router;
-use crate::trino::{Column, Query, TrinoType, schema_for};
+use crate::trino::{Column, TrinoType, schema_for};
 
 /// Largest FlightData message sent; clients default to 4-16 MiB limits.
 pub const MAX_FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
@@ -55,6 +59,8 @@ pub const MAX_FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
 const PREFETCH_BATCHES: usize = 2;
 /// How long a ticket may be redeemed after it was issued.
 const TICKET_LIFETIME_SECS: i64 = 3600;
+/// Request and response metadata naming how the cache was used.
+const CACHE_HEADER: &str = "x-flightdeck-cache";
 /// Name under which a statement is prepared for `DESCRIBE OUTPUT`.
 const DESCRIBE_NAME: &str = "flightdeck_describe";
 
@@ -63,6 +69,11 @@ type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'stati
 /// Everything the service needs, shared by all requests.
 pub struct ServiceState {
     pub router: Router,
+    /// The result cache; `None` when disabled.
+    pub cache: Option<ResultCache>,
+    /// Session properties and time zone every query runs with (part of the cache key).
+    pub session_properties: Vec<(String, String)>,
+    pub time_zone: Option<String>,
     pub auth: Authenticator,
     pub signer: Signer,
     pub registry: Registry,
@@ -72,8 +83,12 @@ pub struct ServiceState {
 }
 
 impl ServiceState {
+    #[allow(clippy::too_many_arguments)]
     pub fn new(
         router: Router,
+        cache: Option<ResultCache>,
+        session_properties: Vec<(String, String)>,
+        time_zone: Option<String>,
         auth: Authenticator,
         signer: Signer,
         registry: Registry,
@@ -92,13 +107,28 @@ impl ServiceState {
         info.append(SqlInfo::FlightSqlServerCancel, false);
         info.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
         let sql_info = info.build().expect("static SqlInfo is valid");
-        ServiceState { router, auth, signer, registry, default_catalog, default_schema, sql_info }
+        ServiceState {
+            router,
+            cache,
+            session_properties,
+            time_zone,
+            auth,
+            signer,
+            registry,
+            default_catalog,
+            default_schema,
+            sql_info,
+        }
     }
 }
 
 impl std::fmt::Debug for ServiceState {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("ServiceState").field("router", &self.router).field("registry", &self.registry).finish_non_exhaustive()
+        f.debug_struct("ServiceState")
+            .field("router", &self.router)
+            .field("cache", &self.cache)
+            .field("registry", &self.registry)
+            .finish_non_exhaustive()
     }
 }
 
@@ -121,26 +151,152 @@ impl FlightdeckService {
         }
     }
 
-    /// Starts `sql`, waits for its schema and parks it for DoGet.
-    async fn statement_info(&self, ctx: SessionContext, sql: String, descriptor: FlightDescriptor) -> Result<FlightInfo, Status> {
-        let mut query = self.state.router.start(&ctx, &sql).await.map_err(|e| trino_status(&e))?;
-        let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
-        let registry_key = self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema) });
+    /// The cache key of `sql` in `ctx`, or `None` when it is not cached.
+    fn cache_key(&self, ctx: &SessionContext, sql: &str) -> Option<(&ResultCache, CacheKey, Vec<String>)> {
+        let cache = self.state.cache.as_ref()?;
+        match cache.key(
+            sql,
+            &ctx.user,
+            ctx.catalog.as_deref(),
+            ctx.schema.as_deref(),
+            &self.state.session_properties,
+            self.state.time_zone.as_deref(),
+        ) {
+            Ok((key, tables)) => Some((cache, key, tables)),
+            Err(reason) => {
+                tracing::debug!(%reason, "not cached");
+                None
+            }
+        }
+    }
+
+    /// GetFlightInfo for a statement: answered from the cache when it can
+    /// be, else started on Trino and parked for DoGet.
+    async fn statement_info(
+        &self,
+        ctx: SessionContext,
+        sql: String,
+        descriptor: FlightDescriptor,
+        directive: Directive,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let started = std::time::Instant::now();
+        let (outcome, schema, registry_key, rows) = self.resolve(&ctx, &sql, directive).await?;
+        metrics::histogram!("flightdeck_request_seconds", "rpc" => "get_flight_info", "route" => outcome.as_str())
+            .record(started.elapsed().as_secs_f64());
         let ticket = StatementTicket {
             sql,
             session: Some(ctx),
-            registry_key: registry_key.to_vec(),
+            registry_key: registry_key.map(|k| k.to_vec()).unwrap_or_default(),
             expires_at: now_secs() + TICKET_LIFETIME_SECS,
+            cache_status: outcome.as_str().to_string(),
         };
         let handle = self.state.signer.sign(Kind::Ticket, &ticket);
         let ticket = TicketStatementQuery { statement_handle: handle.into() };
         let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
-        Ok(FlightInfo::new()
+        let mut info = FlightInfo::new()
             .try_with_schema(&schema)
             .map_err(|e| Status::internal(format!("cannot encode schema: {e}")))?
             .with_endpoint(endpoint)
             .with_descriptor(descriptor)
-            .with_ordered(true))
+            .with_ordered(true);
+        if let Some(rows) = rows {
+            info = info.with_total_records(rows as i64);
+        }
+        let mut response = Response::new(info);
+        response.metadata_mut().insert(CACHE_HEADER, MetadataValue::from_static(outcome.as_str()));
+        Ok(response)
+    }
+
+    /// Finds or produces the result of `sql`: a cache entry, or a query
+    /// parked in the registry (returning its key).
+    async fn resolve(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+        directive: Directive,
+    ) -> Result<(Outcome, SchemaRef, Option<[u8; 16]>, Option<u64>), Status> {
+        if let Some((cache, key, tables)) = self.cache_key(ctx, sql) {
+            let max = cache.config().max_entry_bytes;
+            let fill = filler(self.state.router.clone(), ctx.clone(), sql.to_string(), max);
+            match cache.get_or_fill(key, tables, directive, fill).await {
+                Lookup::Cached(outcome, entry) => return Ok((outcome, Arc::clone(&entry.schema), None, Some(entry.rows))),
+                Lookup::NotCached => {
+                    return Err(Status::failed_precondition("only-if-cached: no cached result for this statement"));
+                }
+                Lookup::Failed(e) => match &*e {
+                    FillError::Failed(err) => return Err(trino_status(err)),
+                    FillError::TooLarge(slot) => {
+                        metrics::counter!("flightdeck_cache_too_large_total").increment(1);
+                        // The first caller streams on from what the fill read;
+                        // any other waiter runs its own query below.
+                        if let Some(pending) = slot.lock().expect("overflow slot").take() {
+                            let schema = Arc::clone(&pending.schema);
+                            return Ok((Outcome::Bypass, schema, Some(self.state.registry.insert(pending)), None));
+                        }
+                    }
+                },
+            }
+        } else if directive == Directive::OnlyIfCached {
+            return Err(Status::failed_precondition("only-if-cached: this statement is never cached"));
+        }
+        metrics::counter!("flightdeck_cache_bypass_total").increment(1);
+        let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
+        let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
+        let mut prefix = Vec::new();
+        if let Some(scope) = self.write_scope(ctx, sql) {
+            // A write runs to its end here, so that the cache forgets what it
+            // changed before the client sees it done.
+            while let Some(b) = query.next_batch().await.map_err(|e| trino_status(&e))? {
+                prefix.push(b);
+            }
+            self.invalidate(scope).await;
+        }
+        let key = self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema), prefix });
+        Ok((Outcome::Bypass, schema, Some(key), None))
+    }
+
+    fn write_scope(&self, ctx: &SessionContext, sql: &str) -> Option<WriteScope> {
+        self.state.cache.as_ref()?;
+        write_scope(sql, ctx.catalog.as_deref(), ctx.schema.as_deref())
+    }
+
+    async fn invalidate(&self, scope: WriteScope) {
+        let Some(cache) = &self.state.cache else { return };
+        match scope {
+            WriteScope::Tables(t) => cache.invalidate_tables(&t).await,
+            WriteScope::All => cache.invalidate_all().await,
+        }
+    }
+
+    /// The stream for a verified ticket and how it is served: the parked
+    /// query, the cache entry, or (expired here, or issued by another
+    /// replica) the statement run again.
+    async fn ticket_stream(
+        &self,
+        ctx: &SessionContext,
+        t: &StatementTicket,
+    ) -> Result<(&'static str, BoxStream<FlightData>), Status> {
+        let from_ticket = match t.cache_status.as_str() {
+            "hit" => Outcome::Hit,
+            "stale" => Outcome::Stale,
+            "miss" => Outcome::Miss,
+            _ => Outcome::Bypass,
+        };
+        if let Some(p) = self.state.registry.take(&t.registry_key) {
+            return Ok((from_ticket.as_str(), stream_query(p)));
+        }
+        let cached = self.cache_key(ctx, &t.sql);
+        if let Some((cache, key, _)) = &cached {
+            if let Some((_, entry)) = cache.peek(key).await {
+                let messages = entry.encoded.clone();
+                return Ok((from_ticket.as_str(), futures::stream::iter(messages.into_iter().map(Ok)).boxed()));
+            }
+        }
+        tracing::debug!("ticket's result is neither pending nor cached here; running it again");
+        let mut query = self.state.router.start(ctx, &t.sql).await.map_err(|e| trino_status(&e))?;
+        let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
+        let route = if cached.is_some() { Outcome::Miss } else { Outcome::Bypass };
+        Ok((route.as_str(), stream_query(PendingQuery { query, schema, prefix: Vec::new() })))
     }
 
     fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(SessionContext, String), Status> {
@@ -156,6 +312,9 @@ impl FlightdeckService {
     async fn run_update(&self, ctx: &SessionContext, sql: &str) -> Result<i64, Status> {
         let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
         query.drain().await.map_err(|e| trino_status(&e))?;
+        if let Some(scope) = self.write_scope(ctx, sql) {
+            self.invalidate(scope).await;
+        }
         // DDL and SET have no count: report 0 rows, as JDBC expects.
         Ok(query.update_count().unwrap_or(0))
     }
@@ -213,6 +372,62 @@ impl FlightdeckService {
     }
 }
 
+type Fill = Result<Filled, FillError<crate::trino::Error, PendingQuery>>;
+
+/// The fill of a cache entry: runs `sql` on Trino to its end, unless the
+/// result outgrows `max_bytes`; then the query is handed back, with what it
+/// read, to be streamed uncached.
+fn filler(
+    router: Router,
+    ctx: SessionContext,
+    sql: String,
+    max_bytes: u64,
+) -> impl Fn() -> Pin<Box<dyn std::future::Future<Output = Fill> + Send>> + Send + Sync + 'static {
+    move || {
+        let (router, ctx, sql) = (router.clone(), ctx.clone(), sql.clone());
+        Box::pin(async move {
+            let mut query = router.start(&ctx, &sql).await.map_err(FillError::Failed)?;
+            let schema = query.wait_for_schema().await.map_err(FillError::Failed)?;
+            let mut batches = Vec::new();
+            let mut bytes = 0u64;
+            while let Some(b) = query.next_batch().await.map_err(FillError::Failed)? {
+                bytes += b.get_array_memory_size() as u64;
+                batches.push(b);
+                if bytes > max_bytes {
+                    let pending = PendingQuery { query, schema, prefix: batches };
+                    return Err(FillError::TooLarge(std::sync::Mutex::new(Some(pending))));
+                }
+            }
+            let encoded = encode(Arc::clone(&schema), &batches)
+                .await
+                .map_err(|e| FillError::Failed(crate::trino::Error::Protocol(format!("cannot encode result: {e}"))))?;
+            Ok(Filled { schema, batches, encoded, trino_query_id: query.id().to_string() })
+        })
+    }
+}
+
+/// Encodes batches as the Flight messages DoGet sends, schema first.
+async fn encode(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<FlightData>, FlightError> {
+    FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+        .build(futures::stream::iter(batches.to_vec().into_iter().map(Ok)))
+        .try_collect()
+        .await
+}
+
+/// Parses the `x-flightdeck-cache` request metadata.
+fn directive(md: &tonic::metadata::MetadataMap) -> Result<Directive, Status> {
+    match md.get(CACHE_HEADER) {
+        None => Ok(Directive::Default),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| Status::invalid_argument("x-flightdeck-cache is not ASCII"))?
+            .parse()
+            .map_err(Status::invalid_argument),
+    }
+}
+
 /// Whether `sql` returns rows, judged by its first keyword. Trino's
 /// `DESCRIBE OUTPUT` reports a `rows` column for INSERT, but clients must
 /// treat DML and DDL as updates.
@@ -240,9 +455,16 @@ fn has_result_set(sql: &str) -> bool {
 /// Streams a query's batches as Flight data. A task pulls Trino pages into
 /// a small bounded channel, so Trino is read only as fast as the client
 /// reads; when the client goes away the task cancels the Trino query.
-fn stream_query(mut query: Query, schema: SchemaRef) -> BoxStream<arrow_flight::FlightData> {
+fn stream_query(pending: PendingQuery) -> BoxStream<arrow_flight::FlightData> {
+    let PendingQuery { mut query, schema, prefix } = pending;
     let (tx, mut rx) = mpsc::channel(PREFETCH_BATCHES);
     tokio::spawn(async move {
+        for batch in prefix {
+            if tx.send(Ok(batch)).await.is_err() {
+                query.cancel();
+                return;
+            }
+        }
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => break,
@@ -304,8 +526,8 @@ impl FlightSqlService for FlightdeckService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let info = self.statement_info(self.context(user), query.query, request.into_inner()).await?;
-        Ok(Response::new(info))
+        let directive = directive(request.metadata())?;
+        self.statement_info(self.context(user), query.query, request.into_inner(), directive).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -315,8 +537,8 @@ impl FlightSqlService for FlightdeckService {
     ) -> Result<Response<FlightInfo>, Status> {
         let user = self.state.auth.identify(request.metadata())?;
         let (ctx, sql) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
-        let info = self.statement_info(ctx, sql, request.into_inner()).await?;
-        Ok(Response::new(info))
+        let directive = directive(request.metadata())?;
+        self.statement_info(ctx, sql, request.into_inner(), directive).await
     }
 
     async fn do_get_statement(
@@ -330,21 +552,17 @@ impl FlightSqlService for FlightdeckService {
         if t.expires_at < now_secs() {
             return Err(Status::invalid_argument("ticket has expired: call GetFlightInfo again"));
         }
-        let ctx = t.session.ok_or_else(|| Status::invalid_argument("ticket has no session"))?;
+        let ctx = t.session.clone().ok_or_else(|| Status::invalid_argument("ticket has no session"))?;
         if ctx.user != user {
             return Err(Status::permission_denied("ticket was issued to another user"));
         }
-        let (query, schema) = match self.state.registry.take(&t.registry_key) {
-            Some(p) => (p.query, p.schema),
-            None => {
-                // Expired here, or issued by another replica: run it again.
-                tracing::debug!("ticket's query is not pending here; running it again");
-                let mut q = self.state.router.start(&ctx, &t.sql).await.map_err(|e| trino_status(&e))?;
-                let schema = q.wait_for_schema().await.map_err(|e| trino_status(&e))?;
-                (q, schema)
-            }
-        };
-        Ok(Response::new(stream_query(query, schema)))
+        let started = std::time::Instant::now();
+        let (route, stream) = self.ticket_stream(&ctx, &t).await?;
+        metrics::histogram!("flightdeck_request_seconds", "rpc" => "do_get", "route" => route)
+            .record(started.elapsed().as_secs_f64());
+        let mut response = Response::new(stream);
+        response.metadata_mut().insert(CACHE_HEADER, MetadataValue::from_static(route));
+        Ok(response)
     }
 
     async fn do_get_fallback(

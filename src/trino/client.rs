@@ -219,6 +219,15 @@ impl TrinoClient {
         Ok(query)
     }
 
+    /// Whether Trino answers `/v1/info` and has finished starting.
+    pub async fn ready(&self) -> Result<bool> {
+        let url = self.inner.statement_url.join("/v1/info").map_err(|e| Error::Config(e.to_string()))?;
+        let body = self.request(|http| http.get(url.clone()).timeout(Duration::from_secs(2))).await?;
+        let info: serde_json::Value =
+            serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("/v1/info: {e}")))?;
+        Ok(info.get("starting").and_then(serde_json::Value::as_bool) == Some(false))
+    }
+
     /// Runs `sql` to completion, returning its batches (for small results).
     pub async fn execute(&self, session: &Session, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         let mut q = self.start(session, sql).await?;

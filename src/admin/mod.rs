@@ -1,0 +1,139 @@
+//! The admin HTTP server: Prometheus `/metrics`, `/health`, `/ready`, and an
+//! admin API (bearer token) to list and invalidate cache entries.
+//!
+//! | route | what |
+//! |---|---|
+//! | `GET /metrics` | Prometheus text format |
+//! | `GET /health` | 200 while the process serves |
+//! | `GET /ready` | 200 when Trino answers `/v1/info` and has started, else 503 |
+//! | `GET /admin/cache/entries` | cache entries: id, statement, user, bytes, rows, age, hits, tables |
+//! | `DELETE /admin/cache` | invalidate every entry |
+//! | `DELETE /admin/cache/entries/{id}` | invalidate one entry |
+//! | `DELETE /admin/cache/tables/{catalog.schema.table}` | invalidate entries that read a table |
+
+use std::sync::{Arc, OnceLock};
+
+use axum::extract::{Path, Request, State};
+use axum::http::{StatusCode, header};
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{delete, get};
+use axum::{Json, Router};
+use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
+use serde_json::json;
+
+use crate::cache::ResultCache;
+use crate::trino::TrinoClient;
+
+/// What the admin routes need.
+#[derive(Debug, Clone)]
+pub struct AdminState {
+    pub cache: Option<ResultCache>,
+    pub trino: TrinoClient,
+    pub token: Option<String>,
+}
+
+/// The process-wide Prometheus recorder, installed on first use.
+pub fn prometheus() -> PrometheusHandle {
+    static HANDLE: OnceLock<PrometheusHandle> = OnceLock::new();
+    HANDLE
+        .get_or_init(|| {
+            let recorder = PrometheusBuilder::new()
+                .set_buckets(&[0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+                .expect("static buckets are valid")
+                .build_recorder();
+            let handle = recorder.handle();
+            if metrics::set_global_recorder(recorder).is_err() {
+                tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
+            }
+            handle
+        })
+        .clone()
+}
+
+/// An error answer of the admin API, as JSON.
+struct ApiError(StatusCode, String);
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        (self.0, Json(json!({ "error": self.1 }))).into_response()
+    }
+}
+
+/// The admin router.
+pub fn router(state: AdminState) -> Router {
+    let state = Arc::new(state);
+    let admin = Router::new()
+        .route("/admin/cache/entries", get(list_entries))
+        .route("/admin/cache", delete(invalidate_all))
+        .route("/admin/cache/entries/{id}", delete(invalidate_entry))
+        .route("/admin/cache/tables/{table}", delete(invalidate_table))
+        .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_token));
+    let handle = prometheus();
+    Router::new()
+        .route("/metrics", get(move || async move { handle.render() }))
+        .route("/health", get(|| async { "ok" }))
+        .route("/ready", get(ready))
+        .merge(admin)
+        .with_state(state)
+}
+
+/// Constant-time comparison, so the token cannot be guessed byte by byte.
+fn same(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+async fn require_token(State(state): State<Arc<AdminState>>, req: Request, next: Next) -> Response {
+    let Some(token) = &state.token else {
+        return ApiError(StatusCode::FORBIDDEN, "admin API disabled: configure an admin token".into()).into_response();
+    };
+    let given = req
+        .headers()
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .unwrap_or("");
+    if !same(given.as_bytes(), token.as_bytes()) {
+        return ApiError(StatusCode::UNAUTHORIZED, "missing or wrong admin bearer token".into()).into_response();
+    }
+    next.run(req).await
+}
+
+async fn ready(State(state): State<Arc<AdminState>>) -> Response {
+    match state.trino.ready().await {
+        Ok(true) => (StatusCode::OK, "ready").into_response(),
+        Ok(false) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "Trino is starting".into()).into_response(),
+        Err(e) => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),
+    }
+}
+
+fn cache(state: &AdminState) -> Result<&ResultCache, ApiError> {
+    state.cache.as_ref().ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "the result cache is disabled".into()))
+}
+
+async fn list_entries(State(state): State<Arc<AdminState>>) -> Result<Response, ApiError> {
+    let entries = cache(&state)?.entries();
+    Ok(Json(json!({ "entries": entries })).into_response())
+}
+
+async fn invalidate_all(State(state): State<Arc<AdminState>>) -> Result<Response, ApiError> {
+    cache(&state)?.invalidate_all().await;
+    Ok(Json(json!({ "invalidated": "all" })).into_response())
+}
+
+async fn invalidate_entry(State(state): State<Arc<AdminState>>, Path(id): Path<String>) -> Result<Response, ApiError> {
+    if cache(&state)?.invalidate_id(&id).await {
+        Ok(Json(json!({ "invalidated": id })).into_response())
+    } else {
+        Err(ApiError(StatusCode::NOT_FOUND, format!("no cache entry {id}")))
+    }
+}
+
+async fn invalidate_table(State(state): State<Arc<AdminState>>, Path(table): Path<String>) -> Result<Response, ApiError> {
+    let table = table.to_ascii_lowercase();
+    if table.split('.').count() != 3 {
+        return Err(ApiError(StatusCode::BAD_REQUEST, format!("`{table}` is not catalog.schema.table")));
+    }
+    cache(&state)?.invalidate_tables(std::slice::from_ref(&table)).await;
+    Ok(Json(json!({ "invalidated_table": table })).into_response())
+}
