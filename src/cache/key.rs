@@ -262,7 +262,7 @@ mod tests {
         assert_eq!(write_scope("SELECT 1", None, None), None);
         assert_eq!(write_scope("SET SESSION a = 1", None, None), None);
         assert_eq!(
-            write_scope("insert into t values 1", Some("memory"), Some("default")),
+            write_scope("insert into t values (1)", Some("memory"), Some("default")),
             Some(WriteScope::Tables(vec!["memory.default.t".into()]))
         );
         assert_eq!(write_scope("GRANT SELECT ON t TO bob", None, None), Some(WriteScope::All));

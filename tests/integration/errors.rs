@@ -45,7 +45,7 @@ async fn unknown_table_is_not_found() {
 
 #[tokio::test]
 async fn cancelled_stream_cancels_the_trino_query() {
-    let server = TestServer::start().await;
+    let server = TestServer::uncached().await;
     let mut c = server.client().await;
     let marker = format!("cancel_marker_{}", rand_suffix());
     let sql = format!("SELECT l.*, '{marker}' AS m FROM tpch.sf1.lineitem l");
@@ -77,7 +77,9 @@ fn rand_suffix() -> u64 {
 async fn trino_down_is_unavailable_and_recovers() {
     let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
     let proxy = SwitchProxy::start(target).await;
-    let server = TestServer::with_config(flightdeck::Config::for_trino(&format!("http://{}", proxy.addr))).await;
+    let mut config = flightdeck::Config::for_trino(&format!("http://{}", proxy.addr));
+    config.cache.enabled = false;
+    let server = TestServer::with_config(config).await;
     let mut c = server.client().await;
     assert_eq!(rows(&c.query("SELECT 1").await.unwrap().2), 1);
     proxy.switch_off();

@@ -1,6 +1,8 @@
 //! Integration tests against a real Trino, started by `scripts/trino.sh`.
 //! One binary so everything links once.
 
+/// The result cache end to end: single flight, isolation, freshness, admin.
+mod cache;
 mod common;
 /// Failure handling: errors, unavailability, authentication, tickets.
 mod errors;

@@ -99,7 +99,7 @@ async fn updates_ddl_and_dml_return_counts() {
 
 #[tokio::test]
 async fn million_rows_stream_with_backpressure() {
-    let server = TestServer::start().await;
+    let server = TestServer::uncached().await;
     let stats = server.state.router.trino().stats();
     let mut c = server.client().await;
     let info = c.info("SELECT orderkey, custkey FROM tpch.sf1.orders").await.unwrap();
@@ -126,7 +126,7 @@ async fn million_rows_stream_with_backpressure() {
 
 #[tokio::test]
 async fn ticket_is_served_by_another_replica_sharing_the_secret() {
-    let mut config = flightdeck::Config::for_trino(&trino_url());
+    let mut config = uncached_config();
     config.ticket_secret = Some(b"replica-shared-secret-0123456789abcdef".to_vec());
     let a = TestServer::with_config(config.clone()).await;
     let b = TestServer::with_config(config).await;
@@ -141,7 +141,7 @@ async fn ticket_is_served_by_another_replica_sharing_the_secret() {
 
 #[tokio::test]
 async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
-    let mut config = flightdeck::Config::for_trino(&trino_url());
+    let mut config = uncached_config();
     config.pending_query_ttl = Duration::from_secs(1);
     let server = TestServer::with_config(config).await;
     let mut c = server.client().await;

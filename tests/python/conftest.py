@@ -41,7 +41,7 @@ def flightdeck(trino_url, tmp_path_factory):
     log = open(tmp / "flightdeck.log", "w")
     proc = subprocess.Popen(
         [binary, "serve", "--listen", f"127.0.0.1:{port}", "--trino-url", trino_url,
-         "--auth", "password", "--users-file", str(users)],
+         "--auth", "password", "--users-file", str(users), "--admin-listen", "127.0.0.1:0"],
         stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 30

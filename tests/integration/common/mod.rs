@@ -53,9 +53,17 @@ pub fn session(user: &str) -> Session {
     Session { user: user.into(), ..Default::default() }
 }
 
+/// The default test configuration with the result cache off.
+pub fn uncached_config() -> Config {
+    let mut c = Config::for_trino(&trino_url());
+    c.cache.enabled = false;
+    c
+}
+
 /// An in-process Flightdeck on a free loopback port.
 pub struct TestServer {
     pub addr: SocketAddr,
+    pub admin: SocketAddr,
     pub state: Arc<ServiceState>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
@@ -69,6 +77,7 @@ impl TestServer {
     pub async fn with_config(config: Config) -> TestServer {
         let app = Application::build(config).await.expect("build flightdeck");
         let addr = app.flight_addr();
+        let admin = app.admin_addr();
         let state = app.state();
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -78,7 +87,12 @@ impl TestServer {
             .await
             .expect("flight server");
         });
-        TestServer { addr, state, shutdown: Some(tx), task: Some(task) }
+        TestServer { addr, admin, state, shutdown: Some(tx), task: Some(task) }
+    }
+
+    /// A server with the result cache off: every query goes to Trino.
+    pub async fn uncached() -> TestServer {
+        Self::with_config(uncached_config()).await
     }
 
     pub async fn client(&self) -> Client {
@@ -142,6 +156,41 @@ impl Client {
     pub async fn info(&mut self, sql: &str) -> Result<FlightInfo, Status> {
         let d = cmd_descriptor(CommandStatementQuery { query: sql.into(), transaction_id: None });
         Ok(self.inner.get_flight_info(self.request(d)).await?.into_inner())
+    }
+
+    /// GetFlightInfo with an optional `x-flightdeck-cache` directive;
+    /// returns the info and the `x-flightdeck-cache` answer.
+    pub async fn info_cached(&mut self, sql: &str, directive: Option<&str>) -> Result<(FlightInfo, String), Status> {
+        let d = cmd_descriptor(CommandStatementQuery { query: sql.into(), transaction_id: None });
+        let mut req = self.request(d);
+        if let Some(v) = directive {
+            req.metadata_mut().insert("x-flightdeck-cache", v.parse().unwrap());
+        }
+        let resp = self.inner.get_flight_info(req).await?;
+        let outcome = resp.metadata().get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        Ok((resp.into_inner(), outcome))
+    }
+
+    /// GetFlightInfo + DoGet, returning DoGet's `x-flightdeck-cache` answer too.
+    pub async fn query_cached(&mut self, sql: &str, directive: Option<&str>) -> Result<(String, Vec<RecordBatch>), Status> {
+        let (info, _) = self.info_cached(sql, directive).await?;
+        let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+        let resp = self.inner.do_get(self.request(ticket)).await?;
+        let outcome = resp.metadata().get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let s = resp.into_inner();
+        let mut stream = FlightRecordBatchStream::new_from_flight_data(s.map_err(|e| FlightError::Tonic(Box::new(e))));
+        let mut batches = Vec::new();
+        while let Some(b) = stream.next().await {
+            batches.push(b.map_err(status_of)?);
+        }
+        Ok((outcome, batches))
+    }
+
+    /// A client that sends Basic credentials of `user` on every call (auth `none`).
+    pub fn as_user(&self, user: &str) -> Client {
+        let mut c = self.clone();
+        c.authorization = Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:"))));
+        c
     }
 
     pub async fn prepared_info(&mut self, handle: bytes::Bytes) -> Result<FlightInfo, Status> {
@@ -214,6 +263,21 @@ pub fn status_of(e: FlightError) -> Status {
         FlightError::Tonic(s) => *s,
         other => Status::internal(other.to_string()),
     }
+}
+
+/// How many queries Trino has seen whose text contains `marker`.
+pub async fn trino_queries_containing(marker: &str) -> usize {
+    let sql = format!(
+        "SELECT count(*) FROM system.runtime.queries WHERE query LIKE '%{marker}%' AND query NOT LIKE '%system.runtime.queries%'"
+    );
+    let (_, b) = trino_direct().execute(&session("check"), &sql).await.unwrap();
+    b[0].column(0).as_any().downcast_ref::<arrow::array::Int64Array>().unwrap().value(0) as usize
+}
+
+/// A marker unique to this test run, to find its queries in Trino.
+pub fn marker(name: &str) -> String {
+    let n = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos();
+    format!("{name}_{n}")
 }
 
 pub fn rows(batches: &[RecordBatch]) -> usize {
