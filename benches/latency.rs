@@ -6,7 +6,7 @@
 //! Starts the local Trino (scripts/trino.sh) and an in-process Flightdeck.
 //! "Trino direct" is Flightdeck's own HTTP client talking to Trino: the floor
 //! for any pass-through. "Flightdeck" is a Flight SQL client doing
-//! GetFlightInfo + DoGet over loopback. Without `--bench` (as in
+//! GetFlightInfo + DoGet over loopback, with the result cache off. Without `--bench` (as in
 //! `cargo test --benches`) it runs a handful of iterations as a smoke test.
 
 use std::time::{Duration, Instant};
@@ -50,7 +50,10 @@ async fn main() {
     assert!(std::process::Command::new(script).arg("start").status().unwrap().success());
     let trino_url = format!("http://127.0.0.1:{}", std::env::var("TRINO_PORT").unwrap_or_else(|_| "8080".into()));
 
-    let app = flightdeck::Application::build(flightdeck::Config::for_trino(&trino_url)).await.unwrap();
+    // Pass-through: the cache is off, so every query goes to Trino.
+    let mut config = flightdeck::Config::for_trino(&trino_url);
+    config.cache.enabled = false;
+    let app = flightdeck::Application::build(config).await.unwrap();
     let addr = app.flight_addr();
     tokio::spawn(app.run_until_stopped(std::future::pending()));
     let channel = tonic::transport::Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.unwrap();
