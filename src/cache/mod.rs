@@ -200,12 +200,17 @@ struct Generations {
     all: AtomicU64,
 }
 
+type Classified = Result<(String, Vec<String>), Bypass>;
+
 /// The result cache; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct ResultCache {
     cache: moka::future::Cache<CacheKey, Arc<CachedResult>>,
     config: Arc<CacheConfig>,
     generations: Arc<Generations>,
+    /// Statements already classified (normalized text, tables read), so the
+    /// hit path does not parse SQL on every request. Bounded by text size.
+    classified: moka::sync::Cache<(String, Option<String>, Option<String>), Arc<Classified>>,
 }
 
 impl ResultCache {
@@ -225,7 +230,14 @@ impl ResultCache {
                 metrics::counter!("flightdeck_cache_evictions_total", "reason" => reason).increment(1);
             })
             .build();
-        ResultCache { cache, config: Arc::new(config), generations: Arc::default() }
+        let classified = moka::sync::Cache::builder()
+            .max_capacity(16 << 20)
+            .weigher(|k: &(String, Option<String>, Option<String>), v: &Arc<Classified>| {
+                let text = v.as_ref().as_ref().map_or(0, |(n, t)| n.len() + t.iter().map(String::len).sum::<usize>());
+                u32::try_from(k.0.len() + text + 64).unwrap_or(u32::MAX)
+            })
+            .build();
+        ResultCache { cache, config: Arc::new(config), generations: Arc::default(), classified }
     }
 
     pub fn config(&self) -> &CacheConfig {
@@ -242,7 +254,10 @@ impl ResultCache {
         session_properties: &[(String, String)],
         time_zone: Option<&str>,
     ) -> Result<(CacheKey, Vec<String>), Bypass> {
-        let (normalized, tables) = cacheable(sql, catalog, schema)?;
+        let classified = self.classified.get_with((sql.to_string(), catalog.map(str::to_string), schema.map(str::to_string)), || {
+            Arc::new(cacheable(sql, catalog, schema))
+        });
+        let (normalized, tables) = classified.as_ref().clone()?;
         let shared = !tables.is_empty()
             && tables.iter().all(|t| {
                 self.config.shared_namespaces.iter().any(|ns| t == ns || t.starts_with(&format!("{}.", ns.to_ascii_lowercase())))
