@@ -10,7 +10,7 @@ cd "$ROOT"
 
 step() { printf '\n==> %s\n' "$*"; }
 
-step "Trino 476 (fetched once, cached in $FLIGHTDECK_CACHE)"
+step "Trino 476 (fetched once, cached in $FLIGHTDECK_CACHE_DIR)"
 # A Trino this run starts is stopped when it ends; one already up is left alone.
 if ! scripts/trino.sh status >/dev/null; then
   trap 'scripts/trino.sh stop' EXIT
@@ -22,7 +22,7 @@ step "Rust tests and benchmark smoke run"
 cargo test --all-targets
 
 step "Python client tests"
-VENV=$FLIGHTDECK_CACHE/venv
+VENV=$FLIGHTDECK_CACHE_DIR/venv
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
 FLIGHTDECK_BIN="$CARGO_TARGET_DIR/debug/flightdeck" "$VENV/bin/pytest" -q tests/python

@@ -4,14 +4,14 @@
 #   scripts/trino.sh start|stop|status|logs
 #
 # Fetches trino-server-core 476 and the tpch and memory plugins once with
-# Maven (cached in ~/.m2 and $FLIGHTDECK_CACHE), writes a single-node config
+# Maven (cached in ~/.m2 and $FLIGHTDECK_CACHE_DIR), writes a single-node config
 # and starts Trino under Java 24 or newer. `start` is idempotent.
 #
 # Environment:
-#   FLIGHTDECK_CACHE        download/install cache   (default ~/.cache/flightdeck)
+#   FLIGHTDECK_CACHE_DIR    download/install cache   (default ~/.cache/flightdeck)
 #   TRINO_PORT              HTTP port                (default 8080)
 #   TRINO_HEAP              JVM heap                 (default 6G)
-#   TRINO_HOME_DIR          where etc/ and var/ live (default $FLIGHTDECK_CACHE/trino-<port>)
+#   TRINO_HOME_DIR          where etc/ and var/ live (default $FLIGHTDECK_CACHE_DIR/trino-<port>)
 #   TRINO_EXTRA_CONFIG      lines appended to config.properties
 #   TRINO_ACCESS_CONTROL    file-based access-control rules (default scripts/trino-rules.json:
 #                           everything allowed, except user `restricted` reading
@@ -22,7 +22,7 @@ set -euo pipefail
 VERSION=476
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 ACCESS_CONTROL=${TRINO_ACCESS_CONTROL:-$SCRIPTS/trino-rules.json}
-CACHE=${FLIGHTDECK_CACHE:-$HOME/.cache/flightdeck}
+CACHE=${FLIGHTDECK_CACHE_DIR:-$HOME/.cache/flightdeck}
 PORT=${TRINO_PORT:-8080}
 HEAP=${TRINO_HEAP:-6G}
 HOME_DIR=${TRINO_HOME_DIR:-$CACHE/trino-$PORT}
