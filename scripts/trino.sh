@@ -10,7 +10,7 @@
 # Environment:
 #   FLIGHTDECK_CACHE_DIR    download/install cache   (default ~/.cache/flightdeck)
 #   TRINO_PORT              HTTP port                (default 8080)
-#   TRINO_HEAP              JVM heap                 (default 6G)
+#   TRINO_HEAP              JVM heap                 (default 8G)
 #   TRINO_HOME_DIR          where etc/ and var/ live (default $FLIGHTDECK_CACHE_DIR/trino-<port>)
 #   TRINO_EXTRA_CONFIG      lines appended to config.properties
 #   TRINO_ACCESS_CONTROL    file-based access-control rules (default scripts/trino-rules.json:
@@ -24,7 +24,7 @@ SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 ACCESS_CONTROL=${TRINO_ACCESS_CONTROL:-$SCRIPTS/trino-rules.json}
 CACHE=${FLIGHTDECK_CACHE_DIR:-$HOME/.cache/flightdeck}
 PORT=${TRINO_PORT:-8080}
-HEAP=${TRINO_HEAP:-6G}
+HEAP=${TRINO_HEAP:-8G}
 HOME_DIR=${TRINO_HOME_DIR:-$CACHE/trino-$PORT}
 DIST=$CACHE/trino-server-$VERSION
 DL=$CACHE/dl
@@ -124,7 +124,7 @@ PROPS
 --sun-misc-unsafe-memory-access=allow
 PROPS
   printf 'connector.name=tpch\n' >"$HOME_DIR/etc/catalog/tpch.properties"
-  printf 'connector.name=memory\nmemory.max-data-per-node=1GB\n' >"$HOME_DIR/etc/catalog/memory.properties"
+  printf 'connector.name=memory\nmemory.max-data-per-node=4GB\n' >"$HOME_DIR/etc/catalog/memory.properties"
 }
 
 info() { curl -fsS --max-time 2 "http://127.0.0.1:$PORT/v1/info" 2>/dev/null; }

@@ -93,6 +93,10 @@ pub struct ClientStats {
     pub pages_fetched: AtomicU64,
     /// Queries cancelled with `DELETE nextUri`.
     pub queries_cancelled: AtomicU64,
+    /// Statements submitted (`POST /v1/statement`).
+    pub queries_started: AtomicU64,
+    /// Response bytes received from Trino.
+    pub bytes_received: AtomicU64,
 }
 
 /// A Trino client; cheap to clone.
@@ -204,6 +208,8 @@ impl TrinoClient {
         let bytes = self
             .request(|http| http.request(Method::POST, url.clone()).headers(headers.clone()).body(body.clone()))
             .await?;
+        metrics::counter!("flightdeck_trino_queries_total").increment(1);
+        self.inner.stats.queries_started.fetch_add(1, Ordering::Relaxed);
         let mut query = Query {
             client: self.clone(),
             user: header(&session.user)?,
@@ -248,7 +254,10 @@ impl TrinoClient {
             let resp = make(&self.inner.http).send().await.map_err(|e| self.transport_error(e))?;
             let status = resp.status();
             if status == StatusCode::OK {
-                return resp.bytes().await.map_err(|e| self.transport_error(e));
+                let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
+                metrics::counter!("flightdeck_trino_bytes_total").increment(body.len() as u64);
+                self.inner.stats.bytes_received.fetch_add(body.len() as u64, Ordering::Relaxed);
+                return Ok(body);
             }
             let retryable = matches!(
                 status,

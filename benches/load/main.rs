@@ -1,0 +1,362 @@
+//! The dashboard load harness: one run, the same seeded queries, sent to
+//! Trino directly and through Flightdeck, at several concurrencies.
+//!
+//!     scripts/bench.sh                       # the full sweep, results into docs/
+//!     cargo bench --bench load -- --help     # every option
+//!
+//! Modes: `trino` (Trino's REST protocol, straight to Trino), `passthrough`
+//! (Flight SQL to a Flightdeck with its cache off), `cache` (Flight SQL to a
+//! Flightdeck whose cache was warmed with every query first). Flightdeck
+//! runs as its own process, so its CPU time and resident memory are read
+//! from /proc. Without `--bench` (as in `cargo test --all-targets`) it makes
+//! a short smoke run on small data and fails if Flightdeck is not clearly
+//! faster with a warm cache, or clearly slower passing through, than Trino
+//! measured in the same run.
+
+mod data;
+mod report;
+mod workload;
+
+use std::net::TcpListener;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow_flight::FlightDescriptor;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::error::FlightError;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
+use futures::{StreamExt, TryStreamExt};
+use prost::Message;
+use tonic::transport::Channel;
+
+use data::Scale;
+use report::{Report, RunResult};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Mode {
+    Trino,
+    Passthrough,
+    Cache,
+}
+
+impl Mode {
+    fn name(self) -> &'static str {
+        match self {
+            Mode::Trino => "trino",
+            Mode::Passthrough => "passthrough",
+            Mode::Cache => "cache",
+        }
+    }
+}
+
+struct Options {
+    scale: Scale,
+    queries: usize,
+    concurrency: Vec<usize>,
+    seed: u64,
+    write_docs: bool,
+    smoke: bool,
+}
+
+fn options() -> Options {
+    let args: Vec<String> = std::env::args().collect();
+    let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
+    if args.iter().any(|a| a == "--help") {
+        println!(
+            "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs\n\
+             (without --bench: a smoke run with ratio checks)"
+        );
+        std::process::exit(0);
+    }
+    let smoke = !args.iter().any(|a| a == "--bench");
+    let scale = match value("--scale").as_deref() {
+        Some("full") => Scale::Full,
+        Some("smoke") => Scale::Smoke,
+        None if smoke => Scale::Smoke,
+        None => Scale::Full,
+        Some(other) => panic!("unknown scale {other}"),
+    };
+    Options {
+        scale,
+        queries: value("--queries").and_then(|n| n.parse().ok()).unwrap_or(if smoke { 40 } else { 200 }),
+        concurrency: value("--concurrency")
+            .map(|s| s.split(',').map(|n| n.trim().parse().expect("concurrency")).collect())
+            .unwrap_or_else(|| if smoke { vec![1, 4] } else { vec![1, 4, 16, 64] }),
+        seed: value("--seed").and_then(|n| n.parse().ok()).unwrap_or(42),
+        write_docs: args.iter().any(|a| a == "--write-docs"),
+        smoke,
+    }
+}
+
+/// A Flightdeck process; killed on drop.
+struct Flightdeck {
+    child: Child,
+    flight: Channel,
+    admin: String,
+}
+
+impl Drop for Flightdeck {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+impl Flightdeck {
+    async fn start(trino_url: &str, cache: bool) -> Flightdeck {
+        let (port, admin_port) = (free_port(), free_port());
+        let child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
+            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
+            .args(["--trino-url", trino_url, "--cache", if cache { "true" } else { "false" }, "--cache-ttl-secs", "3600"])
+            .args(["--pending-queries", "4096"])
+            .env("RUST_LOG", "warn")
+            .stdout(Stdio::null())
+            .spawn()
+            .expect("start flightdeck");
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(flight) = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await {
+                return Flightdeck { child, flight, admin: format!("http://127.0.0.1:{admin_port}") };
+            }
+            assert!(Instant::now() < deadline, "flightdeck did not start");
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// (CPU seconds, resident MiB, peak resident MiB) from /proc.
+    fn usage(&self) -> (f64, f64, f64) {
+        let pid = self.child.id();
+        let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+        // Fields after the command name: utime and stime are the 12th and 13th.
+        let after = stat.rsplit_once(')').map_or("", |(_, r)| r);
+        let f: Vec<&str> = after.split_whitespace().collect();
+        let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
+        let cpu = (ticks(11) + ticks(12)) / 100.0;
+        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+        let kb = |name: &str| {
+            status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok())
+        };
+        (cpu, kb("VmRSS:").unwrap_or(0.0) / 1024.0, kb("VmHWM:").unwrap_or(0.0) / 1024.0)
+    }
+
+    /// Queries and bytes Flightdeck sent to and received from Trino so far.
+    async fn trino_traffic(&self) -> (u64, u64) {
+        let text = reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap();
+        let metric = |name: &str| {
+            text.lines()
+                .find(|l| l.starts_with(name) && l[name.len()..].starts_with(' '))
+                .and_then(|l| l.split_whitespace().last())
+                .and_then(|v| v.parse::<f64>().ok())
+                .unwrap_or(0.0) as u64
+        };
+        (metric("flightdeck_trino_queries_total"), metric("flightdeck_trino_bytes_total"))
+    }
+}
+
+async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<usize, String> {
+    let cmd = CommandStatementQuery { query: sql.into(), transaction_id: None };
+    let info = client
+        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
+        .await
+        .map_err(|e| e.message().to_string())?
+        .into_inner();
+    let ticket = info.endpoint.first().and_then(|e| e.ticket.clone()).ok_or("no ticket")?;
+    let data = client.do_get(ticket).await.map_err(|e| e.message().to_string())?.into_inner();
+    let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
+    let mut rows = 0;
+    while let Some(b) = s.next().await {
+        rows += b.map_err(|e| e.to_string())?.num_rows();
+    }
+    Ok(rows)
+}
+
+async fn via_trino(trino: &TrinoClient, sql: &str) -> Result<usize, String> {
+    let session = Session { user: "bench".into(), ..Default::default() };
+    let (_, batches) = trino.execute(&session, sql).await.map_err(|e| e.to_string())?;
+    Ok(batches.iter().map(|b| b.num_rows()).sum())
+}
+
+/// Sends every query once with `concurrency` workers; returns latencies
+/// (in query order of completion) and the number of errors.
+async fn run(mode: Mode, queries: &Arc<Vec<(&'static str, String)>>, concurrency: usize, trino: &TrinoClient, fd: Option<&Flightdeck>) -> (Vec<Duration>, usize) {
+    let next = Arc::new(AtomicUsize::new(0));
+    let done = Arc::new(AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for _ in 0..concurrency {
+        let (queries, next, done, trino) = (Arc::clone(queries), Arc::clone(&next), Arc::clone(&done), trino.clone());
+        let client = fd.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
+        tasks.push(tokio::spawn(async move {
+            let (mut lat, mut errors) = (Vec::new(), 0);
+            loop {
+                let i = next.fetch_add(1, Ordering::SeqCst);
+                let Some((name, sql)) = queries.get(i) else { break };
+                let start = Instant::now();
+                let result = match &client {
+                    Some(c) => via_flight(c.clone(), sql).await,
+                    None => via_trino(&trino, sql).await,
+                };
+                lat.push(start.elapsed());
+                if let Err(e) = result {
+                    errors += 1;
+                    eprintln!("\n{} {name}: {e}", mode.name());
+                }
+                done.fetch_add(1, Ordering::SeqCst);
+            }
+            (lat, errors)
+        }));
+    }
+    let total = queries.len();
+    // One line rewritten in place on a terminal; a line every 10 s in logs.
+    let tty = std::io::IsTerminal::is_terminal(&std::io::stderr());
+    let progress = tokio::spawn({
+        let done = Arc::clone(&done);
+        async move {
+            let started = Instant::now();
+            loop {
+                let n = done.load(Ordering::SeqCst);
+                if tty {
+                    eprint!("\r{:<12} c={concurrency:<3} {n:>5}/{total}", mode.name());
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                } else {
+                    tokio::time::sleep(Duration::from_secs(10)).await;
+                    eprintln!("{:<12} c={concurrency:<3} {:>5}/{total} after {:.0}s", mode.name(), done.load(Ordering::SeqCst), started.elapsed().as_secs_f64());
+                }
+            }
+        }
+    });
+    let (mut lat, mut errors) = (Vec::new(), 0);
+    for t in tasks {
+        let (l, e) = t.await.unwrap();
+        lat.extend(l);
+        errors += e;
+    }
+    progress.abort();
+    if tty {
+        eprint!("\r{:<40}\r", "");
+    }
+    (lat, errors)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return 0.0;
+    }
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+}
+
+#[tokio::main]
+async fn main() {
+    let opts = options();
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/trino.sh");
+    assert!(Command::new(script).arg("start").status().unwrap().success());
+    let trino_url = format!("http://127.0.0.1:{}", std::env::var("TRINO_PORT").unwrap_or_else(|_| "8080".into()));
+    let trino = TrinoClient::new(&TrinoConfig::new(trino_url.parse().unwrap())).unwrap();
+    let started = Instant::now();
+    data::ensure(&trino, opts.scale).await;
+    eprintln!("data ready in {:.1}s", started.elapsed().as_secs_f64());
+
+    let queries = Arc::new(workload::queries(opts.scale, opts.queries, opts.seed));
+    let passthrough = Flightdeck::start(&trino_url, false).await;
+    let cached = Flightdeck::start(&trino_url, true).await;
+    // Warm Trino's JIT and plans on a handful of queries first.
+    for (_, sql) in queries.iter().take(10) {
+        via_trino(&trino, sql).await.expect("warm-up query");
+    }
+    // Warm the cache with every query once.
+    let warm = run(Mode::Cache, &queries, 4, &trino, Some(&cached)).await;
+    assert_eq!(warm.1, 0, "warming the cache failed");
+
+    let mut results = Vec::new();
+    for &concurrency in &opts.concurrency {
+        for mode in [Mode::Trino, Mode::Passthrough, Mode::Cache] {
+            let fd = match mode {
+                Mode::Trino => None,
+                Mode::Passthrough => Some(&passthrough),
+                Mode::Cache => Some(&cached),
+            };
+            let before_cpu = fd.map(Flightdeck::usage);
+            let before_traffic = match fd {
+                Some(f) => f.trino_traffic().await,
+                None => (trino.stats().queries_started.load(Ordering::Relaxed), trino.stats().bytes_received.load(Ordering::Relaxed)),
+            };
+            let start = Instant::now();
+            let (mut lat, errors) = run(mode, &queries, concurrency, &trino, fd).await;
+            let wall = start.elapsed().as_secs_f64();
+            let after_traffic = match fd {
+                Some(f) => f.trino_traffic().await,
+                None => (trino.stats().queries_started.load(Ordering::Relaxed), trino.stats().bytes_received.load(Ordering::Relaxed)),
+            };
+            let (cpu, rss, peak) = match (fd.map(Flightdeck::usage), before_cpu) {
+                (Some((c1, r, p)), Some((c0, _, _))) => (Some(c1 - c0), Some(r), Some(p)),
+                _ => (None, None, None),
+            };
+            lat.sort();
+            let r = RunResult {
+                mode: mode.name().into(),
+                concurrency,
+                queries: lat.len(),
+                errors,
+                p50_ms: pct(&lat, 0.50),
+                p95_ms: pct(&lat, 0.95),
+                p99_ms: pct(&lat, 0.99),
+                qps: lat.len() as f64 / wall,
+                flightdeck_cpu_s: cpu,
+                flightdeck_rss_mib: rss,
+                flightdeck_peak_rss_mib: peak,
+                trino_queries: after_traffic.0 - before_traffic.0,
+                trino_bytes: after_traffic.1 - before_traffic.1,
+            };
+            println!("{}", r.line());
+            results.push(r);
+        }
+    }
+    let report = Report::new(opts.scale, opts.seed, workload::template_count(), results);
+    report.write(opts.write_docs);
+
+    if opts.smoke {
+        smoke_checks(&report, &queries, &trino, &passthrough).await;
+    }
+}
+
+/// CI's checks, on ratios measured in this run only.
+async fn smoke_checks(report: &Report, queries: &Arc<Vec<(&'static str, String)>>, trino: &TrinoClient, passthrough: &Flightdeck) {
+    let get = |mode: &str| report.results.iter().find(|r| r.mode == mode && r.concurrency == 1).expect("concurrency 1 ran");
+    let (direct, cache) = (get("trino"), get("cache"));
+    assert_eq!(report.results.iter().map(|r| r.errors).sum::<usize>(), 0, "queries failed");
+    assert!(
+        cache.p95_ms * 10.0 <= direct.p95_ms,
+        "warm-cache p95 {:.2} ms is not 10x under Trino direct p95 {:.2} ms",
+        cache.p95_ms,
+        direct.p95_ms
+    );
+    // Pass-through against Trino, query by query in turn, so both see the
+    // same machine: p50 no more than 1.2 times Trino direct.
+    let client = FlightServiceClient::new(passthrough.flight.clone()).max_decoding_message_size(256 << 20);
+    let (mut t_direct, mut t_pass) = (Vec::new(), Vec::new());
+    for (i, (_, sql)) in queries.iter().enumerate() {
+        for which in [i % 2, 1 - i % 2] {
+            let start = Instant::now();
+            if which == 0 {
+                via_trino(trino, sql).await.unwrap();
+                t_direct.push(start.elapsed());
+            } else {
+                via_flight(client.clone(), sql).await.unwrap();
+                t_pass.push(start.elapsed());
+            }
+        }
+    }
+    t_direct.sort();
+    t_pass.sort();
+    let (d50, p50) = (pct(&t_direct, 0.5), pct(&t_pass, 0.5));
+    println!("paired: trino p50 {d50:.2} ms, passthrough p50 {p50:.2} ms ({:.2}x)", p50 / d50);
+    assert!(p50 <= d50 * 1.2, "pass-through p50 {p50:.2} ms exceeds 1.2x Trino direct p50 {d50:.2} ms");
+    println!("smoke checks passed: cache p95 {:.2} ms vs trino p95 {:.2} ms", cache.p95_ms, direct.p95_ms);
+}
