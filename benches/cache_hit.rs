@@ -13,6 +13,8 @@
 //! Without `--bench` (as in `cargo test --benches`) it runs a few iterations
 //! and a small memory fill as a smoke test.
 
+mod common;
+
 use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -26,6 +28,8 @@ use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::transport::Channel;
+
+use common::{ms, percentile};
 
 struct Server(Child);
 
@@ -95,27 +99,10 @@ async fn direct(trino: &TrinoClient, sql: &str) -> usize {
     batches.iter().map(|b| b.num_rows()).sum()
 }
 
-fn pct(sorted: &[Duration], p: f64) -> Duration {
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
-}
-
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let bench = args.iter().any(|a| a == "--bench");
-    let iterations: usize = args
-        .iter()
-        .position(|a| a == "--iterations")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if bench { 200 } else { 3 });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/trino.sh");
-    assert!(Command::new(script).arg("start").status().unwrap().success());
-    let trino_url = format!("http://127.0.0.1:{}", std::env::var("TRINO_PORT").unwrap_or_else(|_| "8080".into()));
+    let (bench, iterations) = common::iterations(200, 3);
+    let trino_url = common::start_trino();
     let trino = TrinoClient::new(&TrinoConfig::new(trino_url.parse().unwrap())).unwrap();
 
     // Hit latency against Trino direct.
@@ -150,7 +137,7 @@ async fn main() {
         }
         for (name, mut t) in [("Trino direct", t_direct), ("Flightdeck hit", t_hit)] {
             t.sort();
-            let (p50, p95) = (pct(&t, 0.5), pct(&t, 0.95));
+            let (p50, p95) = (percentile(&t, 0.5), percentile(&t, 0.95));
             let mib_s = arrow_bytes as f64 / (1 << 20) as f64 / p50.as_secs_f64();
             println!("{expected:>8} {name:<14} {:>10.3} {:>10.3} {:>14.0} {:>10.1}", ms(p50), ms(p95), expected as f64 / p50.as_secs_f64(), mib_s);
         }

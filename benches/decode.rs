@@ -6,22 +6,17 @@
 //! Throughput is reported in bytes of JSON; each benchmark id names its
 //! row count, so rows/s = rows / time.
 
+mod common;
+
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
+use flightdeck::trino::Column;
 use flightdeck::trino::decode::BatchDecoder;
-use flightdeck::trino::{Column, TrinoType};
 
 /// Columns and `data` pages (as JSON text) of a recorded query; small
 /// recordings are repeated to `min_rows` so per-page costs do not dominate.
 fn load(name: &str, min_rows: usize) -> (Vec<Column>, Vec<String>, usize) {
-    let path = format!("{}/tests/data/trino_pages/{name}.json", env!("CARGO_MANIFEST_DIR"));
-    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
-    let columns = v["columns"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .map(|c| Column { name: c["name"].as_str().unwrap().into(), ty: TrinoType::parse(c["type"].as_str().unwrap()).unwrap() })
-        .collect();
-    let mut rows: Vec<serde_json::Value> = v["pages"].as_array().unwrap().iter().flat_map(|p| p.as_array().unwrap().clone()).collect();
+    let (columns, pages) = common::recorded(name);
+    let mut rows: Vec<serde_json::Value> = pages.iter().flat_map(|p| p.as_array().unwrap().clone()).collect();
     let original = rows.len();
     while rows.len() < min_rows {
         rows.extend_from_slice(&rows[..original].to_vec());

@@ -9,7 +9,11 @@
 //! GetFlightInfo + DoGet over loopback, with the result cache off. Without `--bench` (as in
 //! `cargo test --benches`) it runs a handful of iterations as a smoke test.
 
+mod common;
+
 use std::time::{Duration, Instant};
+
+use common::{ms, percentile};
 
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
@@ -20,11 +24,6 @@ use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
 
-fn percentile(sorted: &[Duration], p: f64) -> Duration {
-    let idx = ((sorted.len() as f64 - 1.0) * p).round() as usize;
-    sorted[idx]
-}
-
 fn report(name: &str, mut d: Vec<Duration>) -> (Duration, Duration) {
     d.sort();
     let (p50, p95) = (percentile(&d, 0.5), percentile(&d, 0.95));
@@ -32,23 +31,10 @@ fn report(name: &str, mut d: Vec<Duration>) -> (Duration, Duration) {
     (p50, p95)
 }
 
-fn ms(d: Duration) -> f64 {
-    d.as_secs_f64() * 1000.0
-}
-
 #[tokio::main]
 async fn main() {
-    let args: Vec<String> = std::env::args().collect();
-    let bench = args.iter().any(|a| a == "--bench");
-    let iterations: usize = args
-        .iter()
-        .position(|a| a == "--iterations")
-        .and_then(|i| args.get(i + 1))
-        .and_then(|n| n.parse().ok())
-        .unwrap_or(if bench { 300 } else { 5 });
-    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/trino.sh");
-    assert!(std::process::Command::new(script).arg("start").status().unwrap().success());
-    let trino_url = format!("http://127.0.0.1:{}", std::env::var("TRINO_PORT").unwrap_or_else(|_| "8080".into()));
+    let (bench, iterations) = common::iterations(300, 5);
+    let trino_url = common::start_trino();
 
     // Pass-through: the cache is off, so every query goes to Trino.
     let mut config = flightdeck::Config::for_trino(&trino_url);

@@ -581,7 +581,16 @@ impl FlightSqlService for FlightdeckService {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let user = self.state.auth.identify(request.metadata())?;
         let ctx = self.context(user);
-        let schema = self.describe_output(&ctx, &query.query).await?;
+        // Clients that always prepare (JDBC, ADBC's DB-API) would otherwise
+        // pay a Trino round trip for the schema even on a cache hit.
+        let cached = match self.cache_key(&ctx, &query.query) {
+            Some((cache, key, _)) => cache.peek(&key).await.map(|(_, e)| Arc::clone(&e.schema)),
+            None => None,
+        };
+        let schema = match cached {
+            Some(schema) => schema,
+            None => self.describe_output(&ctx, &query.query).await?,
+        };
         let handle = PreparedStatementHandle { sql: query.query, session: Some(ctx) };
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: self.state.signer.sign(Kind::Prepared, &handle).into(),

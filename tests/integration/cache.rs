@@ -193,3 +193,23 @@ async fn statement_text_in_results_is_kept() {
     assert_eq!(a[0].column(0).as_string::<i32>().value(0), "Abc");
     assert_eq!(b[0].column(0).as_string::<i32>().value(0), "abc");
 }
+
+#[tokio::test]
+async fn preparing_a_cached_statement_does_not_ask_trino() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await.as_user("alice");
+    let m = marker("prepare_hit");
+    let sql = format!("SELECT name, '{m}' AS m FROM tpch.tiny.region ORDER BY name");
+    let (_, batches) = c.query_cached(&sql, None).await.unwrap();
+    let stats = server.state.router.trino().stats();
+    let before = stats.queries_started.load(std::sync::atomic::Ordering::SeqCst);
+    let prepared = c.prepare(&sql).await.unwrap();
+    let dataset = arrow::ipc::convert::try_schema_from_ipc_buffer(&prepared.dataset_schema).unwrap();
+    assert_eq!(&dataset, batches[0].schema().as_ref());
+    let info = c.prepared_info(prepared.prepared_statement_handle).await.unwrap();
+    let (_, again) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+    assert_eq!(rows(&again), 5);
+    // Neither DESCRIBE OUTPUT nor the query reached Trino again.
+    assert_eq!(stats.queries_started.load(std::sync::atomic::Ordering::SeqCst), before);
+    assert_eq!(trino_queries_containing(&m).await, 1);
+}

@@ -1,0 +1,68 @@
+//! Helpers shared by the benches.
+
+#![allow(dead_code)]
+
+use std::time::Duration;
+
+use arrow::datatypes::SchemaRef;
+use arrow::record_batch::RecordBatch;
+use flightdeck::trino::decode::BatchDecoder;
+use flightdeck::trino::{Column, TrinoType};
+
+/// A query recorded from Trino (`tests/data/trino_pages/`): its columns and
+/// each `data` page as parsed JSON rows.
+pub fn recorded(name: &str) -> (Vec<Column>, Vec<serde_json::Value>) {
+    let path = format!("{}/tests/data/trino_pages/{name}.json", env!("CARGO_MANIFEST_DIR"));
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(path).unwrap()).unwrap();
+    let columns = v["columns"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| Column { name: c["name"].as_str().unwrap().into(), ty: TrinoType::parse(c["type"].as_str().unwrap()).unwrap() })
+        .collect();
+    (columns, v["pages"].as_array().unwrap().clone())
+}
+
+/// A recorded query decoded into one batch per page.
+pub fn recorded_batches(name: &str) -> (SchemaRef, Vec<RecordBatch>) {
+    let (columns, pages) = recorded(name);
+    let mut d = BatchDecoder::new(&columns);
+    let batches = pages
+        .iter()
+        .map(|p| {
+            d.decode(&p.to_string()).unwrap();
+            d.finish().unwrap()
+        })
+        .collect();
+    (d.schema(), batches)
+}
+
+/// Whether this is a real run (`--bench`) and how many iterations to make:
+/// `--iterations N`, else `bench` for a real run and `smoke` in test mode.
+pub fn iterations(bench: usize, smoke: usize) -> (bool, usize) {
+    let args: Vec<String> = std::env::args().collect();
+    let is_bench = args.iter().any(|a| a == "--bench");
+    let n = args
+        .iter()
+        .position(|a| a == "--iterations")
+        .and_then(|i| args.get(i + 1))
+        .and_then(|n| n.parse().ok())
+        .unwrap_or(if is_bench { bench } else { smoke });
+    (is_bench, n)
+}
+
+/// Starts the project's local Trino (idempotent) and returns its URL.
+pub fn start_trino() -> String {
+    let script = concat!(env!("CARGO_MANIFEST_DIR"), "/scripts/trino.sh");
+    assert!(std::process::Command::new(script).arg("start").status().unwrap().success());
+    format!("http://127.0.0.1:{}", std::env::var("TRINO_PORT").unwrap_or_else(|_| "8080".into()))
+}
+
+/// The `p` quantile (0..=1) of sorted durations.
+pub fn percentile(sorted: &[Duration], p: f64) -> Duration {
+    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
+}
+
+pub fn ms(d: Duration) -> f64 {
+    d.as_secs_f64() * 1000.0
+}
