@@ -14,8 +14,9 @@
 #   TRINO_HOME_DIR          where etc/ and var/ live (default $FLIGHTDECK_CACHE_DIR/trino-<port>)
 #   TRINO_EXTRA_CONFIG      lines appended to config.properties
 #   TRINO_ACCESS_CONTROL    file-based access-control rules (default scripts/trino-rules.json:
-#                           everything allowed, except user `restricted` reading
-#                           tpch.tiny.customer, which the tests use)
+#                           everything allowed, except that user `restricted` may
+#                           not read tpch.tiny.customer nor see the memory
+#                           catalog, which the tests use)
 #   JAVA_HOME               a JDK >= 24 (default: newest under /usr/lib/jvm)
 set -euo pipefail
 

@@ -28,6 +28,11 @@ impl Router {
         self.trino.start(&Session::from(ctx), sql).await
     }
 
+    /// Runs `sql` to completion in the client's session (small results).
+    pub async fn execute(&self, ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        self.trino.execute(&Session::from(ctx), sql).await
+    }
+
     /// Runs `sql` to completion with `stmt` prepared as `name` (for
     /// `DESCRIBE OUTPUT name` and friends).
     pub async fn execute_prepared(

@@ -3,6 +3,7 @@
 
 mod auth;
 mod error;
+mod metadata;
 mod registry;
 mod service;
 mod signing;

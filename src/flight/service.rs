@@ -26,9 +26,12 @@ use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
     ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
-    Any, CommandGetSqlInfo, CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery,
-    CommandStatementUpdate, ProstMessageExt, SqlInfo, TicketStatementQuery,
-    metadata::{SqlInfoData, SqlInfoDataBuilder},
+    ActionCancelQueryRequest, ActionCancelQueryResult, Any, CommandGetCatalogs, CommandGetCrossReference,
+    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
+    CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate, ProstMessageExt, SqlInfo,
+    TicketStatementQuery,
+    metadata::{SqlInfoData, XdbcTypeInfoData},
 };
 use arrow_flight::{
     Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
@@ -44,6 +47,7 @@ use arrow::record_batch::RecordBatch;
 use arrow_flight::FlightData;
 
 use super::auth::Authenticator;
+use super::metadata;
 use crate::cache::{CacheKey, Directive, FillError, Filled, Lookup, Outcome, ResultCache, WriteScope, write_scope};
 use super::error::{sign_status, trino_status};
 use super::proto::{Kind, PreparedStatementHandle, SessionContext, StatementTicket};
@@ -80,6 +84,7 @@ pub struct ServiceState {
     pub default_catalog: Option<String>,
     pub default_schema: Option<String>,
     sql_info: SqlInfoData,
+    xdbc_types: XdbcTypeInfoData,
 }
 
 impl ServiceState {
@@ -95,18 +100,6 @@ impl ServiceState {
         default_catalog: Option<String>,
         default_schema: Option<String>,
     ) -> Self {
-        let mut info = SqlInfoDataBuilder::new();
-        info.append(SqlInfo::FlightSqlServerName, "Flightdeck");
-        info.append(SqlInfo::FlightSqlServerVersion, env!("CARGO_PKG_VERSION"));
-        info.append(SqlInfo::FlightSqlServerArrowVersion, "59");
-        info.append(SqlInfo::FlightSqlServerReadOnly, false);
-        info.append(SqlInfo::FlightSqlServerSql, true);
-        info.append(SqlInfo::FlightSqlServerSubstrait, false);
-        // SQL_TRANSACTION_NONE: Trino's autocommit only.
-        info.append(SqlInfo::FlightSqlServerTransaction, 0i32);
-        info.append(SqlInfo::FlightSqlServerCancel, false);
-        info.append(SqlInfo::SqlIdentifierQuoteChar, "\"");
-        let sql_info = info.build().expect("static SqlInfo is valid");
         ServiceState {
             router,
             cache,
@@ -117,7 +110,8 @@ impl ServiceState {
             registry,
             default_catalog,
             default_schema,
-            sql_info,
+            sql_info: metadata::sql_info(),
+            xdbc_types: metadata::xdbc_type_info(),
         }
     }
 }
@@ -148,6 +142,55 @@ impl FlightdeckService {
             user,
             catalog: self.state.default_catalog.clone(),
             schema: self.state.default_schema.clone(),
+        }
+    }
+
+    /// The FlightInfo of a metadata command: its schema and the command
+    /// itself as the ticket.
+    fn metadata_info(
+        &self,
+        request: Request<FlightDescriptor>,
+        cmd: impl ProstMessageExt,
+        schema: SchemaRef,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(cmd.as_any().encode_to_vec()));
+        let info = FlightInfo::new()
+            .try_with_schema(&schema)
+            .map_err(|e| Status::internal(e.to_string()))?
+            .with_endpoint(endpoint)
+            .with_descriptor(request.into_inner());
+        Ok(Response::new(info))
+    }
+
+    /// Cancels the query behind a FlightInfo this server issued, if it is
+    /// still waiting for its DoGet. One already streaming stops when its
+    /// client drops the stream.
+    fn cancel(
+        &self,
+        user: &str,
+        info: &FlightInfo,
+    ) -> Result<arrow_flight::CancelStatus, Status> {
+        use arrow_flight::CancelStatus;
+        let ticket = info
+            .endpoint
+            .first()
+            .and_then(|e| e.ticket.as_ref())
+            .ok_or_else(|| Status::invalid_argument("FlightInfo has no ticket"))?;
+        let any = Any::decode(ticket.ticket.clone()).map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?;
+        let Some(tq) = any.unpack::<TicketStatementQuery>().map_err(|e| Status::invalid_argument(e.to_string()))? else {
+            return Ok(CancelStatus::NotCancellable);
+        };
+        let t: StatementTicket = self.state.signer.verify(Kind::Ticket, &tq.statement_handle).map_err(|e| sign_status(&e))?;
+        if t.session.as_ref().is_none_or(|s| s.user != user) {
+            return Err(Status::permission_denied("ticket was issued to another user"));
+        }
+        match self.state.registry.take(&t.registry_key) {
+            Some(mut pending) => {
+                pending.query.cancel();
+                Ok(CancelStatus::Cancelled)
+            }
+            None => Ok(CancelStatus::NotCancellable),
         }
     }
 
@@ -428,6 +471,16 @@ fn directive(md: &tonic::metadata::MetadataMap) -> Result<Directive, Status> {
     }
 }
 
+/// A DoGet answer of one small batch (metadata).
+fn batch_response<E: std::fmt::Display>(batch: Result<RecordBatch, E>) -> Result<Response<BoxStream<FlightData>>, Status> {
+    let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(batch.schema())
+        .build(futures::stream::iter([Ok(batch)]))
+        .map_err(Status::from);
+    Ok(Response::new(stream.boxed()))
+}
+
 /// Whether `sql` returns rows, judged by its first keyword. Trino's
 /// `DESCRIBE OUTPUT` reports a `rows` column for INSERT, but clients must
 /// treat DML and DDL as updates.
@@ -634,14 +687,8 @@ impl FlightSqlService for FlightdeckService {
         query: CommandGetSqlInfo,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        self.state.auth.identify(request.metadata())?;
-        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(query.as_any().encode_to_vec()));
-        let info = FlightInfo::new()
-            .try_with_schema(query.into_builder(&self.state.sql_info).schema().as_ref())
-            .map_err(|e| Status::internal(e.to_string()))?
-            .with_endpoint(endpoint)
-            .with_descriptor(request.into_inner());
-        Ok(Response::new(info))
+        let schema = query.clone().into_builder(&self.state.sql_info).schema();
+        self.metadata_info(request, query, schema)
     }
 
     async fn do_get_sql_info(
@@ -650,14 +697,204 @@ impl FlightSqlService for FlightdeckService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         self.state.auth.identify(request.metadata())?;
-        let builder = query.into_builder(&self.state.sql_info);
-        let schema = builder.schema();
-        let batch = builder.build().map_err(|e| Status::internal(e.to_string()))?;
-        let stream = FlightDataEncoderBuilder::new()
-            .with_schema(schema)
-            .build(futures::stream::iter([Ok(batch)]))
-            .map_err(Status::from);
-        Ok(Response::new(stream.boxed()))
+        batch_response(query.into_builder(&self.state.sql_info).build())
+    }
+
+    async fn get_flight_info_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder(&self.state.xdbc_types).schema();
+        self.metadata_info(request, query, schema)
+    }
+
+    async fn do_get_xdbc_type_info(
+        &self,
+        query: CommandGetXdbcTypeInfo,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        batch_response(query.into_builder(&self.state.xdbc_types).build())
+    }
+
+    async fn get_flight_info_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(request, query, schema)
+    }
+
+    async fn do_get_catalogs(
+        &self,
+        query: CommandGetCatalogs,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        batch_response(Ok::<_, Status>(metadata::catalogs(&self.state.router, &ctx, query).await?))
+    }
+
+    async fn get_flight_info_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(request, query, schema)
+    }
+
+    async fn do_get_schemas(
+        &self,
+        query: CommandGetDbSchemas,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        batch_response(Ok::<_, Status>(metadata::db_schemas(&self.state.router, &ctx, query).await?))
+    }
+
+    async fn get_flight_info_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(request, query, schema)
+    }
+
+    async fn do_get_tables(
+        &self,
+        query: CommandGetTables,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        batch_response(Ok::<_, Status>(metadata::tables(&self.state.router, &ctx, query).await?))
+    }
+
+    async fn get_flight_info_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        let schema = query.clone().into_builder().schema();
+        self.metadata_info(request, query, schema)
+    }
+
+    async fn do_get_table_types(
+        &self,
+        query: CommandGetTableTypes,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        batch_response(Ok::<_, Status>(metadata::table_types(&self.state.router, &ctx, query).await?))
+    }
+
+    async fn get_flight_info_primary_keys(
+        &self,
+        query: CommandGetPrimaryKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(request, query, Arc::clone(&metadata::PRIMARY_KEYS_SCHEMA))
+    }
+
+    async fn do_get_primary_keys(
+        &self,
+        _query: CommandGetPrimaryKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        batch_response(Ok::<_, Status>(metadata::empty(&metadata::PRIMARY_KEYS_SCHEMA)))
+    }
+
+    async fn get_flight_info_exported_keys(
+        &self,
+        query: CommandGetExportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(request, query, Arc::clone(&metadata::FOREIGN_KEYS_SCHEMA))
+    }
+
+    async fn do_get_exported_keys(
+        &self,
+        _query: CommandGetExportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        batch_response(Ok::<_, Status>(metadata::empty(&metadata::FOREIGN_KEYS_SCHEMA)))
+    }
+
+    async fn get_flight_info_imported_keys(
+        &self,
+        query: CommandGetImportedKeys,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(request, query, Arc::clone(&metadata::FOREIGN_KEYS_SCHEMA))
+    }
+
+    async fn do_get_imported_keys(
+        &self,
+        _query: CommandGetImportedKeys,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        batch_response(Ok::<_, Status>(metadata::empty(&metadata::FOREIGN_KEYS_SCHEMA)))
+    }
+
+    async fn get_flight_info_cross_reference(
+        &self,
+        query: CommandGetCrossReference,
+        request: Request<FlightDescriptor>,
+    ) -> Result<Response<FlightInfo>, Status> {
+        self.metadata_info(request, query, Arc::clone(&metadata::FOREIGN_KEYS_SCHEMA))
+    }
+
+    async fn do_get_cross_reference(
+        &self,
+        _query: CommandGetCrossReference,
+        request: Request<Ticket>,
+    ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
+        self.state.auth.identify(request.metadata())?;
+        batch_response(Ok::<_, Status>(metadata::empty(&metadata::FOREIGN_KEYS_SCHEMA)))
+    }
+
+    async fn do_action_cancel_query(
+        &self,
+        query: ActionCancelQueryRequest,
+        request: Request<Action>,
+    ) -> Result<ActionCancelQueryResult, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let info = FlightInfo::decode(query.info).map_err(|e| Status::invalid_argument(format!("malformed FlightInfo: {e}")))?;
+        // The legacy CancelResult numbers its values as CancelStatus does.
+        let status = self.cancel(&user, &info)?;
+        Ok(ActionCancelQueryResult { result: status as i32 })
+    }
+
+    async fn do_action_fallback(
+        &self,
+        request: Request<Action>,
+    ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let action = request.into_inner();
+        match action.r#type.as_str() {
+            "CancelFlightInfo" => {
+                let req = arrow_flight::CancelFlightInfoRequest::decode(action.body)
+                    .map_err(|e| Status::invalid_argument(format!("malformed CancelFlightInfoRequest: {e}")))?;
+                let info = req.info.ok_or_else(|| Status::invalid_argument("CancelFlightInfoRequest has no FlightInfo"))?;
+                let status = self.cancel(&user, &info)?;
+                let result = arrow_flight::CancelFlightInfoResult { status: status as i32 };
+                let body = arrow_flight::Result { body: result.encode_to_vec().into() };
+                Ok(Response::new(futures::stream::iter([Ok(body)]).boxed()))
+            }
+            other => Err(Status::unimplemented(format!("action `{other}` is not supported"))),
+        }
+    }
+
+    async fn list_custom_actions(&self) -> Option<Vec<Result<arrow_flight::ActionType, Status>>> {
+        Some(vec![Ok(arrow_flight::ActionType {
+            r#type: "CancelFlightInfo".into(),
+            description: "Cancel the query of a FlightInfo.\nRequest: CancelFlightInfoRequest\nResult: CancelFlightInfoResult".into(),
+        })])
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

@@ -6,5 +6,7 @@ mod cache;
 mod common;
 /// Failure handling: errors, unavailability, authentication, tickets.
 mod errors;
+/// Flight SQL metadata, SqlInfo and cancellation.
+mod metadata;
 /// The statement and prepared-statement paths end to end.
 mod queries;
