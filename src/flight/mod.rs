@@ -4,6 +4,7 @@
 mod auth;
 mod error;
 mod metadata;
+mod params;
 mod registry;
 mod service;
 mod signing;

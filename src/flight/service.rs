@@ -20,6 +20,8 @@ use std::sync::Arc;
 
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::writer::IpcWriteOptions;
+use arrow::array::AsArray;
+use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
@@ -29,8 +31,8 @@ use arrow_flight::sql::{
     ActionCancelQueryRequest, ActionCancelQueryResult, Any, CommandGetCatalogs, CommandGetCrossReference,
     CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
     CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate, ProstMessageExt, SqlInfo,
-    TicketStatementQuery,
+    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult,
+    ProstMessageExt, SqlInfo, TicketStatementQuery,
     metadata::{SqlInfoData, XdbcTypeInfoData},
 };
 use arrow_flight::{
@@ -48,6 +50,7 @@ use arrow_flight::FlightData;
 
 use super::auth::Authenticator;
 use super::metadata;
+use super::params;
 use crate::cache::{CacheKey, Directive, FillError, Filled, Lookup, Outcome, ResultCache, WriteScope, write_scope};
 use super::error::{sign_status, trino_status};
 use super::proto::{Kind, PreparedStatementHandle, SessionContext, StatementTicket};
@@ -342,13 +345,46 @@ impl FlightdeckService {
         Ok((route.as_str(), stream_query(PendingQuery { query, schema, prefix: Vec::new() })))
     }
 
-    fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(SessionContext, String), Status> {
+    fn verify_handle(&self, handle: &[u8], user: &str) -> Result<PreparedStatementHandle, Status> {
         let h: PreparedStatementHandle = self.state.signer.verify(Kind::Prepared, handle).map_err(|e| sign_status(&e))?;
-        let ctx = h.session.ok_or_else(|| Status::invalid_argument("prepared statement handle has no session"))?;
-        if ctx.user != user {
+        let owner = h.session.as_ref().ok_or_else(|| Status::invalid_argument("prepared statement handle has no session"))?;
+        if owner.user != user {
             return Err(Status::permission_denied("prepared statement belongs to another user"));
         }
-        Ok((ctx, h.sql))
+        Ok(h)
+    }
+
+    /// The session and the statement to run, its parameters bound.
+    fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(SessionContext, String), Status> {
+        let h = self.verify_handle(handle, user)?;
+        let sql = if h.parameters.is_empty() { h.sql } else { params::bind(&h.sql, &h.parameters).map_err(Status::invalid_argument)? };
+        Ok((h.session.expect("checked by verify_handle"), sql))
+    }
+
+    /// The parameter schema of `sql` (`DESCRIBE INPUT`); empty without markers.
+    async fn describe_input(&self, ctx: &SessionContext, sql: &str) -> Result<Schema, Status> {
+        if params::markers(sql).is_empty() {
+            return Ok(Schema::empty());
+        }
+        let (_, batches) = self
+            .state
+            .router
+            .execute_prepared(ctx, DESCRIBE_NAME, sql, &format!("DESCRIBE INPUT {DESCRIBE_NAME}"))
+            .await
+            .map_err(|e| trino_status(&e))?;
+        let mut fields = Vec::new();
+        for b in &batches {
+            let types = b
+                .column_by_name("Type")
+                .ok_or_else(|| Status::internal("DESCRIBE INPUT has no `Type` column"))?
+                .as_string::<i32>()
+                .clone();
+            for i in 0..b.num_rows() {
+                let ty = TrinoType::parse(types.value(i)).unwrap_or_else(|_| TrinoType::Other(types.value(i).to_string()));
+                fields.push(ty.field(&format!("parameter_{}", fields.len() + 1)));
+            }
+        }
+        Ok(Schema::new(fields))
     }
 
     /// Runs a statement with no result set to completion; returns its update count.
@@ -644,11 +680,12 @@ impl FlightSqlService for FlightdeckService {
             Some(schema) => schema,
             None => self.describe_output(&ctx, &query.query).await?,
         };
-        let handle = PreparedStatementHandle { sql: query.query, session: Some(ctx) };
+        let parameters = self.describe_input(&ctx, &query.query).await?;
+        let handle = PreparedStatementHandle { sql: query.query, session: Some(ctx), parameters: Vec::new() };
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: self.state.signer.sign(Kind::Prepared, &handle).into(),
             dataset_schema: schema_bytes(&schema)?,
-            parameter_schema: schema_bytes(&Schema::empty())?,
+            parameter_schema: schema_bytes(&parameters)?,
         })
     }
 
@@ -670,6 +707,32 @@ impl FlightSqlService for FlightdeckService {
     ) -> Result<i64, Status> {
         let user = self.state.auth.identify(request.metadata())?;
         self.run_update(&self.context(user), &cmd.query).await
+    }
+
+    async fn do_put_prepared_statement_query(
+        &self,
+        cmd: CommandPreparedStatementQuery,
+        request: Request<PeekableFlightDataStream>,
+    ) -> Result<DoPutPreparedStatementResult, Status> {
+        let user = self.state.auth.identify(request.metadata())?;
+        let mut handle = self.verify_handle(&cmd.prepared_statement_handle, &user)?;
+        let mut batches = FlightRecordBatchStream::new_from_flight_data(request.into_inner().map_err(FlightError::from));
+        let mut bound = None;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| Status::invalid_argument(format!("malformed parameters: {e}")))?;
+            for row in 0..batch.num_rows() {
+                if bound.is_some() {
+                    return Err(Status::invalid_argument("bind one row of parameters to a query"));
+                }
+                bound = Some(params::literals(&batch, row).map_err(Status::invalid_argument)?);
+            }
+        }
+        handle.parameters = bound.unwrap_or_default();
+        // Fail now, not at execution, when the count does not match.
+        params::bind(&handle.sql, &handle.parameters).map_err(Status::invalid_argument)?;
+        Ok(DoPutPreparedStatementResult {
+            prepared_statement_handle: Some(self.state.signer.sign(Kind::Prepared, &handle).into()),
+        })
     }
 
     async fn do_put_prepared_statement_update(

@@ -167,3 +167,61 @@ async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
     let (_, batches) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
     assert_eq!(rows(&batches), 3);
 }
+
+/// Binds one row of parameters to a prepared statement; returns the new handle.
+async fn bind(c: &mut Client, handle: bytes::Bytes, batch: arrow::record_batch::RecordBatch) -> Result<bytes::Bytes, tonic::Status> {
+    use arrow_flight::sql::{CommandPreparedStatementQuery, DoPutPreparedStatementResult, ProstMessageExt};
+    use futures::TryStreamExt;
+    use prost::Message;
+    let cmd = CommandPreparedStatementQuery { prepared_statement_handle: handle };
+    let descriptor = arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
+    let data: Vec<arrow_flight::FlightData> = arrow_flight::encode::FlightDataEncoderBuilder::new()
+        .with_flight_descriptor(Some(descriptor))
+        .build(futures::stream::iter([Ok(batch)]))
+        .try_collect()
+        .await
+        .unwrap();
+    let mut s = c.inner.do_put(c.request(futures::stream::iter(data))).await?.into_inner();
+    let r = s.message().await?.expect("put result");
+    let result = DoPutPreparedStatementResult::decode(r.app_metadata).unwrap();
+    Ok(result.prepared_statement_handle.unwrap())
+}
+
+#[tokio::test]
+async fn bound_parameters_are_carried_by_the_handle() {
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::Field;
+    use std::sync::Arc;
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let sql = "SELECT name FROM tpch.tiny.nation WHERE nationkey = ? AND name <> ? ORDER BY name";
+    let prepared = c.prepare(sql).await.unwrap();
+    let params = try_schema_from_ipc_buffer(&prepared.parameter_schema).unwrap();
+    assert_eq!(params.fields().len(), 2);
+    assert_eq!(params.field(0).data_type(), &DataType::Int64);
+    let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true), Field::new("b", DataType::Utf8, true)]));
+    let row = |k: i64, s: &str| {
+        arrow::record_batch::RecordBatch::try_new(
+            Arc::clone(&schema),
+            vec![Arc::new(Int64Array::from(vec![k])), Arc::new(StringArray::from(vec![s]))],
+        )
+        .unwrap()
+    };
+    // Two bindings of one statement, used in turn: each keeps its own values.
+    let canada = bind(&mut c, prepared.prepared_statement_handle.clone(), row(3, "x")).await.unwrap();
+    let egypt = bind(&mut c, prepared.prepared_statement_handle.clone(), row(4, "it's")).await.unwrap();
+    for (handle, want) in [(&canada, "CANADA"), (&egypt, "EGYPT"), (&canada, "CANADA")] {
+        let info = c.prepared_info(handle.clone()).await.unwrap();
+        let (_, batches) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+        assert_eq!(batches[0].column(0).as_string::<i32>().value(0), want);
+    }
+    // Malformed bindings are refused.
+    let two_rows = arrow::compute::concat_batches(&schema, &[row(1, "a"), row(2, "b")]).unwrap();
+    let e = bind(&mut c, prepared.prepared_statement_handle.clone(), two_rows).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    let one = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
+    let short = arrow::record_batch::RecordBatch::try_new(one, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
+    let e = bind(&mut c, prepared.prepared_statement_handle.clone(), short).await.unwrap_err();
+    assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
+    assert!(e.message().contains("2 parameters"), "{e}");
+}

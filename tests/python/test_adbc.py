@@ -143,3 +143,15 @@ def test_wrong_password_is_refused(flightdeck):
         c = flight_sql.connect(flightdeck, db_kwargs={"username": USER, "password": "wrong"})
         with c.cursor() as cur:
             cur.execute("SELECT 1")
+
+
+def test_bound_parameters(conn, trino_cursor):
+    sql = "SELECT nationkey, name FROM tpch.tiny.nation WHERE regionkey = ? AND name LIKE ? ORDER BY nationkey"
+    with conn.cursor() as cur:
+        cur.execute(sql, parameters=(1, "%A%"))
+        got = arrow_rows(cur.fetch_arrow_table())[1]
+        cur.execute(sql, parameters=(3, "%"))
+        other = arrow_rows(cur.fetch_arrow_table())[1]
+    assert got == trino_rows(trino_cursor, "SELECT nationkey, name FROM tpch.tiny.nation WHERE regionkey = 1 AND name LIKE '%A%' ORDER BY nationkey")[1]
+    assert other == trino_rows(trino_cursor, "SELECT nationkey, name FROM tpch.tiny.nation WHERE regionkey = 3 ORDER BY nationkey")[1]
+    assert got != other

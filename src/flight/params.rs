@@ -1,0 +1,203 @@
+//! Bound parameters: Arrow values to Trino SQL literals, substituted for
+//! the statement's `?` markers.
+//!
+//! Substituting typed literals (`BIGINT '7'`, `DATE '2024-01-31'`) gives the
+//! same analysis as Trino's `EXECUTE ... USING`, and leaves a plain
+//! statement that the cache can key and classify like any other.
+
+use arrow::array::{Array, ArrayRef, AsArray};
+use arrow::datatypes::{
+    DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+};
+use arrow::record_batch::RecordBatch;
+
+/// Where the `?` markers of `sql` are, outside literals, quoted
+/// identifiers and comments.
+pub fn markers(sql: &str) -> Vec<usize> {
+    let b = sql.as_bytes();
+    let mut out = Vec::new();
+    let mut i = 0;
+    while i < b.len() {
+        match b[i] {
+            q @ (b'\'' | b'"') => {
+                i += 1;
+                while i < b.len() {
+                    if b[i] == q {
+                        if b.get(i + 1) == Some(&q) {
+                            i += 1;
+                        } else {
+                            break;
+                        }
+                    }
+                    i += 1;
+                }
+            }
+            b'-' if b.get(i + 1) == Some(&b'-') => {
+                while i < b.len() && b[i] != b'\n' {
+                    i += 1;
+                }
+            }
+            b'/' if b.get(i + 1) == Some(&b'*') => {
+                i += 2;
+                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
+                    i += 1;
+                }
+                i += 1;
+            }
+            b'?' => out.push(i),
+            _ => {}
+        }
+        i += 1;
+    }
+    out
+}
+
+/// `sql` with its `?` markers replaced by `literals`, in order.
+pub fn bind(sql: &str, literals: &[String]) -> Result<String, String> {
+    let at = markers(sql);
+    if at.len() != literals.len() {
+        return Err(format!("the statement has {} parameters but {} values were bound", at.len(), literals.len()));
+    }
+    let mut out = String::with_capacity(sql.len() + literals.iter().map(String::len).sum::<usize>());
+    let mut last = 0;
+    for (pos, lit) in at.iter().zip(literals) {
+        out.push_str(&sql[last..*pos]);
+        out.push_str(lit);
+        last = pos + 1;
+    }
+    out.push_str(&sql[last..]);
+    Ok(out)
+}
+
+fn quote(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// The literals of one row of a parameter batch.
+pub fn literals(batch: &RecordBatch, row: usize) -> Result<Vec<String>, String> {
+    batch.columns().iter().enumerate().map(|(i, c)| literal(c, row).map_err(|e| format!("parameter {}: {e}", i + 1))).collect()
+}
+
+fn literal(a: &ArrayRef, i: usize) -> Result<String, String> {
+    if a.is_null(i) {
+        return Ok("NULL".into());
+    }
+    let float = |v: f64, ty: &str| {
+        if v.is_nan() {
+            format!("CAST(nan() AS {ty})")
+        } else if v.is_infinite() {
+            format!("CAST({}infinity() AS {ty})", if v < 0.0 { "-" } else { "" })
+        } else {
+            format!("{} '{v:?}'", ty.to_uppercase())
+        }
+    };
+    Ok(match a.data_type() {
+        DataType::Boolean => if a.as_boolean().value(i) { "TRUE" } else { "FALSE" }.into(),
+        DataType::Int8 => format!("TINYINT '{}'", a.as_primitive::<Int8Type>().value(i)),
+        DataType::Int16 => format!("SMALLINT '{}'", a.as_primitive::<Int16Type>().value(i)),
+        DataType::Int32 => format!("INTEGER '{}'", a.as_primitive::<Int32Type>().value(i)),
+        DataType::Int64 => format!("BIGINT '{}'", a.as_primitive::<Int64Type>().value(i)),
+        DataType::UInt8 => format!("SMALLINT '{}'", a.as_primitive::<UInt8Type>().value(i)),
+        DataType::UInt16 => format!("INTEGER '{}'", a.as_primitive::<UInt16Type>().value(i)),
+        DataType::UInt32 => format!("BIGINT '{}'", a.as_primitive::<UInt32Type>().value(i)),
+        DataType::UInt64 => format!("DECIMAL '{}'", a.as_primitive::<UInt64Type>().value(i)),
+        DataType::Float32 => float(a.as_primitive::<Float32Type>().value(i) as f64, "real"),
+        DataType::Float64 => float(a.as_primitive::<Float64Type>().value(i), "double"),
+        DataType::Decimal128(_, _) => {
+            format!("DECIMAL '{}'", arrow::util::display::array_value_to_string(a, i).map_err(|e| e.to_string())?)
+        }
+        DataType::Utf8 => quote(a.as_string::<i32>().value(i)),
+        DataType::LargeUtf8 => quote(a.as_string::<i64>().value(i)),
+        DataType::Utf8View => quote(a.as_string_view().value(i)),
+        DataType::Binary => format!("X'{}'", hex::encode(a.as_binary::<i32>().value(i))),
+        DataType::LargeBinary => format!("X'{}'", hex::encode(a.as_binary::<i64>().value(i))),
+        DataType::Date32 | DataType::Date64 => {
+            format!("DATE '{}'", arrow::util::display::array_value_to_string(a, i).map_err(|e| e.to_string())?)
+        }
+        DataType::Time32(_) | DataType::Time64(_) => {
+            format!("TIME '{}'", arrow::util::display::array_value_to_string(a, i).map_err(|e| e.to_string())?)
+        }
+        DataType::Timestamp(unit, tz) => {
+            let v = match unit {
+                TimeUnit::Second => a.as_primitive::<TimestampSecondType>().value(i) * 1_000_000_000,
+                TimeUnit::Millisecond => a.as_primitive::<TimestampMillisecondType>().value(i) * 1_000_000,
+                TimeUnit::Microsecond => a.as_primitive::<TimestampMicrosecondType>().value(i) * 1_000,
+                TimeUnit::Nanosecond => a.as_primitive::<TimestampNanosecondType>().value(i),
+            };
+            let t = chrono::DateTime::from_timestamp_nanos(v).naive_utc();
+            let digits = match unit {
+                TimeUnit::Second => 0,
+                TimeUnit::Millisecond => 3,
+                TimeUnit::Microsecond => 6,
+                TimeUnit::Nanosecond => 9,
+            };
+            let frac = if digits == 0 {
+                String::new()
+            } else {
+                let nanos = format!("{:09}", t.and_utc().timestamp_subsec_nanos());
+                format!(".{}", &nanos[..digits])
+            };
+            // An Arrow timestamp with a zone is a UTC instant.
+            let zone = if tz.is_some() { " UTC" } else { "" };
+            format!("TIMESTAMP '{}{frac}{zone}'", t.format("%Y-%m-%d %H:%M:%S"))
+        }
+        other => return Err(format!("type {other} cannot be bound")),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use std::sync::Arc;
+
+    use arrow::array::{BooleanArray, Date32Array, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Field, Schema};
+
+    use super::*;
+
+    #[test]
+    fn markers_skip_literals_identifiers_and_comments() {
+        let sql = "SELECT '?', \"a?\", x -- ?\n FROM t /* ? */ WHERE a = ? AND b = 'it''s ?' AND c = ?";
+        assert_eq!(markers(sql).len(), 2);
+        assert_eq!(bind(sql, &["1".into(), "'z'".into()]).unwrap(), sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1));
+        assert!(bind("SELECT ?", &[]).is_err());
+    }
+
+    #[test]
+    fn literals_of_arrow_values() {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("a", DataType::Int64, true),
+            Field::new("b", DataType::Utf8, true),
+            Field::new("c", DataType::Float64, true),
+            Field::new("d", DataType::Date32, true),
+            Field::new("e", DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())), true),
+            Field::new("f", DataType::Boolean, true),
+            Field::new("g", DataType::Int64, true),
+        ]));
+        let batch = RecordBatch::try_new(
+            schema,
+            vec![
+                Arc::new(Int64Array::from(vec![7])),
+                Arc::new(StringArray::from(vec!["it's"])),
+                Arc::new(Float64Array::from(vec![f64::NAN])),
+                Arc::new(Date32Array::from(vec![19782])),
+                Arc::new(TimestampMicrosecondArray::from(vec![1_706_704_496_123_456]).with_timezone("UTC")),
+                Arc::new(BooleanArray::from(vec![true])),
+                Arc::new(Int64Array::from(vec![None])),
+            ],
+        )
+        .unwrap();
+        assert_eq!(
+            literals(&batch, 0).unwrap(),
+            vec![
+                "BIGINT '7'",
+                "'it''s'",
+                "CAST(nan() AS double)",
+                "DATE '2024-02-29'",
+                "TIMESTAMP '2024-01-31 12:34:56.123456 UTC'",
+                "TRUE",
+                "NULL"
+            ]
+        );
+    }
+}
