@@ -7,6 +7,7 @@ mod metadata;
 mod params;
 mod registry;
 mod service;
+mod session;
 mod signing;
 
 /// Messages of `proto/flightdeck.proto`: tickets, handles, tokens.
@@ -26,6 +27,7 @@ impl From<&proto::SessionContext> for crate::trino::Session {
             catalog: ctx.catalog.clone(),
             schema: ctx.schema.clone(),
             prepared: Vec::new(),
+            properties: ctx.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
     }
 }

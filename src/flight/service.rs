@@ -51,9 +51,11 @@ use arrow_flight::FlightData;
 use super::auth::Authenticator;
 use super::metadata;
 use super::params;
+use super::session;
 use crate::cache::{CacheKey, Directive, FillError, Filled, Lookup, Outcome, ResultCache, WriteScope, write_scope};
 use super::error::{sign_status, trino_status};
-use super::proto::{Kind, PreparedStatementHandle, SessionContext, StatementTicket};
+use super::proto::{self, Kind, PreparedStatementHandle, SessionContext, StatementTicket};
+use super::proto::session_option_value::OptionValue;
 use super::registry::{PendingQuery, Registry};
 use super::signing::{Signer, now_secs};
 use crate::router::Router;
@@ -140,12 +142,78 @@ impl FlightdeckService {
         FlightdeckService { state }
     }
 
-    fn context(&self, user: String) -> SessionContext {
-        SessionContext {
+    /// The caller's session: authenticated user, and the catalog, schema and
+    /// properties of their session cookie or the configured defaults.
+    fn session(&self, md: &tonic::metadata::MetadataMap) -> Result<SessionContext, Status> {
+        let user = self.state.auth.identify(md)?;
+        Ok(session::from_cookie(&self.state.signer, md, &user).unwrap_or_else(|| SessionContext {
             user,
             catalog: self.state.default_catalog.clone(),
             schema: self.state.default_schema.clone(),
+            properties: Default::default(),
+        }))
+    }
+
+    /// Applies SetSessionOptions: `catalog` and `schema` are checked against
+    /// what the user may see, other names are Trino session properties,
+    /// checked by Trino on a trivial query. Returns the new session and the
+    /// options refused.
+    async fn set_session_options(
+        &self,
+        mut ctx: SessionContext,
+        req: proto::SetSessionOptionsRequest,
+    ) -> (SessionContext, std::collections::HashMap<String, proto::set_session_options_result::Error>) {
+        use proto::set_session_options_result::{Error, ErrorValue};
+        let mut errors = std::collections::HashMap::new();
+        let mut refuse = |name: &str, v: ErrorValue| {
+            errors.insert(name.to_string(), Error { value: v as i32 });
+        };
+        for (name, value) in req.session_options {
+            let text = match value.option_value {
+                None => None,
+                Some(OptionValue::StringValue(s)) => Some(s),
+                Some(OptionValue::BoolValue(b)) => Some(b.to_string()),
+                Some(OptionValue::Int64Value(i)) => Some(i.to_string()),
+                Some(OptionValue::DoubleValue(d)) => Some(d.to_string()),
+                Some(OptionValue::StringListValue(_)) => {
+                    refuse(&name, ErrorValue::InvalidValue);
+                    continue;
+                }
+            };
+            match (name.as_str(), text) {
+                ("catalog", Some(c)) => match self.state.router.execute(&ctx, &format!("SHOW SCHEMAS FROM \"{}\"", c.replace('"', "\"\""))).await {
+                    Ok(_) => {
+                        if ctx.catalog.as_deref() != Some(c.as_str()) {
+                            ctx.schema = None;
+                        }
+                        ctx.catalog = Some(c);
+                    }
+                    Err(e) => {
+                        tracing::info!(error = %e, "SetSessionOptions: catalog refused");
+                        refuse(&name, ErrorValue::InvalidValue);
+                    }
+                },
+                ("catalog", None) => ctx.catalog = None,
+                ("schema", Some(s)) => ctx.schema = Some(s),
+                ("schema", None) => ctx.schema = None,
+                (property, Some(v)) => {
+                    let mut probe = ctx.clone();
+                    probe.properties.insert(property.to_string(), v.clone());
+                    match self.state.router.execute(&probe, "SELECT 1").await {
+                        Ok(_) => ctx = probe,
+                        Err(e) => {
+                            tracing::info!(error = %e, "SetSessionOptions: property refused");
+                            let invalid_name = matches!(&e, crate::trino::Error::Query(q) if q.message.contains("does not exist"));
+                            refuse(&name, if invalid_name { ErrorValue::InvalidName } else { ErrorValue::InvalidValue });
+                        }
+                    }
+                }
+                (property, None) => {
+                    ctx.properties.remove(property);
+                }
+            }
         }
+        (ctx, errors)
     }
 
     /// The FlightInfo of a metadata command: its schema and the command
@@ -200,14 +268,9 @@ impl FlightdeckService {
     /// The cache key of `sql` in `ctx`, or `None` when it is not cached.
     fn cache_key(&self, ctx: &SessionContext, sql: &str) -> Option<(&ResultCache, CacheKey, Vec<String>)> {
         let cache = self.state.cache.as_ref()?;
-        match cache.key(
-            sql,
-            &ctx.user,
-            ctx.catalog.as_deref(),
-            ctx.schema.as_deref(),
-            &self.state.session_properties,
-            self.state.time_zone.as_deref(),
-        ) {
+        let mut properties = self.state.session_properties.clone();
+        properties.extend(ctx.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
+        match cache.key(sql, &ctx.user, ctx.catalog.as_deref(), ctx.schema.as_deref(), &properties, self.state.time_zone.as_deref()) {
             Ok((key, tables)) => Some((cache, key, tables)),
             Err(reason) => {
                 tracing::debug!(%reason, "not cached");
@@ -226,7 +289,7 @@ impl FlightdeckService {
         directive: Directive,
     ) -> Result<Response<FlightInfo>, Status> {
         let started = std::time::Instant::now();
-        let (outcome, schema, registry_key, rows) = self.resolve(&ctx, &sql, directive).await?;
+        let Resolved { outcome, schema, registry_key, rows, session: changed } = self.resolve(&ctx, &sql, directive).await?;
         metrics::histogram!("flightdeck_request_seconds", "rpc" => "get_flight_info", "route" => outcome.as_str())
             .record(started.elapsed().as_secs_f64());
         let ticket = StatementTicket {
@@ -250,6 +313,9 @@ impl FlightdeckService {
         }
         let mut response = Response::new(info);
         response.metadata_mut().insert(CACHE_HEADER, MetadataValue::from_static(outcome.as_str()));
+        if let Some(updated) = changed {
+            response.metadata_mut().insert("set-cookie", session::set_cookie(&self.state.signer, &updated));
+        }
         Ok(response)
     }
 
@@ -260,12 +326,14 @@ impl FlightdeckService {
         ctx: &SessionContext,
         sql: &str,
         directive: Directive,
-    ) -> Result<(Outcome, SchemaRef, Option<[u8; 16]>, Option<u64>), Status> {
+    ) -> Result<Resolved, Status> {
         if let Some((cache, key, tables)) = self.cache_key(ctx, sql) {
             let max = cache.config().max_entry_bytes;
             let fill = filler(self.state.router.clone(), ctx.clone(), sql.to_string(), max);
             match cache.get_or_fill(key, tables, directive, fill).await {
-                Lookup::Cached(outcome, entry) => return Ok((outcome, Arc::clone(&entry.schema), None, Some(entry.rows))),
+                Lookup::Cached(outcome, entry) => {
+                    return Ok(Resolved::new(outcome, Arc::clone(&entry.schema), None, Some(entry.rows)));
+                }
                 Lookup::NotCached => {
                     return Err(Status::failed_precondition("only-if-cached: no cached result for this statement"));
                 }
@@ -277,7 +345,7 @@ impl FlightdeckService {
                         // any other waiter runs its own query below.
                         if let Some(pending) = slot.lock().expect("overflow slot").take() {
                             let schema = Arc::clone(&pending.schema);
-                            return Ok((Outcome::Bypass, schema, Some(self.state.registry.insert(pending)), None));
+                            return Ok(Resolved::new(Outcome::Bypass, schema, Some(self.state.registry.insert(pending)), None));
                         }
                     }
                 },
@@ -289,16 +357,28 @@ impl FlightdeckService {
         let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
         let mut prefix = Vec::new();
-        if let Some(scope) = self.write_scope(ctx, sql) {
-            // A write runs to its end here, so that the cache forgets what it
-            // changed before the client sees it done.
+        let mut session_change = None;
+        let scope = self.write_scope(ctx, sql);
+        if scope.is_some() || !has_result_set(sql) {
+            // Writes and session statements are short and run to their end
+            // here: the cache forgets what a write changed, and a `USE` or
+            // `SET SESSION` reaches the client's session cookie, before the
+            // client sees the statement done.
             while let Some(b) = query.next_batch().await.map_err(|e| trino_status(&e))? {
                 prefix.push(b);
             }
-            self.invalidate(scope).await;
+            if let Some(scope) = scope {
+                self.invalidate(scope).await;
+            }
+            let mut updated = ctx.clone();
+            if session::apply(&mut updated, query.session_updates()) {
+                session_change = Some(updated);
+            }
         }
         let key = self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema), prefix });
-        Ok((Outcome::Bypass, schema, Some(key), None))
+        let mut resolved = Resolved::new(Outcome::Bypass, schema, Some(key), None);
+        resolved.session = session_change;
+        Ok(resolved)
     }
 
     fn write_scope(&self, ctx: &SessionContext, sql: &str) -> Option<WriteScope> {
@@ -448,6 +528,24 @@ impl FlightdeckService {
             }
         }
         Ok(Arc::new(schema_for(&columns)))
+    }
+}
+
+/// How a statement's GetFlightInfo was answered.
+struct Resolved {
+    outcome: Outcome,
+    schema: SchemaRef,
+    /// Registry key of the parked query, when it runs on Trino.
+    registry_key: Option<[u8; 16]>,
+    /// Row count, when known (cached results).
+    rows: Option<u64>,
+    /// The client's session after the statement, when it changed it.
+    session: Option<SessionContext>,
+}
+
+impl Resolved {
+    fn new(outcome: Outcome, schema: SchemaRef, registry_key: Option<[u8; 16]>, rows: Option<u64>) -> Self {
+        Resolved { outcome, schema, registry_key, rows, session: None }
     }
 }
 
@@ -614,9 +712,9 @@ impl FlightSqlService for FlightdeckService {
         query: CommandStatementQuery,
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
-        let user = self.state.auth.identify(request.metadata())?;
+        let ctx = self.session(request.metadata())?;
         let directive = directive(request.metadata())?;
-        self.statement_info(self.context(user), query.query, request.into_inner(), directive).await
+        self.statement_info(ctx, query.query, request.into_inner(), directive).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -668,8 +766,7 @@ impl FlightSqlService for FlightdeckService {
         query: ActionCreatePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
-        let user = self.state.auth.identify(request.metadata())?;
-        let ctx = self.context(user);
+        let ctx = self.session(request.metadata())?;
         // Clients that always prepare (JDBC, ADBC's DB-API) would otherwise
         // pay a Trino round trip for the schema even on a cache hit.
         let cached = match self.cache_key(&ctx, &query.query) {
@@ -705,8 +802,8 @@ impl FlightSqlService for FlightdeckService {
         cmd: CommandStatementUpdate,
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
-        let user = self.state.auth.identify(request.metadata())?;
-        self.run_update(&self.context(user), &cmd.query).await
+        let ctx = self.session(request.metadata())?;
+        self.run_update(&ctx, &cmd.query).await
     }
 
     async fn do_put_prepared_statement_query(
@@ -795,7 +892,7 @@ impl FlightSqlService for FlightdeckService {
         query: CommandGetCatalogs,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        let ctx = self.session(request.metadata())?;
         batch_response(Ok::<_, Status>(metadata::catalogs(&self.state.router, &ctx, query).await?))
     }
 
@@ -813,7 +910,7 @@ impl FlightSqlService for FlightdeckService {
         query: CommandGetDbSchemas,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        let ctx = self.session(request.metadata())?;
         batch_response(Ok::<_, Status>(metadata::db_schemas(&self.state.router, &ctx, query).await?))
     }
 
@@ -831,7 +928,7 @@ impl FlightSqlService for FlightdeckService {
         query: CommandGetTables,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        let ctx = self.session(request.metadata())?;
         batch_response(Ok::<_, Status>(metadata::tables(&self.state.router, &ctx, query).await?))
     }
 
@@ -849,7 +946,7 @@ impl FlightSqlService for FlightdeckService {
         query: CommandGetTableTypes,
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
-        let ctx = self.context(self.state.auth.identify(request.metadata())?);
+        let ctx = self.session(request.metadata())?;
         batch_response(Ok::<_, Status>(metadata::table_types(&self.state.router, &ctx, query).await?))
     }
 
@@ -937,7 +1034,8 @@ impl FlightSqlService for FlightdeckService {
         &self,
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
-        let user = self.state.auth.identify(request.metadata())?;
+        let ctx = self.session(request.metadata())?;
+        let user = ctx.user.clone();
         let action = request.into_inner();
         match action.r#type.as_str() {
             "CancelFlightInfo" => {
@@ -949,15 +1047,51 @@ impl FlightSqlService for FlightdeckService {
                 let body = arrow_flight::Result { body: result.encode_to_vec().into() };
                 Ok(Response::new(futures::stream::iter([Ok(body)]).boxed()))
             }
+            "SetSessionOptions" => {
+                let req = proto::SetSessionOptionsRequest::decode(action.body)
+                    .map_err(|e| Status::invalid_argument(format!("malformed SetSessionOptionsRequest: {e}")))?;
+                let (ctx, errors) = self.set_session_options(ctx, req).await;
+                let body = proto::SetSessionOptionsResult { errors }.encode_to_vec();
+                let mut response = Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
+                response.metadata_mut().insert("set-cookie", session::set_cookie(&self.state.signer, &ctx));
+                Ok(response)
+            }
+            "GetSessionOptions" => {
+                let mut options = std::collections::HashMap::new();
+                let text = |v: &str| proto::SessionOptionValue { option_value: Some(OptionValue::StringValue(v.to_string())) };
+                if let Some(c) = &ctx.catalog {
+                    options.insert("catalog".to_string(), text(c));
+                }
+                if let Some(s) = &ctx.schema {
+                    options.insert("schema".to_string(), text(s));
+                }
+                for (k, v) in &ctx.properties {
+                    options.insert(k.clone(), text(v));
+                }
+                let body = proto::GetSessionOptionsResult { session_options: options }.encode_to_vec();
+                Ok(Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed()))
+            }
+            "CloseSession" => {
+                let body = proto::CloseSessionResult { status: proto::close_session_result::Status::Closed as i32 }.encode_to_vec();
+                let mut response = Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
+                response.metadata_mut().insert("set-cookie", session::clear_cookie());
+                Ok(response)
+            }
             other => Err(Status::unimplemented(format!("action `{other}` is not supported"))),
         }
     }
 
     async fn list_custom_actions(&self) -> Option<Vec<Result<arrow_flight::ActionType, Status>>> {
-        Some(vec![Ok(arrow_flight::ActionType {
-            r#type: "CancelFlightInfo".into(),
-            description: "Cancel the query of a FlightInfo.\nRequest: CancelFlightInfoRequest\nResult: CancelFlightInfoResult".into(),
-        })])
+        let action = |name: &str, description: &str| Ok(arrow_flight::ActionType { r#type: name.into(), description: description.into() });
+        Some(vec![
+            action("CancelFlightInfo", "Cancel the query of a FlightInfo.\nRequest: CancelFlightInfoRequest\nResult: CancelFlightInfoResult"),
+            action(
+                "SetSessionOptions",
+                "Set catalog, schema or Trino session properties.\nRequest: SetSessionOptionsRequest\nResult: SetSessionOptionsResult",
+            ),
+            action("GetSessionOptions", "The session's options.\nRequest: GetSessionOptionsRequest\nResult: GetSessionOptionsResult"),
+            action("CloseSession", "End the session.\nRequest: CloseSessionRequest\nResult: CloseSessionResult"),
+        ])
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}

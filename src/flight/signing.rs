@@ -39,6 +39,7 @@ fn label(kind: Kind) -> &'static str {
         Kind::Ticket => "ticket",
         Kind::Prepared => "prepared statement handle",
         Kind::Token => "token",
+        Kind::Session => "session cookie",
         Kind::Unspecified => "message",
     }
 }

@@ -84,6 +84,18 @@ pub struct Session {
     pub schema: Option<String>,
     /// Prepared statements visible to this request: (name, SQL).
     pub prepared: Vec<(String, String)>,
+    /// Session properties of this client, on top of the configured ones.
+    pub properties: Vec<(String, String)>,
+}
+
+/// A change to the client's session that Trino asked for in its response
+/// headers (`USE`, `SET SESSION`, `RESET SESSION`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SessionUpdate {
+    Catalog(String),
+    Schema(String),
+    SetProperty(String, String),
+    ClearProperty(String),
 }
 
 /// Counters kept by the client, for tests and metrics.
@@ -200,12 +212,15 @@ impl TrinoClient {
         if let Some(s) = &session.schema {
             headers.insert(TRINO_SCHEMA, header(s)?);
         }
+        for (k, v) in &session.properties {
+            headers.append("x-trino-session", header(&format!("{k}={}", urlenc(v)))?);
+        }
         for (name, stmt) in &session.prepared {
             headers.append(TRINO_PREPARED, header(&format!("{}={}", urlenc(name), urlenc(stmt)))?);
         }
         let body = Bytes::copy_from_slice(sql.as_bytes());
         let url = self.inner.statement_url.clone();
-        let bytes = self
+        let (resp_headers, bytes) = self
             .request(|http| http.request(Method::POST, url.clone()).headers(headers.clone()).body(body.clone()))
             .await?;
         metrics::counter!("flightdeck_trino_queries_total").increment(1);
@@ -220,7 +235,9 @@ impl TrinoClient {
             ready: VecDeque::new(),
             update_type: None,
             update_count: None,
+            session_updates: Vec::new(),
         };
+        query.apply_headers(&resp_headers);
         query.apply_page(&bytes)?;
         Ok(query)
     }
@@ -228,7 +245,7 @@ impl TrinoClient {
     /// Whether Trino answers `/v1/info` and has finished starting.
     pub async fn ready(&self) -> Result<bool> {
         let url = self.inner.statement_url.join("/v1/info").map_err(|e| Error::Config(e.to_string()))?;
-        let body = self.request(|http| http.get(url.clone()).timeout(Duration::from_secs(2))).await?;
+        let (_, body) = self.request(|http| http.get(url.clone()).timeout(Duration::from_secs(2))).await?;
         let info: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("/v1/info: {e}")))?;
         Ok(info.get("starting").and_then(serde_json::Value::as_bool) == Some(false))
@@ -245,8 +262,9 @@ impl TrinoClient {
         Ok((schema, batches))
     }
 
-    /// Sends a request, retrying 502/503/504 with back-off, and returns the body.
-    async fn request(&self, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<Bytes> {
+    /// Sends a request, retrying 502/503/504 with back-off, and returns the
+    /// response headers and body.
+    async fn request(&self, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<(HeaderMap, Bytes)> {
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
@@ -254,10 +272,11 @@ impl TrinoClient {
             let resp = make(&self.inner.http).send().await.map_err(|e| self.transport_error(e))?;
             let status = resp.status();
             if status == StatusCode::OK {
+                let headers = resp.headers().clone();
                 let body = resp.bytes().await.map_err(|e| self.transport_error(e))?;
                 metrics::counter!("flightdeck_trino_bytes_total").increment(body.len() as u64);
                 self.inner.stats.bytes_received.fetch_add(body.len() as u64, Ordering::Relaxed);
-                return Ok(body);
+                return Ok((headers, body));
             }
             let retryable = matches!(
                 status,
@@ -344,9 +363,37 @@ pub struct Query {
     ready: VecDeque<RecordBatch>,
     update_type: Option<String>,
     update_count: Option<i64>,
+    session_updates: Vec<SessionUpdate>,
+}
+
+fn decode_component(s: &str) -> String {
+    percent_encoding::percent_decode_str(s).decode_utf8_lossy().into_owned()
 }
 
 impl Query {
+    /// Session changes Trino asked for so far (`USE`, `SET SESSION`, ...).
+    pub fn session_updates(&self) -> &[SessionUpdate] {
+        &self.session_updates
+    }
+
+    fn apply_headers(&mut self, headers: &HeaderMap) {
+        let all = |name: &str| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect::<Vec<_>>();
+        for c in all("x-trino-set-catalog") {
+            self.session_updates.push(SessionUpdate::Catalog(c));
+        }
+        for s in all("x-trino-set-schema") {
+            self.session_updates.push(SessionUpdate::Schema(s));
+        }
+        for kv in all("x-trino-set-session") {
+            if let Some((k, v)) = kv.split_once('=') {
+                self.session_updates.push(SessionUpdate::SetProperty(k.trim().to_string(), decode_component(v.trim())));
+            }
+        }
+        for k in all("x-trino-clear-session") {
+            self.session_updates.push(SessionUpdate::ClearProperty(k.trim().to_string()));
+        }
+    }
+
     /// Trino's query id.
     pub fn id(&self) -> &str {
         &self.id
@@ -407,8 +454,9 @@ impl Query {
 
     async fn advance(&mut self) -> Result<()> {
         let Some(uri) = self.next_uri.clone() else { return Ok(()) };
-        let bytes = self.client.request(self.client.get(&uri, &self.user)).await?;
+        let (headers, bytes) = self.client.request(self.client.get(&uri, &self.user)).await?;
         self.client.inner.stats.pages_fetched.fetch_add(1, Ordering::Relaxed);
+        self.apply_headers(&headers);
         self.apply_page(&bytes)
     }
 

@@ -10,3 +10,5 @@ mod errors;
 mod metadata;
 /// The statement and prepared-statement paths end to end.
 mod queries;
+/// Client sessions: SetSessionOptions, USE, SET SESSION, CloseSession.
+mod sessions;

@@ -120,6 +120,8 @@ impl Drop for TestServer {
 pub struct Client {
     pub inner: FlightServiceClient<Channel>,
     pub authorization: Option<String>,
+    /// The session cookie, sent back as a cookie-aware client would.
+    pub cookie: Option<String>,
 }
 
 fn cmd_descriptor(cmd: impl ProstMessageExt) -> FlightDescriptor {
@@ -129,7 +131,7 @@ fn cmd_descriptor(cmd: impl ProstMessageExt) -> FlightDescriptor {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect");
-        Client { inner: FlightServiceClient::new(channel).max_decoding_message_size(64 << 20), authorization: None }
+        Client { inner: FlightServiceClient::new(channel).max_decoding_message_size(64 << 20), authorization: None, cookie: None }
     }
 
     pub fn request<T>(&self, msg: T) -> Request<T> {
@@ -137,7 +139,31 @@ impl Client {
         if let Some(a) = &self.authorization {
             r.metadata_mut().insert("authorization", a.parse().unwrap());
         }
+        if let Some(c) = &self.cookie {
+            r.metadata_mut().insert("cookie", c.parse().unwrap());
+        }
         r
+    }
+
+    /// Keeps the session cookie a response sets (empty value: cleared).
+    pub fn keep_cookie(&mut self, md: &tonic::metadata::MetadataMap) {
+        if let Some(v) = md.get("set-cookie") {
+            let pair = v.to_str().unwrap().split(';').next().unwrap().to_string();
+            self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
+        }
+    }
+
+    /// Runs an action with a plain protobuf body; returns the result bodies.
+    pub async fn action(&mut self, name: &str, body: Vec<u8>) -> Result<Vec<bytes::Bytes>, Status> {
+        let action = Action { r#type: name.into(), body: body.into() };
+        let resp = self.inner.do_action(self.request(action)).await?;
+        self.keep_cookie(resp.metadata());
+        let mut s = resp.into_inner();
+        let mut out = Vec::new();
+        while let Some(r) = s.message().await? {
+            out.push(r.body);
+        }
+        Ok(out)
     }
 
     /// Handshake with Basic credentials; keeps and returns the bearer token.
@@ -154,8 +180,7 @@ impl Client {
     }
 
     pub async fn info(&mut self, sql: &str) -> Result<FlightInfo, Status> {
-        let d = cmd_descriptor(CommandStatementQuery { query: sql.into(), transaction_id: None });
-        Ok(self.inner.get_flight_info(self.request(d)).await?.into_inner())
+        Ok(self.info_cached(sql, None).await?.0)
     }
 
     /// GetFlightInfo with an optional `x-flightdeck-cache` directive;
@@ -167,6 +192,7 @@ impl Client {
             req.metadata_mut().insert("x-flightdeck-cache", v.parse().unwrap());
         }
         let resp = self.inner.get_flight_info(req).await?;
+        self.keep_cookie(resp.metadata());
         let outcome = resp.metadata().get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         Ok((resp.into_inner(), outcome))
     }

@@ -1,0 +1,87 @@
+//! Client sessions (catalog, schema, Trino session properties), kept by the
+//! client in a signed cookie so that any replica can serve it and the server
+//! holds no per-client state.
+//!
+//! SetSessionOptions, `USE` and `SET SESSION` answer with `set-cookie`;
+//! clients with cookie support (the JDBC driver always; ADBC with
+//! `adbc.flight.sql.rpc.with_cookie_middleware=true`) send it back.
+
+use base64::Engine;
+use tonic::metadata::{MetadataMap, MetadataValue};
+
+use super::proto::{Kind, SessionContext};
+use super::signing::Signer;
+use crate::trino::SessionUpdate;
+
+/// The cookie's name.
+pub const COOKIE: &str = "flightdeck_session";
+
+/// The session in the request's cookie, if it verifies and is `user`'s.
+/// A stale or foreign cookie is ignored: the client gets the defaults.
+pub fn from_cookie(signer: &Signer, md: &MetadataMap, user: &str) -> Option<SessionContext> {
+    let value = md
+        .get_all("cookie")
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|kv| kv.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')))?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim()).ok()?;
+    match signer.verify::<SessionContext>(Kind::Session, &bytes) {
+        Ok(ctx) if ctx.user == user => Some(ctx),
+        Ok(_) => None,
+        Err(e) => {
+            tracing::debug!(error = %e, "ignoring session cookie");
+            None
+        }
+    }
+}
+
+/// A `set-cookie` value carrying `ctx`.
+pub fn set_cookie(signer: &Signer, ctx: &SessionContext) -> MetadataValue<tonic::metadata::Ascii> {
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signer.sign(Kind::Session, ctx));
+    MetadataValue::try_from(format!("{COOKIE}={value}; Path=/; HttpOnly")).expect("base64 is ASCII")
+}
+
+/// A `set-cookie` value that ends the session.
+pub fn clear_cookie() -> MetadataValue<tonic::metadata::Ascii> {
+    MetadataValue::from_static("flightdeck_session=; Path=/; Max-Age=0")
+}
+
+/// Applies what Trino asked for (`USE`, `SET SESSION`, `RESET SESSION`);
+/// true if anything changed.
+pub fn apply(ctx: &mut SessionContext, updates: &[SessionUpdate]) -> bool {
+    for u in updates {
+        match u {
+            SessionUpdate::Catalog(c) => ctx.catalog = Some(c.clone()),
+            SessionUpdate::Schema(s) => ctx.schema = Some(s.clone()),
+            SessionUpdate::SetProperty(k, v) => {
+                ctx.properties.insert(k.clone(), v.clone());
+            }
+            SessionUpdate::ClearProperty(k) => {
+                ctx.properties.remove(k);
+            }
+        }
+    }
+    !updates.is_empty()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn cookie_round_trip_is_per_user() {
+        let signer = Signer::new(None);
+        let mut ctx = SessionContext { user: "alice".into(), ..Default::default() };
+        assert!(apply(&mut ctx, &[SessionUpdate::Catalog("tpch".into()), SessionUpdate::SetProperty("a".into(), "1".into())]));
+        let header = set_cookie(&signer, &ctx);
+        let cookie = header.to_str().unwrap().split(';').next().unwrap().to_string();
+        let mut md = MetadataMap::new();
+        md.insert("cookie", format!("other=1; {cookie}").parse().unwrap());
+        assert_eq!(from_cookie(&signer, &md, "alice"), Some(ctx.clone()));
+        assert_eq!(from_cookie(&signer, &md, "bob"), None, "another user's cookie is ignored");
+        assert_eq!(from_cookie(&Signer::new(None), &md, "alice"), None, "a cookie of another secret is ignored");
+        apply(&mut ctx, &[SessionUpdate::ClearProperty("a".into())]);
+        assert!(ctx.properties.is_empty());
+    }
+}
