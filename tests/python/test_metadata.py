@@ -63,3 +63,22 @@ def test_get_info(conn):
 def test_unknown_table_schema_is_an_error(conn):
     with pytest.raises(Exception, match="(?i)not.found|does not exist"):
         conn.adbc_get_table_schema("no_such_table", catalog_filter="tpch", db_schema_filter="tiny")
+
+
+def test_switching_catalog_and_schema(flightdeck, trino_cursor):
+    import adbc_driver_flightsql.dbapi as flight_sql
+    from conftest import PASSWORD, USER
+
+    # The session lives in a cookie: ADBC keeps cookies with this option.
+    kwargs = {"username": USER, "password": PASSWORD, "adbc.flight.sql.rpc.with_cookie_middleware": "true"}
+    with flight_sql.connect(flightdeck, db_kwargs=kwargs) as c:
+        c.adbc_connection.set_options(**{"adbc.connection.catalog": "tpch", "adbc.connection.db_schema": "tiny"})
+        assert c.adbc_current_catalog == "tpch"
+        assert c.adbc_current_db_schema == "tiny"
+        with c.cursor() as cur:
+            cur.execute("SELECT count(*) FROM nation")
+            assert cur.fetchone() == (25,)
+        c.adbc_connection.set_options(**{"adbc.connection.db_schema": "sf1"})
+        with c.cursor() as cur:
+            cur.execute("SELECT count(*) FROM orders")
+            assert list(cur.fetchone()) == trino_rows(trino_cursor, "SELECT count(*) FROM tpch.sf1.orders")[1][0]
