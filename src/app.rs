@@ -23,6 +23,8 @@ const MAX_GRPC_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
 #[derive(Debug)]
 pub struct Application {
     listener: TcpListener,
+    plain_listener: Option<TcpListener>,
+    tls: Option<crate::config::TlsFiles>,
     admin_listener: TcpListener,
     flight_addr: SocketAddr,
     admin_addr: SocketAddr,
@@ -50,6 +52,10 @@ impl Application {
     /// and builds the services.
     pub async fn build(config: Config) -> Result<Self, StartError> {
         let (listener, flight_addr) = bind(config.listen).await?;
+        let plain_listener = match config.plain_listen {
+            Some(a) => Some(bind(a).await?.0),
+            None => None,
+        };
         let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
         if config.ticket_secret.is_none() {
             tracing::warn!("no ticket secret configured: using a random one, so tickets and tokens are valid on this process only");
@@ -78,12 +84,22 @@ impl Application {
             config.default_schema.clone(),
         ));
         let admin = AdminState { cache, trino, token: config.admin_token.clone() };
-        Ok(Application { listener, admin_listener, flight_addr, admin_addr, state, admin })
+        Ok(Application { listener, plain_listener, tls: config.tls.clone(), admin_listener, flight_addr, admin_addr, state, admin })
     }
 
     /// The address the Flight SQL server listens on.
     pub fn flight_addr(&self) -> SocketAddr {
         self.flight_addr
+    }
+
+    /// Whether the Flight SQL port serves TLS.
+    pub fn is_tls(&self) -> bool {
+        self.tls.is_some()
+    }
+
+    /// The plain-gRPC loopback listener's address, when TLS is on and one was asked for.
+    pub fn plain_addr(&self) -> Option<SocketAddr> {
+        self.plain_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The address the admin HTTP server listens on.
@@ -113,10 +129,27 @@ impl Application {
         let stop_admin = token.clone().cancelled_owned();
         let (admin_listener, admin_router) = (self.admin_listener, admin::router(self.admin));
         let admin = tokio::spawn(async move { axum::serve(admin_listener, admin_router).with_graceful_shutdown(stop_admin).await });
-        let served = tonic::transport::Server::builder()
+        let plain = self.plain_listener.map(|l| {
+            let (service, stop) = (service.clone(), token.clone().cancelled_owned());
+            tokio::spawn(async move {
+                tonic::transport::Server::builder()
+                    .add_service(service)
+                    .serve_with_incoming_shutdown(TcpIncoming::from(l).with_nodelay(Some(true)), stop)
+                    .await
+            })
+        });
+        let mut builder = tonic::transport::Server::builder();
+        if let Some(tls) = &self.tls {
+            let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
+            builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
+        }
+        let served = builder
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), token.cancelled())
             .await;
+        if let Some(p) = plain {
+            let _ = p.await;
+        }
         token.cancel();
         janitor.abort();
         if let Ok(Err(e)) = admin.await {

@@ -75,7 +75,12 @@ fn serve(args: &ServeArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        println!("flightdeck: Flight SQL listening on grpc://{}", app.flight_addr());
+        let scheme = if app.is_tls() { "grpc+tls" } else { "grpc" };
+        println!("flightdeck: Flight SQL listening on {scheme}://{}", app.flight_addr());
+        if let Some(plain) = app.plain_addr() {
+            println!("flightdeck: plain gRPC on grpc://{plain}");
+        }
+        println!("flightdeck: admin HTTP on http://{}", app.admin_addr());
         match app.run_until_stopped(flightdeck::app::wait_for_signal()).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {

@@ -31,6 +31,19 @@ pub struct ServeArgs {
     #[arg(long, env = "FLIGHTDECK_LISTEN", value_name = "ADDR")]
     pub listen: Option<String>,
 
+    /// PEM certificate chain for TLS on the Flight SQL port (with --tls-key).
+    #[arg(long, env = "FLIGHTDECK_TLS_CERT", value_name = "FILE")]
+    pub tls_cert: Option<PathBuf>,
+
+    /// PEM private key for --tls-cert.
+    #[arg(long, env = "FLIGHTDECK_TLS_KEY", value_name = "FILE")]
+    pub tls_key: Option<PathBuf>,
+
+    /// With TLS on, also serve plain gRPC on this loopback address (for
+    /// sidecars and local tools).
+    #[arg(long, env = "FLIGHTDECK_PLAIN_LISTEN", value_name = "ADDR")]
+    pub plain_listen: Option<String>,
+
     /// Trino coordinator URL, http or https [default: http://127.0.0.1:8080].
     #[arg(long, env = "FLIGHTDECK_TRINO_URL", value_name = "URL")]
     pub trino_url: Option<String>,
@@ -192,6 +205,9 @@ struct FileAdmin {
 #[serde(default, deny_unknown_fields)]
 struct FileFlight {
     listen: Option<String>,
+    tls_cert: Option<PathBuf>,
+    tls_key: Option<PathBuf>,
+    plain_listen: Option<String>,
     ticket_secret: Option<String>,
     ticket_secret_file: Option<PathBuf>,
     pending_queries: Option<u64>,
@@ -223,6 +239,19 @@ struct FileAuth {
     token_ttl_secs: Option<u64>,
 }
 
+/// TLS certificate and key, read at start.
+#[derive(Clone)]
+pub struct TlsFiles {
+    pub cert_pem: Vec<u8>,
+    pub key_pem: Vec<u8>,
+}
+
+impl std::fmt::Debug for TlsFiles {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("TlsFiles(<certificate and key>)")
+    }
+}
+
 /// How clients authenticate to Flightdeck.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum AuthMode {
@@ -236,6 +265,10 @@ pub enum AuthMode {
 #[derive(Debug, Clone)]
 pub struct Config {
     pub listen: SocketAddr,
+    /// TLS certificate chain and key (PEM) for the Flight SQL port.
+    pub tls: Option<TlsFiles>,
+    /// A plain-gRPC loopback listener next to the TLS one.
+    pub plain_listen: Option<SocketAddr>,
     pub trino: TrinoConfig,
     pub default_catalog: Option<String>,
     pub default_schema: Option<String>,
@@ -297,6 +330,39 @@ impl Config {
             errors.push(format!("listen: `{listen_text}` is not an address:port ({e})"));
             SocketAddr::from(([127, 0, 0, 1], 50051))
         });
+
+        let tls = match (pick_path(&args.tls_cert, &file.flight.tls_cert), pick_path(&args.tls_key, &file.flight.tls_key)) {
+            (None, None) => None,
+            (Some(cert), Some(key)) => match (std::fs::read(&cert), std::fs::read(&key)) {
+                (Ok(cert_pem), Ok(key_pem)) => Some(TlsFiles { cert_pem, key_pem }),
+                (c, k) => {
+                    for (path, r) in [(&cert, c.err()), (&key, k.err())] {
+                        if let Some(e) = r {
+                            errors.push(format!("tls: {}: {e}", path.display()));
+                        }
+                    }
+                    None
+                }
+            },
+            _ => {
+                errors.push("tls: give both a certificate and a key".into());
+                None
+            }
+        };
+        let plain_listen = pick(&args.plain_listen, &file.flight.plain_listen).and_then(|text| match text.parse::<SocketAddr>() {
+            Ok(a) if a.ip().is_loopback() => Some(a),
+            Ok(_) => {
+                errors.push(format!("plain listen: `{text}` is not a loopback address; plain gRPC is for local use"));
+                None
+            }
+            Err(e) => {
+                errors.push(format!("plain listen: `{text}` is not an address:port ({e})"));
+                None
+            }
+        });
+        if plain_listen.is_some() && tls.is_none() {
+            errors.push("plain listen: only with TLS on (--tls-cert and --tls-key); the main port is plain already".into());
+        }
 
         let url_text = pick(&args.trino_url, &file.trino.url).unwrap_or_else(|| "http://127.0.0.1:8080".into());
         let url = match Url::parse(&url_text) {
@@ -492,6 +558,8 @@ impl Config {
         trino.session_properties = session_properties;
         Ok(Config {
             listen,
+            tls,
+            plain_listen,
             trino,
             default_catalog: pick(&args.catalog, &file.trino.catalog),
             default_schema: pick(&args.schema, &file.trino.schema),

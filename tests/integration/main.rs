@@ -12,3 +12,5 @@ mod metadata;
 mod queries;
 /// Client sessions: SetSessionOptions, USE, SET SESSION, CloseSession.
 mod sessions;
+/// TLS on the Flight SQL port.
+mod tls;
