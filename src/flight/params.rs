@@ -70,6 +70,58 @@ pub fn bind(sql: &str, literals: &[String]) -> Result<String, String> {
     Ok(out)
 }
 
+/// For `INSERT INTO t [(columns)] VALUES (...)`: the table, and for each
+/// `?` in order, the target column (by name, or by position when the
+/// statement lists none). Trino cannot type those parameters itself.
+pub fn insert_targets(sql: &str) -> Option<(String, Vec<Target>)> {
+    use sqlparser::ast::{Expr, SetExpr, Statement, TableObject, Value};
+    let mut statements = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql).ok()?;
+    let Some(Statement::Insert(insert)) = statements.pop() else { return None };
+    let TableObject::TableName(table) = &insert.table else { return None };
+    let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else { return None };
+    let mut targets = Vec::new();
+    for row in &values.rows {
+        for (i, e) in row.content.iter().enumerate() {
+            if let Expr::Value(v) = e {
+                if matches!(&v.value, Value::Placeholder(p) if p == "?") {
+                    targets.push(match insert.columns.get(i) {
+                        Some(c) => Target::Name(c.to_string().trim_matches('"').to_ascii_lowercase()),
+                        None => Target::Position(i),
+                    });
+                }
+            }
+        }
+    }
+    Some((table.to_string(), targets))
+}
+
+/// A parameter's target column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Name(String),
+    Position(usize),
+}
+
+/// A parameter field of unknown type: a dense union of the kinds of value
+/// clients bind, so each value keeps its own type.
+pub fn any_type_field(name: &str) -> arrow::datatypes::Field {
+    use arrow::datatypes::{Field, UnionFields, UnionMode};
+    let children = vec![
+        Field::new("bigint", DataType::Int64, true),
+        Field::new("double", DataType::Float64, true),
+        Field::new("varchar", DataType::Utf8, true),
+        Field::new("boolean", DataType::Boolean, true),
+        Field::new("date", DataType::Date32, true),
+        Field::new("timestamp", DataType::Timestamp(TimeUnit::Microsecond, None), true),
+        Field::new("varbinary", DataType::Binary, true),
+        Field::new("integer", DataType::Int32, true),
+        Field::new("decimal", DataType::Decimal128(38, 10), true),
+    ];
+    let ids = 0..children.len() as i8;
+    let fields = UnionFields::try_new(ids, children).expect("distinct type ids");
+    Field::new(name, DataType::Union(fields, UnionMode::Dense), true)
+}
+
 fn quote(s: &str) -> String {
     format!("'{}'", s.replace('\'', "''"))
 }
@@ -93,6 +145,11 @@ fn literal(a: &ArrayRef, i: usize) -> Result<String, String> {
         }
     };
     Ok(match a.data_type() {
+        DataType::Union(_, _) => {
+            let u = a.as_union();
+            let child = u.child(u.type_id(i));
+            return literal(child, u.value_offset(i));
+        }
         DataType::Boolean => if a.as_boolean().value(i) { "TRUE" } else { "FALSE" }.into(),
         DataType::Int8 => format!("TINYINT '{}'", a.as_primitive::<Int8Type>().value(i)),
         DataType::Int16 => format!("SMALLINT '{}'", a.as_primitive::<Int16Type>().value(i)),
@@ -161,6 +218,19 @@ mod tests {
         assert_eq!(markers(sql).len(), 2);
         assert_eq!(bind(sql, &["1".into(), "'z'".into()]).unwrap(), sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1));
         assert!(bind("SELECT ?", &[]).is_err());
+    }
+
+    #[test]
+    fn insert_parameters_target_columns() {
+        assert_eq!(
+            insert_targets("INSERT INTO memory.default.t VALUES (?, 'x', ?)"),
+            Some(("memory.default.t".into(), vec![Target::Position(0), Target::Position(2)]))
+        );
+        assert_eq!(
+            insert_targets("insert into t (b, a) values (?, ?)"),
+            Some(("t".into(), vec![Target::Name("b".into()), Target::Name("a".into())]))
+        );
+        assert_eq!(insert_targets("SELECT ?"), None);
     }
 
     #[test]

@@ -452,18 +452,46 @@ impl FlightdeckService {
             .execute_prepared(ctx, DESCRIBE_NAME, sql, &format!("DESCRIBE INPUT {DESCRIBE_NAME}"))
             .await
             .map_err(|e| trino_status(&e))?;
-        let mut fields = Vec::new();
+        let mut types: Vec<String> = Vec::new();
         for b in &batches {
-            let types = b
-                .column_by_name("Type")
-                .ok_or_else(|| Status::internal("DESCRIBE INPUT has no `Type` column"))?
-                .as_string::<i32>()
-                .clone();
-            for i in 0..b.num_rows() {
-                let ty = TrinoType::parse(types.value(i)).unwrap_or_else(|_| TrinoType::Other(types.value(i).to_string()));
-                fields.push(ty.field(&format!("parameter_{}", fields.len() + 1)));
+            let col = b.column_by_name("Type").ok_or_else(|| Status::internal("DESCRIBE INPUT has no `Type` column"))?;
+            types.extend(col.as_string::<i32>().iter().map(|t| t.unwrap_or("unknown").to_string()));
+        }
+        if types.iter().any(|t| t == "unknown") {
+            // Trino cannot type the values of INSERT ... VALUES (?): take
+            // them from the target table's columns.
+            if let Some((table, targets)) = params::insert_targets(sql) {
+                if let Ok((_, cols)) = self.state.router.execute(ctx, &format!("DESCRIBE {table}")).await {
+                    let columns: Vec<(String, String)> = cols
+                        .iter()
+                        .flat_map(|b| {
+                            let (n, t) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
+                            (0..b.num_rows()).map(|i| (n.value(i).to_string(), t.value(i).to_string())).collect::<Vec<_>>()
+                        })
+                        .collect();
+                    for (ty, target) in types.iter_mut().zip(&targets) {
+                        let found = match target {
+                            params::Target::Position(p) => columns.get(*p),
+                            params::Target::Name(n) => columns.iter().find(|(c, _)| c == n),
+                        };
+                        if let (true, Some((_, t))) = (ty == "unknown", found) {
+                            *ty = t.clone();
+                        }
+                    }
+                }
             }
         }
+        let fields: Vec<_> = types
+            .iter()
+            .enumerate()
+            .map(|(i, t)| {
+                let name = format!("parameter_{}", i + 1);
+                match t.as_str() {
+                    "unknown" => params::any_type_field(&name),
+                    t => TrinoType::parse(t).unwrap_or_else(|_| TrinoType::Other(t.to_string())).field(&name),
+                }
+            })
+            .collect();
         Ok(Schema::new(fields))
     }
 
@@ -838,8 +866,31 @@ impl FlightSqlService for FlightdeckService {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let (ctx, sql) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
-        self.run_update(&ctx, &sql).await
+        let handle = self.verify_handle(&cmd.prepared_statement_handle, &user)?;
+        let ctx = handle.session.clone().expect("checked by verify_handle");
+        // Parameters may come with the update itself, a row per execution
+        // (JDBC executeUpdate, ADBC executemany).
+        let mut batches = FlightRecordBatchStream::new_from_flight_data(request.into_inner().map_err(FlightError::from));
+        let mut total = 0;
+        let mut ran = false;
+        while let Some(batch) = batches.next().await {
+            let batch = batch.map_err(|e| Status::invalid_argument(format!("malformed parameters: {e}")))?;
+            for row in 0..batch.num_rows() {
+                let literals = params::literals(&batch, row).map_err(Status::invalid_argument)?;
+                let sql = params::bind(&handle.sql, &literals).map_err(Status::invalid_argument)?;
+                total += self.run_update(&ctx, &sql).await?;
+                ran = true;
+            }
+        }
+        if !ran {
+            let sql = if handle.parameters.is_empty() {
+                handle.sql.clone()
+            } else {
+                params::bind(&handle.sql, &handle.parameters).map_err(Status::invalid_argument)?
+            };
+            total = self.run_update(&ctx, &sql).await?;
+        }
+        Ok(total)
     }
 
     async fn get_flight_info_sql_info(
