@@ -21,7 +21,14 @@ step "Rust tests and benchmark smoke run"
 # --all-targets includes benches/, run once each in test mode.
 cargo test --all-targets
 
-step "Python client tests"
+step "Arrow Flight SQL JDBC driver (fetched once with Maven)"
+JDBC_VERSION=18.3.0
+export FLIGHTDECK_JDBC_JAR=$FLIGHTDECK_CACHE_DIR/dl/flight-sql-jdbc-driver-$JDBC_VERSION.jar
+if [[ ! -s "$FLIGHTDECK_JDBC_JAR" ]]; then
+  mvn -q dependency:copy -Dartifact=org.apache.arrow:flight-sql-jdbc-driver:$JDBC_VERSION -DoutputDirectory="$FLIGHTDECK_CACHE_DIR/dl"
+fi
+
+step "Python client tests (ADBC, and JDBC driven from them)"
 VENV=$FLIGHTDECK_CACHE_DIR/venv
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
