@@ -81,7 +81,8 @@ async fn start(trino_url: &str, budget: &str) -> (Server, Channel) {
 /// GetFlightInfo + DoGet; returns rows and bytes of Arrow received.
 async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> (usize, usize) {
     let cmd = CommandStatementQuery { query: sql.into(), transaction_id: None };
-    let info = client.get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec())).await.unwrap().into_inner();
+    let info =
+        client.get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec())).await.unwrap().into_inner();
     let data = client.do_get(info.endpoint[0].ticket.clone().unwrap()).await.unwrap().into_inner();
     let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
     let (mut rows, mut bytes) = (0, 0);
@@ -111,9 +112,14 @@ async fn main() {
     let queries = [
         (1, "SELECT orderkey, custkey, totalprice, orderdate FROM tpch.tiny.orders WHERE orderkey = 1"),
         (1_000, "SELECT orderkey, custkey, totalprice, orderdate FROM tpch.tiny.orders ORDER BY orderkey LIMIT 1000"),
-        (100_000, "SELECT orderkey, custkey, totalprice, orderdate FROM tpch.sf1.orders ORDER BY orderkey LIMIT 100000"),
+        (
+            100_000,
+            "SELECT orderkey, custkey, totalprice, orderdate FROM tpch.sf1.orders ORDER BY orderkey LIMIT 100000",
+        ),
     ];
-    println!("cache hit over Flight SQL (loopback) vs Trino direct, {iterations} iterations each, one block after the other");
+    println!(
+        "cache hit over Flight SQL (loopback) vs Trino direct, {iterations} iterations each, one block after the other"
+    );
     println!("{:>8} {:<14} {:>10} {:>10} {:>14} {:>10}", "rows", "path", "p50 ms", "p95 ms", "rows/s (p50)", "MiB/s");
     for (expected, sql) in queries {
         let iters = if expected >= 100_000 { iterations.div_ceil(10).max(2) } else { iterations };
@@ -139,7 +145,13 @@ async fn main() {
             t.sort();
             let (p50, p95) = (percentile(&t, 0.5), percentile(&t, 0.95));
             let mib_s = arrow_bytes as f64 / (1 << 20) as f64 / p50.as_secs_f64();
-            println!("{expected:>8} {name:<14} {:>10.3} {:>10.3} {:>14.0} {:>10.1}", ms(p50), ms(p95), expected as f64 / p50.as_secs_f64(), mib_s);
+            println!(
+                "{expected:>8} {name:<14} {:>10.3} {:>10.3} {:>14.0} {:>10.1}",
+                ms(p50),
+                ms(p95),
+                expected as f64 / p50.as_secs_f64(),
+                mib_s
+            );
         }
     }
     drop(server);
@@ -154,7 +166,9 @@ async fn main() {
     let mut filled_mib = 0.0;
     for i in 0..distinct {
         // ~1.3 MiB of Arrow each; distinct literals make distinct entries.
-        let sql = format!("SELECT orderkey, custkey, totalprice, orderdate, comment, {i} AS k FROM tpch.tiny.orders LIMIT 10000");
+        let sql = format!(
+            "SELECT orderkey, custkey, totalprice, orderdate, comment, {i} AS k FROM tpch.tiny.orders LIMIT 10000"
+        );
         filled_mib += via_flight(client.clone(), &sql).await.1 as f64 / (1 << 20) as f64;
     }
     let (rss, peak) = memory_mib(pid);

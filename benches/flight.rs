@@ -51,9 +51,11 @@ fn flight(c: &mut Criterion) {
     for (name, schema, batches) in &inputs {
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         group.throughput(Throughput::Bytes(arrow_bytes(batches)));
-        group.bench_with_input(BenchmarkId::new(*name, format!("{rows}x{}", schema.fields().len())), batches, |b, batches| {
-            b.to_async(&rt).iter(|| encode(Arc::clone(schema), batches.clone()))
-        });
+        group.bench_with_input(
+            BenchmarkId::new(*name, format!("{rows}x{}", schema.fields().len())),
+            batches,
+            |b, batches| b.to_async(&rt).iter(|| encode(Arc::clone(schema), batches.clone())),
+        );
     }
     group.finish();
 
@@ -62,17 +64,21 @@ fn flight(c: &mut Criterion) {
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let messages = rt.block_on(encode(Arc::clone(schema), batches.clone()));
         group.throughput(Throughput::Bytes(arrow_bytes(batches)));
-        group.bench_with_input(BenchmarkId::new(*name, format!("{rows}x{}", schema.fields().len())), &messages, |b, messages| {
-            b.to_async(&rt).iter(|| async {
-                let stream = futures::stream::iter(messages.clone().into_iter().map(Ok));
-                let mut decoded = FlightRecordBatchStream::new_from_flight_data(stream);
-                let mut n = 0;
-                while let Some(batch) = decoded.next().await {
-                    n += batch.unwrap().num_rows();
-                }
-                assert_eq!(n, rows);
-            })
-        });
+        group.bench_with_input(
+            BenchmarkId::new(*name, format!("{rows}x{}", schema.fields().len())),
+            &messages,
+            |b, messages| {
+                b.to_async(&rt).iter(|| async {
+                    let stream = futures::stream::iter(messages.clone().into_iter().map(Ok));
+                    let mut decoded = FlightRecordBatchStream::new_from_flight_data(stream);
+                    let mut n = 0;
+                    while let Some(batch) = decoded.next().await {
+                        n += batch.unwrap().num_rows();
+                    }
+                    assert_eq!(n, rows);
+                })
+            },
+        );
     }
     group.finish();
 
@@ -83,7 +89,8 @@ fn flight(c: &mut Criterion) {
         let sql = format!("SELECT * FROM tpch.tiny.{name}");
         let key = || cache.key(&sql, "bench", Some("tpch"), Some("tiny"), &[], None).unwrap();
         let encoded = rt.block_on(encode(Arc::clone(schema), batches.clone()));
-        let filled = Filled { schema: Arc::clone(schema), batches: batches.clone(), encoded, trino_query_id: "q".into() };
+        let filled =
+            Filled { schema: Arc::clone(schema), batches: batches.clone(), encoded, trino_query_id: "q".into() };
         let slot = std::sync::Mutex::new(Some(filled));
         let (k, tables) = key();
         let fill = move || {
@@ -97,7 +104,12 @@ fn flight(c: &mut Criterion) {
                 let (k, _) = key();
                 let (_, entry) = cache.peek(&k).await.expect("cached");
                 // The hit path sends the encoded messages as they are.
-                let sent: usize = futures::stream::iter(entry.encoded.clone()).map(|m| m.data_body.len()).collect::<Vec<_>>().await.iter().sum();
+                let sent: usize = futures::stream::iter(entry.encoded.clone())
+                    .map(|m| m.data_body.len())
+                    .collect::<Vec<_>>()
+                    .await
+                    .iter()
+                    .sum();
                 assert!(sent > 0);
             })
         });

@@ -15,14 +15,14 @@ use std::time::{Duration, Instant};
 
 use common::{ms, percentile};
 
+use arrow_flight::FlightDescriptor;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
-use arrow_flight::FlightDescriptor;
+use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
-use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
 
 fn report(name: &str, mut d: Vec<Duration>) -> (Duration, Duration) {
     d.sort();
@@ -49,7 +49,8 @@ async fn main() {
 
     let via_flightdeck = |mut flight: FlightServiceClient<tonic::transport::Channel>| async move {
         let cmd = CommandStatementQuery { query: "SELECT 1".into(), transaction_id: None };
-        let info = flight.get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec())).await.unwrap().into_inner();
+        let info =
+            flight.get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec())).await.unwrap().into_inner();
         let ticket = info.endpoint[0].ticket.clone().unwrap();
         let data = flight.do_get(ticket).await.unwrap().into_inner();
         let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));

@@ -58,7 +58,9 @@ impl Application {
         };
         let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
         if config.ticket_secret.is_none() {
-            tracing::warn!("no ticket secret configured: using a random one, so tickets and tokens are valid on this process only");
+            tracing::warn!(
+                "no ticket secret configured: using a random one, so tickets and tokens are valid on this process only"
+            );
         }
         // Install the recorder before anything records.
         let _ = admin::prometheus();
@@ -84,7 +86,16 @@ impl Application {
             config.default_schema.clone(),
         ));
         let admin = AdminState { cache, trino, token: config.admin_token.clone() };
-        Ok(Application { listener, plain_listener, tls: config.tls.clone(), admin_listener, flight_addr, admin_addr, state, admin })
+        Ok(Application {
+            listener,
+            plain_listener,
+            tls: config.tls.clone(),
+            admin_listener,
+            flight_addr,
+            admin_addr,
+            state,
+            admin,
+        })
     }
 
     /// The address the Flight SQL server listens on.
@@ -113,7 +124,10 @@ impl Application {
     }
 
     /// Serves until `shutdown` completes, then drains in-flight calls.
-    pub async fn run_until_stopped(self, shutdown: impl Future<Output = ()> + Send + 'static) -> Result<(), tonic::transport::Error> {
+    pub async fn run_until_stopped(
+        self,
+        shutdown: impl Future<Output = ()> + Send + 'static,
+    ) -> Result<(), tonic::transport::Error> {
         let token = CancellationToken::new();
         let trigger = token.clone();
         tokio::spawn(async move {
@@ -128,7 +142,10 @@ impl Application {
         let janitor = tokio::spawn(self.state.registry.clone().janitor());
         let stop_admin = token.clone().cancelled_owned();
         let (admin_listener, admin_router) = (self.admin_listener, admin::router(self.admin));
-        let admin = tokio::spawn(async move { axum::serve(admin_listener, admin_router).with_graceful_shutdown(stop_admin).await });
+        let admin =
+            tokio::spawn(
+                async move { axum::serve(admin_listener, admin_router).with_graceful_shutdown(stop_admin).await },
+            );
         let plain = self.plain_listener.map(|l| {
             let (service, stop) = (service.clone(), token.clone().cancelled_owned());
             tokio::spawn(async move {
@@ -163,7 +180,8 @@ impl Application {
 pub async fn wait_for_signal() {
     #[cfg(unix)]
     {
-        let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
+        let mut term =
+            tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()).expect("SIGTERM handler");
         tokio::select! {
             _ = tokio::signal::ctrl_c() => {}
             _ = term.recv() => {}

@@ -18,7 +18,10 @@ pub fn recorded(name: &str) -> (Vec<Column>, Vec<serde_json::Value>) {
         .as_array()
         .unwrap()
         .iter()
-        .map(|c| Column { name: c["name"].as_str().unwrap().into(), ty: TrinoType::parse(c["type"].as_str().unwrap()).unwrap() })
+        .map(|c| Column {
+            name: c["name"].as_str().unwrap().into(),
+            ty: TrinoType::parse(c["type"].as_str().unwrap()).unwrap(),
+        })
         .collect();
     (columns, v["pages"].as_array().unwrap().clone())
 }

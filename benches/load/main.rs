@@ -114,8 +114,21 @@ impl Flightdeck {
     async fn start(trino_url: &str, cache: bool) -> Flightdeck {
         let (port, admin_port) = (free_port(), free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
-            .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--admin-listen", &format!("127.0.0.1:{admin_port}")])
-            .args(["--trino-url", trino_url, "--cache", if cache { "true" } else { "false" }, "--cache-ttl-secs", "3600"])
+            .args([
+                "serve",
+                "--listen",
+                &format!("127.0.0.1:{port}"),
+                "--admin-listen",
+                &format!("127.0.0.1:{admin_port}"),
+            ])
+            .args([
+                "--trino-url",
+                trino_url,
+                "--cache",
+                if cache { "true" } else { "false" },
+                "--cache-ttl-secs",
+                "3600",
+            ])
             .args(["--pending-queries", "4096"])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
@@ -142,7 +155,11 @@ impl Flightdeck {
         let cpu = (ticks(11) + ticks(12)) / 100.0;
         let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
         let kb = |name: &str| {
-            status.lines().find(|l| l.starts_with(name)).and_then(|l| l.split_whitespace().nth(1)).and_then(|v| v.parse::<f64>().ok())
+            status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .and_then(|l| l.split_whitespace().nth(1))
+                .and_then(|v| v.parse::<f64>().ok())
         };
         (cpu, kb("VmRSS:").unwrap_or(0.0) / 1024.0, kb("VmHWM:").unwrap_or(0.0) / 1024.0)
     }
@@ -186,7 +203,13 @@ async fn via_trino(trino: &TrinoClient, sql: &str) -> Result<usize, String> {
 
 /// Sends every query once with `concurrency` workers; returns latencies
 /// (in query order of completion) and the number of errors.
-async fn run(mode: Mode, queries: &Arc<Vec<(&'static str, String)>>, concurrency: usize, trino: &TrinoClient, fd: Option<&Flightdeck>) -> (Vec<Duration>, usize) {
+async fn run(
+    mode: Mode,
+    queries: &Arc<Vec<(&'static str, String)>>,
+    concurrency: usize,
+    trino: &TrinoClient,
+    fd: Option<&Flightdeck>,
+) -> (Vec<Duration>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -227,7 +250,12 @@ async fn run(mode: Mode, queries: &Arc<Vec<(&'static str, String)>>, concurrency
                     tokio::time::sleep(Duration::from_millis(500)).await;
                 } else {
                     tokio::time::sleep(Duration::from_secs(10)).await;
-                    eprintln!("{:<12} c={concurrency:<3} {:>5}/{total} after {:.0}s", mode.name(), done.load(Ordering::SeqCst), started.elapsed().as_secs_f64());
+                    eprintln!(
+                        "{:<12} c={concurrency:<3} {:>5}/{total} after {:.0}s",
+                        mode.name(),
+                        done.load(Ordering::SeqCst),
+                        started.elapsed().as_secs_f64()
+                    );
                 }
             }
         }
@@ -285,14 +313,20 @@ async fn main() {
             let before_cpu = fd.map(Flightdeck::usage);
             let before_traffic = match fd {
                 Some(f) => f.trino_traffic().await,
-                None => (trino.stats().queries_started.load(Ordering::Relaxed), trino.stats().bytes_received.load(Ordering::Relaxed)),
+                None => (
+                    trino.stats().queries_started.load(Ordering::Relaxed),
+                    trino.stats().bytes_received.load(Ordering::Relaxed),
+                ),
             };
             let start = Instant::now();
             let (mut lat, errors) = run(mode, &queries, concurrency, &trino, fd).await;
             let wall = start.elapsed().as_secs_f64();
             let after_traffic = match fd {
                 Some(f) => f.trino_traffic().await,
-                None => (trino.stats().queries_started.load(Ordering::Relaxed), trino.stats().bytes_received.load(Ordering::Relaxed)),
+                None => (
+                    trino.stats().queries_started.load(Ordering::Relaxed),
+                    trino.stats().bytes_received.load(Ordering::Relaxed),
+                ),
             };
             let (cpu, rss, peak) = match (fd.map(Flightdeck::usage), before_cpu) {
                 (Some((c1, r, p)), Some((c0, _, _))) => (Some(c1 - c0), Some(r), Some(p)),
@@ -327,8 +361,14 @@ async fn main() {
 }
 
 /// CI's checks, on ratios measured in this run only.
-async fn smoke_checks(report: &Report, queries: &Arc<Vec<(&'static str, String)>>, trino: &TrinoClient, passthrough: &Flightdeck) {
-    let get = |mode: &str| report.results.iter().find(|r| r.mode == mode && r.concurrency == 1).expect("concurrency 1 ran");
+async fn smoke_checks(
+    report: &Report,
+    queries: &Arc<Vec<(&'static str, String)>>,
+    trino: &TrinoClient,
+    passthrough: &Flightdeck,
+) {
+    let get =
+        |mode: &str| report.results.iter().find(|r| r.mode == mode && r.concurrency == 1).expect("concurrency 1 ran");
     let (direct, cache) = (get("trino"), get("cache"));
     assert_eq!(report.results.iter().map(|r| r.errors).sum::<usize>(), 0, "queries failed");
     assert!(

@@ -86,7 +86,14 @@ const COLORS: &[(&str, &str)] = &[("trino", "#d62728"), ("passthrough", "#1f77b4
 
 impl Report {
     pub fn new(scale: Scale, seed: u64, templates: usize, results: Vec<RunResult>) -> Self {
-        Report { date: today(), commit: git_commit(), scale: format!("{scale:?}").to_lowercase(), seed, templates, results }
+        Report {
+            date: today(),
+            commit: git_commit(),
+            scale: format!("{scale:?}").to_lowercase(),
+            seed,
+            templates,
+            results,
+        }
     }
 
     /// Latency percentiles per mode against concurrency, log scale.
@@ -101,7 +108,10 @@ impl Report {
         let x = |i: usize| left + (w - left - right) * (i as f64 + 0.5) / conc.len() as f64;
         let y = |v: f64| top + (h - top - bottom) * (1.0 - (v.log10() - lo.log10()) / (hi.log10() - lo.log10()));
         let mut s = String::new();
-        let _ = write!(s, r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#);
+        let _ = write!(
+            s,
+            r#"<svg xmlns="http://www.w3.org/2000/svg" width="{w}" height="{h}" font-family="sans-serif" font-size="12">"#
+        );
         let _ = write!(s, r#"<rect width="100%" height="100%" fill="white"/>"#);
         let _ = write!(
             s,
@@ -121,7 +131,12 @@ impl Report {
         for (i, c) in conc.iter().enumerate() {
             let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">{c}</text>"#, x(i), h - bottom + 18.0);
         }
-        let _ = write!(s, r#"<text x="{}" y="{}" text-anchor="middle">concurrent clients</text>"#, (w - right + left) / 2.0, h - 10.0);
+        let _ = write!(
+            s,
+            r#"<text x="{}" y="{}" text-anchor="middle">concurrent clients</text>"#,
+            (w - right + left) / 2.0,
+            h - 10.0
+        );
         for (k, (mode, color)) in COLORS.iter().enumerate() {
             for (metric, dash, pick) in [("p50", "", 0), ("p95", "6,4", 1), ("p99", "2,3", 2)] {
                 let pts: Vec<(f64, f64)> = conc

@@ -39,7 +39,9 @@ pub fn prometheus() -> PrometheusHandle {
     HANDLE
         .get_or_init(|| {
             let recorder = PrometheusBuilder::new()
-                .set_buckets(&[0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0])
+                .set_buckets(&[
+                    0.0002, 0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ])
                 .expect("static buckets are valid")
                 .build_recorder();
             let handle = recorder.handle();
@@ -129,7 +131,10 @@ async fn invalidate_entry(State(state): State<Arc<AdminState>>, Path(id): Path<S
     }
 }
 
-async fn invalidate_table(State(state): State<Arc<AdminState>>, Path(table): Path<String>) -> Result<Response, ApiError> {
+async fn invalidate_table(
+    State(state): State<Arc<AdminState>>,
+    Path(table): Path<String>,
+) -> Result<Response, ApiError> {
     let table = table.to_ascii_lowercase();
     if table.split('.').count() != 3 {
         return Err(ApiError(StatusCode::BAD_REQUEST, format!("`{table}` is not catalog.schema.table")));

@@ -246,7 +246,8 @@ mod tests {
 
     #[test]
     fn what_is_cached() {
-        let (_, t) = cacheable("SELECT * FROM nation n JOIN tpch.tiny.region r ON true", Some("tpch"), Some("sf1")).unwrap();
+        let (_, t) =
+            cacheable("SELECT * FROM nation n JOIN tpch.tiny.region r ON true", Some("tpch"), Some("sf1")).unwrap();
         assert_eq!(t, vec!["tpch.sf1.nation", "tpch.tiny.region"]);
         assert_eq!(cacheable("SELECT now()", None, None), Err(Bypass::NonDeterministic("now")));
         assert_eq!(cacheable("select CURRENT_USER", None, None), Err(Bypass::NonDeterministic("current_user")));

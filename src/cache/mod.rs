@@ -92,7 +92,8 @@ pub struct CachedResult {
 impl CachedResult {
     fn new(f: Filled, tables: Vec<String>, generation: u64, summary: String) -> Self {
         let arrow: usize = f.batches.iter().map(RecordBatch::get_array_memory_size).sum();
-        let encoded: usize = f.encoded.iter().map(|d| d.data_header.len() + d.data_body.len() + d.app_metadata.len()).sum();
+        let encoded: usize =
+            f.encoded.iter().map(|d| d.data_header.len() + d.data_body.len() + d.app_metadata.len()).sum();
         CachedResult {
             rows: f.batches.iter().map(|b| b.num_rows() as u64).sum(),
             schema: f.schema,
@@ -254,13 +255,18 @@ impl ResultCache {
         session_properties: &[(String, String)],
         time_zone: Option<&str>,
     ) -> Result<(CacheKey, Vec<String>), Bypass> {
-        let classified = self.classified.get_with((sql.to_string(), catalog.map(str::to_string), schema.map(str::to_string)), || {
-            Arc::new(cacheable(sql, catalog, schema))
-        });
+        let classified = self
+            .classified
+            .get_with((sql.to_string(), catalog.map(str::to_string), schema.map(str::to_string)), || {
+                Arc::new(cacheable(sql, catalog, schema))
+            });
         let (normalized, tables) = classified.as_ref().clone()?;
         let shared = !tables.is_empty()
             && tables.iter().all(|t| {
-                self.config.shared_namespaces.iter().any(|ns| t == ns || t.starts_with(&format!("{}.", ns.to_ascii_lowercase())))
+                self.config
+                    .shared_namespaces
+                    .iter()
+                    .any(|ns| t == ns || t.starts_with(&format!("{}.", ns.to_ascii_lowercase())))
             });
         let mut props = session_properties.to_vec();
         props.sort();
@@ -301,12 +307,8 @@ impl ResultCache {
                 tables.insert(t.clone(), generation);
             }
         }
-        let doomed: Vec<Arc<CacheKey>> = self
-            .cache
-            .iter()
-            .filter(|(_, v)| v.tables.iter().any(|t| written.contains(t)))
-            .map(|(k, _)| k)
-            .collect();
+        let doomed: Vec<Arc<CacheKey>> =
+            self.cache.iter().filter(|(_, v)| v.tables.iter().any(|t| written.contains(t))).map(|(k, _)| k).collect();
         for k in doomed {
             self.cache.invalidate(k.as_ref()).await;
         }
@@ -410,8 +412,13 @@ impl ResultCache {
     }
 
     /// Starts one refresh of a stale entry; others serving it meanwhile do not.
-    fn refresh_in_background<F, Fut, E, P>(&self, key: CacheKey, tables: Vec<String>, stale: Arc<CachedResult>, fill: Arc<F>)
-    where
+    fn refresh_in_background<F, Fut, E, P>(
+        &self,
+        key: CacheKey,
+        tables: Vec<String>,
+        stale: Arc<CachedResult>,
+        fill: Arc<F>,
+    ) where
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Filled, FillError<E, P>>> + Send + 'static,
         E: Send + Sync + 'static,

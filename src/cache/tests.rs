@@ -30,7 +30,10 @@ fn tag(e: &CachedResult) -> i64 {
 }
 
 /// A fill that counts its runs and returns a batch tagged with the run number.
-fn counting(calls: &Arc<AtomicUsize>, delay: Duration) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Fill> + Send>> + Send + Sync + 'static {
+fn counting(
+    calls: &Arc<AtomicUsize>,
+    delay: Duration,
+) -> impl Fn() -> std::pin::Pin<Box<dyn Future<Output = Fill> + Send>> + Send + Sync + 'static {
     let calls = Arc::clone(calls);
     move || {
         let n = calls.fetch_add(1, Ordering::SeqCst) as i64 + 1;
@@ -58,8 +61,11 @@ async fn concurrent_misses_share_one_fill() {
         let (cache, calls, barrier) = (cache.clone(), Arc::clone(&calls), Arc::clone(&barrier));
         tasks.push(tokio::spawn(async move {
             barrier.wait().await;
-            let (outcome, e) =
-                expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::Default, counting(&calls, Duration::from_millis(50))).await);
+            let (outcome, e) = expect_cached(
+                cache
+                    .get_or_fill(key("q", "a"), vec![], Directive::Default, counting(&calls, Duration::from_millis(50)))
+                    .await,
+            );
             (outcome, tag(&e))
         }));
     }
@@ -87,8 +93,14 @@ async fn failed_fill_is_shared_and_not_cached() {
     };
     let f = Arc::new(failing);
     let (a, b) = tokio::join!(
-        cache.get_or_fill(key("q", "a"), vec![], Directive::Default, { let f = Arc::clone(&f); move || f() }),
-        cache.get_or_fill(key("q", "a"), vec![], Directive::Default, { let f = Arc::clone(&f); move || f() })
+        cache.get_or_fill(key("q", "a"), vec![], Directive::Default, {
+            let f = Arc::clone(&f);
+            move || f()
+        }),
+        cache.get_or_fill(key("q", "a"), vec![], Directive::Default, {
+            let f = Arc::clone(&f);
+            move || f()
+        })
     );
     for l in [a, b] {
         match l {
@@ -104,11 +116,19 @@ async fn failed_fill_is_shared_and_not_cached() {
 
 #[tokio::test(start_paused = true)]
 async fn ttl_then_stale_while_one_refresh_runs() {
-    let config = CacheConfig { ttl: Duration::from_secs(10), stale_while_revalidate: Duration::from_secs(5), ..Default::default() };
+    let config = CacheConfig {
+        ttl: Duration::from_secs(10),
+        stale_while_revalidate: Duration::from_secs(5),
+        ..Default::default()
+    };
     let cache = ResultCache::new(config);
     let calls = Arc::new(AtomicUsize::new(0));
     let get = |cache: ResultCache, calls: Arc<AtomicUsize>| async move {
-        expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::Default, counting(&calls, Duration::from_secs(1))).await)
+        expect_cached(
+            cache
+                .get_or_fill(key("q", "a"), vec![], Directive::Default, counting(&calls, Duration::from_secs(1)))
+                .await,
+        )
     };
     let (o, e) = get(cache.clone(), Arc::clone(&calls)).await;
     assert_eq!((o, tag(&e)), (Outcome::Miss, 1));
@@ -197,14 +217,22 @@ async fn directives() {
     let cache = ResultCache::new(CacheConfig::default());
     let calls = Arc::new(AtomicUsize::new(0));
     let fill = || counting(&calls, Duration::ZERO);
-    assert!(matches!(cache.get_or_fill(key("q", "a"), vec![], Directive::OnlyIfCached, fill()).await, Lookup::NotCached));
+    assert!(matches!(
+        cache.get_or_fill(key("q", "a"), vec![], Directive::OnlyIfCached, fill()).await,
+        Lookup::NotCached
+    ));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
     expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::Default, fill()).await);
-    assert_eq!(expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::OnlyIfCached, fill()).await).0, Outcome::Hit);
+    assert_eq!(
+        expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::OnlyIfCached, fill()).await).0,
+        Outcome::Hit
+    );
     let (o, e) = expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::NoCache, fill()).await);
     assert_eq!((o, tag(&e)), (Outcome::Miss, 2), "no-cache goes to Trino and refreshes");
     tokio::time::sleep(Duration::from_millis(1100)).await;
-    let (o, e) = expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::MaxAge(Duration::from_secs(1)), fill()).await);
+    let (o, e) = expect_cached(
+        cache.get_or_fill(key("q", "a"), vec![], Directive::MaxAge(Duration::from_secs(1)), fill()).await,
+    );
     assert_eq!((o, tag(&e)), (Outcome::Miss, 3), "older than max-age");
     assert_eq!("max-age=5".parse::<Directive>().unwrap(), Directive::MaxAge(Duration::from_secs(5)));
     assert!("sometimes".parse::<Directive>().is_err());
@@ -222,8 +250,10 @@ fn keys_isolate_users_unless_shared() {
         k("SELECT * FROM tpch.tiny.nation JOIN t ON true", "bob"),
         "shared only when every table is"
     );
-    let with_props = cache.key("SELECT 1", "a", None, None, &[("b".into(), "1".into()), ("a".into(), "2".into())], None).unwrap().0;
-    let reordered = cache.key("SELECT 1", "a", None, None, &[("a".into(), "2".into()), ("b".into(), "1".into())], None).unwrap().0;
+    let with_props =
+        cache.key("SELECT 1", "a", None, None, &[("b".into(), "1".into()), ("a".into(), "2".into())], None).unwrap().0;
+    let reordered =
+        cache.key("SELECT 1", "a", None, None, &[("a".into(), "2".into()), ("b".into(), "1".into())], None).unwrap().0;
     assert_eq!(with_props, reordered);
     assert_ne!(with_props, cache.key("SELECT 1", "a", None, None, &[], Some("UTC")).unwrap().0);
 }

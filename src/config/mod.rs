@@ -88,7 +88,12 @@ pub struct ServeArgs {
 
     /// Trino session property for every query, NAME=VALUE; repeatable
     /// (comma-separated in the environment).
-    #[arg(long = "session-property", env = "FLIGHTDECK_SESSION_PROPERTIES", value_name = "NAME=VALUE", value_delimiter = ',')]
+    #[arg(
+        long = "session-property",
+        env = "FLIGHTDECK_SESSION_PROPERTIES",
+        value_name = "NAME=VALUE",
+        value_delimiter = ','
+    )]
     pub session_properties: Vec<String>,
 
     /// Client authentication: `none` (any user name is accepted and passed
@@ -154,7 +159,12 @@ pub struct ServeArgs {
 
     /// Catalog or `catalog.schema` whose results all users share; repeatable
     /// (comma-separated in the environment). Only for data every user may read.
-    #[arg(long = "cache-shared-namespace", env = "FLIGHTDECK_CACHE_SHARED_NAMESPACES", value_name = "NAMESPACE", value_delimiter = ',')]
+    #[arg(
+        long = "cache-shared-namespace",
+        env = "FLIGHTDECK_CACHE_SHARED_NAMESPACES",
+        value_name = "NAMESPACE",
+        value_delimiter = ','
+    )]
     pub cache_shared_namespaces: Vec<String>,
 
     /// Admin HTTP listen address: /metrics, /health, /ready and the admin
@@ -317,13 +327,14 @@ impl Config {
         };
         let pick = |flag: &Option<String>, file: &Option<String>| flag.clone().or_else(|| file.clone());
         let pick_path = |flag: &Option<PathBuf>, file: &Option<PathBuf>| flag.clone().or_else(|| file.clone());
-        let num = |flag: &Option<String>, file: Option<u64>, default: u64, name: &str, errors: &mut Vec<String>| match flag {
-            Some(s) => s.trim().parse::<u64>().unwrap_or_else(|_| {
-                errors.push(format!("{name}: `{s}` is not a whole number"));
-                default
-            }),
-            None => file.unwrap_or(default),
-        };
+        let num =
+            |flag: &Option<String>, file: Option<u64>, default: u64, name: &str, errors: &mut Vec<String>| match flag {
+                Some(s) => s.trim().parse::<u64>().unwrap_or_else(|_| {
+                    errors.push(format!("{name}: `{s}` is not a whole number"));
+                    default
+                }),
+                None => file.unwrap_or(default),
+            };
 
         let listen_text = pick(&args.listen, &file.flight.listen).unwrap_or_else(|| "127.0.0.1:50051".into());
         let listen = listen_text.parse::<SocketAddr>().unwrap_or_else(|e| {
@@ -331,37 +342,42 @@ impl Config {
             SocketAddr::from(([127, 0, 0, 1], 50051))
         });
 
-        let tls = match (pick_path(&args.tls_cert, &file.flight.tls_cert), pick_path(&args.tls_key, &file.flight.tls_key)) {
-            (None, None) => None,
-            (Some(cert), Some(key)) => match (std::fs::read(&cert), std::fs::read(&key)) {
-                (Ok(cert_pem), Ok(key_pem)) => Some(TlsFiles { cert_pem, key_pem }),
-                (c, k) => {
-                    for (path, r) in [(&cert, c.err()), (&key, k.err())] {
-                        if let Some(e) = r {
-                            errors.push(format!("tls: {}: {e}", path.display()));
+        let tls =
+            match (pick_path(&args.tls_cert, &file.flight.tls_cert), pick_path(&args.tls_key, &file.flight.tls_key)) {
+                (None, None) => None,
+                (Some(cert), Some(key)) => match (std::fs::read(&cert), std::fs::read(&key)) {
+                    (Ok(cert_pem), Ok(key_pem)) => Some(TlsFiles { cert_pem, key_pem }),
+                    (c, k) => {
+                        for (path, r) in [(&cert, c.err()), (&key, k.err())] {
+                            if let Some(e) = r {
+                                errors.push(format!("tls: {}: {e}", path.display()));
+                            }
                         }
+                        None
                     }
+                },
+                _ => {
+                    errors.push("tls: give both a certificate and a key".into());
                     None
                 }
-            },
-            _ => {
-                errors.push("tls: give both a certificate and a key".into());
-                None
-            }
-        };
-        let plain_listen = pick(&args.plain_listen, &file.flight.plain_listen).and_then(|text| match text.parse::<SocketAddr>() {
-            Ok(a) if a.ip().is_loopback() => Some(a),
-            Ok(_) => {
-                errors.push(format!("plain listen: `{text}` is not a loopback address; plain gRPC is for local use"));
-                None
-            }
-            Err(e) => {
-                errors.push(format!("plain listen: `{text}` is not an address:port ({e})"));
-                None
-            }
-        });
+            };
+        let plain_listen =
+            pick(&args.plain_listen, &file.flight.plain_listen).and_then(|text| match text.parse::<SocketAddr>() {
+                Ok(a) if a.ip().is_loopback() => Some(a),
+                Ok(_) => {
+                    errors
+                        .push(format!("plain listen: `{text}` is not a loopback address; plain gRPC is for local use"));
+                    None
+                }
+                Err(e) => {
+                    errors.push(format!("plain listen: `{text}` is not an address:port ({e})"));
+                    None
+                }
+            });
         if plain_listen.is_some() && tls.is_none() {
-            errors.push("plain listen: only with TLS on (--tls-cert and --tls-key); the main port is plain already".into());
+            errors.push(
+                "plain listen: only with TLS on (--tls-cert and --tls-key); the main port is plain already".into(),
+            );
         }
 
         let url_text = pick(&args.trino_url, &file.trino.url).unwrap_or_else(|| "http://127.0.0.1:8080".into());
@@ -377,8 +393,8 @@ impl Config {
             }
         };
 
-        let secret_value = |name: &str, value: Option<String>, path: Option<PathBuf>, errors: &mut Vec<String>| {
-            match (value, path) {
+        let secret_value =
+            |name: &str, value: Option<String>, path: Option<PathBuf>, errors: &mut Vec<String>| match (value, path) {
                 (Some(_), Some(_)) => {
                     errors.push(format!("{name}: give the value or the file, not both"));
                     None
@@ -386,8 +402,7 @@ impl Config {
                 (Some(v), None) => Some(v),
                 (None, Some(p)) => read_secret(&p).map_err(|e| errors.push(format!("{name} file: {e}"))).ok(),
                 (None, None) => None,
-            }
-        };
+            };
         let trino_user = pick(&args.trino_user, &file.trino.user);
         let trino_password = secret_value(
             "trino password",
@@ -483,7 +498,8 @@ impl Config {
                 errors.push(format!("ticket secret: {} bytes is too short, use at least 32", s.len()));
             }
         }
-        let pending_queries = num(&args.pending_queries, file.flight.pending_queries, 1024, "pending queries", &mut errors);
+        let pending_queries =
+            num(&args.pending_queries, file.flight.pending_queries, 1024, "pending queries", &mut errors);
         if pending_queries == 0 {
             errors.push("pending queries: must be at least 1".into());
         }
@@ -501,30 +517,45 @@ impl Config {
             },
             None => file.cache.enabled.unwrap_or(true),
         };
-        let size = |flag: &Option<String>, file: &Option<toml::Value>, default: u64, name: &str, errors: &mut Vec<String>| {
-            let text = match (flag, file) {
-                (Some(s), _) => s.clone(),
-                (None, Some(toml::Value::Integer(n))) => n.to_string(),
-                (None, Some(toml::Value::String(s))) => s.clone(),
-                (None, Some(other)) => other.to_string(),
-                (None, None) => return default,
+        let size =
+            |flag: &Option<String>, file: &Option<toml::Value>, default: u64, name: &str, errors: &mut Vec<String>| {
+                let text = match (flag, file) {
+                    (Some(s), _) => s.clone(),
+                    (None, Some(toml::Value::Integer(n))) => n.to_string(),
+                    (None, Some(toml::Value::String(s))) => s.clone(),
+                    (None, Some(other)) => other.to_string(),
+                    (None, None) => return default,
+                };
+                parse_size(&text).unwrap_or_else(|| {
+                    errors.push(format!("{name}: `{text}` is not a size (e.g. 1GiB, 512MiB, 1000000)"));
+                    default
+                })
             };
-            parse_size(&text).unwrap_or_else(|| {
-                errors.push(format!("{name}: `{text}` is not a size (e.g. 1GiB, 512MiB, 1000000)"));
-                default
-            })
-        };
         let defaults = CacheConfig::default();
-        let max_bytes = size(&args.cache_max_bytes, &file.cache.max_bytes, defaults.max_bytes, "cache max bytes", &mut errors);
-        let max_entry_bytes =
-            size(&args.cache_max_entry_bytes, &file.cache.max_entry_bytes, defaults.max_entry_bytes, "cache max entry bytes", &mut errors);
+        let max_bytes =
+            size(&args.cache_max_bytes, &file.cache.max_bytes, defaults.max_bytes, "cache max bytes", &mut errors);
+        let max_entry_bytes = size(
+            &args.cache_max_entry_bytes,
+            &file.cache.max_entry_bytes,
+            defaults.max_entry_bytes,
+            "cache max entry bytes",
+            &mut errors,
+        );
         if max_entry_bytes > max_bytes {
             errors.push(format!("cache max entry bytes ({max_entry_bytes}) exceeds the cache budget ({max_bytes})"));
         }
         let ttl = num(&args.cache_ttl_secs, file.cache.ttl_secs, defaults.ttl.as_secs(), "cache ttl", &mut errors);
-        let stale = num(&args.cache_stale_secs, file.cache.stale_secs, defaults.stale_while_revalidate.as_secs(), "cache stale", &mut errors);
+        let stale = num(
+            &args.cache_stale_secs,
+            file.cache.stale_secs,
+            defaults.stale_while_revalidate.as_secs(),
+            "cache stale",
+            &mut errors,
+        );
         let mut shared_namespaces = file.cache.shared_namespaces.clone();
-        shared_namespaces.extend(args.cache_shared_namespaces.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()));
+        shared_namespaces.extend(
+            args.cache_shared_namespaces.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()),
+        );
         let cache = CacheConfig {
             enabled: cache_enabled,
             max_bytes,
@@ -597,7 +628,11 @@ fn parse_size(s: &str) -> Option<u64> {
 
 fn is_fixed_offset(tz: &str) -> bool {
     let b = tz.as_bytes();
-    b.len() == 6 && matches!(b[0], b'+' | b'-') && b[3] == b':' && tz[1..3].parse::<u8>().is_ok() && tz[4..6].parse::<u8>().is_ok()
+    b.len() == 6
+        && matches!(b[0], b'+' | b'-')
+        && b[3] == b':'
+        && tz[1..3].parse::<u8>().is_ok()
+        && tz[4..6].parse::<u8>().is_ok()
 }
 
 /// Reads a secret from a file, without its trailing newline.
@@ -697,21 +732,39 @@ mod tests {
         ]))
         .unwrap_err();
         let all = errors.join("\n");
-        for needle in ["listen", "trino url", "auth: unknown mode", "ticket secret", "session property", "time zone", "trino password file"] {
+        for needle in [
+            "listen",
+            "trino url",
+            "auth: unknown mode",
+            "ticket secret",
+            "session property",
+            "time zone",
+            "trino password file",
+        ] {
             assert!(all.contains(needle), "missing `{needle}` in:\n{all}");
         }
     }
 
     #[test]
     fn cache_and_admin_options() {
-        let c = Config::resolve(&parse(&["--cache-max-bytes", "256MiB", "--cache-ttl-secs", "5", "--cache-shared-namespace", "tpch"])).unwrap();
+        let c = Config::resolve(&parse(&[
+            "--cache-max-bytes",
+            "256MiB",
+            "--cache-ttl-secs",
+            "5",
+            "--cache-shared-namespace",
+            "tpch",
+        ]))
+        .unwrap();
         assert_eq!(c.cache.max_bytes, 256 << 20);
         assert_eq!(c.cache.ttl, Duration::from_secs(5));
         assert_eq!(c.cache.shared_namespaces, vec!["tpch"]);
         assert!(c.cache.enabled);
         assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9090");
         assert!(!Config::resolve(&parse(&["--cache", "off"])).unwrap().cache.enabled);
-        let errors = Config::resolve(&parse(&["--cache-max-bytes", "lots", "--cache", "maybe", "--admin-token", "short"])).unwrap_err();
+        let errors =
+            Config::resolve(&parse(&["--cache-max-bytes", "lots", "--cache", "maybe", "--admin-token", "short"]))
+                .unwrap_err();
         assert_eq!(errors.len(), 3, "{errors:?}");
         assert_eq!(parse_size("1GiB"), Some(1 << 30));
         assert_eq!(parse_size("10MB"), Some(10_000_000));
@@ -722,7 +775,15 @@ mod tests {
     fn credentials_need_https() {
         let errors = Config::resolve(&parse(&["--trino-user", "svc", "--trino-password", "pw"])).unwrap_err();
         assert!(errors.iter().any(|e| e.contains("https")), "{errors:?}");
-        let c = Config::resolve(&parse(&["--trino-url", "https://t:8443", "--trino-user", "svc", "--trino-password", "pw"])).unwrap();
+        let c = Config::resolve(&parse(&[
+            "--trino-url",
+            "https://t:8443",
+            "--trino-user",
+            "svc",
+            "--trino-password",
+            "pw",
+        ]))
+        .unwrap();
         assert_eq!(c.trino.auth, TrinoAuth::Basic { user: "svc".into(), password: "pw".into() });
     }
 
@@ -730,13 +791,15 @@ mod tests {
     fn password_mode_reads_users_file() {
         let dir = tempfile::tempdir().unwrap();
         let users = dir.path().join("users");
-        std::fs::write(&users, "# comment\nalice:$2y$04$abcdefghijklmnopqrstuu5Yv0M8Q0Yb7Pj0nM3T6U1D7r2y6c7Xm\n").unwrap();
+        std::fs::write(&users, "# comment\nalice:$2y$04$abcdefghijklmnopqrstuu5Yv0M8Q0Yb7Pj0nM3T6U1D7r2y6c7Xm\n")
+            .unwrap();
         let c = Config::resolve(&parse(&["--auth", "password", "--users-file", users.to_str().unwrap()])).unwrap();
         let AuthMode::Password { users } = c.auth else { panic!("password mode") };
         assert_eq!(users[0].0, "alice");
         std::fs::write(dir.path().join("bad"), "alice plain\n").unwrap();
         let errors =
-            Config::resolve(&parse(&["--auth", "password", "--users-file", dir.path().join("bad").to_str().unwrap()])).unwrap_err();
+            Config::resolve(&parse(&["--auth", "password", "--users-file", dir.path().join("bad").to_str().unwrap()]))
+                .unwrap_err();
         assert!(errors[0].contains("line 1"), "{errors:?}");
     }
 }

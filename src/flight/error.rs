@@ -16,7 +16,8 @@ const NOT_FOUND: &[&str] = &[
     "FUNCTION_NOT_FOUND",
     "MISSING_TABLE",
 ];
-const ALREADY_EXISTS: &[&str] = &["ALREADY_EXISTS", "TABLE_ALREADY_EXISTS", "SCHEMA_ALREADY_EXISTS", "COLUMN_ALREADY_EXISTS"];
+const ALREADY_EXISTS: &[&str] =
+    &["ALREADY_EXISTS", "TABLE_ALREADY_EXISTS", "SCHEMA_ALREADY_EXISTS", "COLUMN_ALREADY_EXISTS"];
 
 /// The gRPC status for a Trino client error. Trino's message and error name
 /// are kept in the message, and the error name, type, code and query id in
@@ -62,7 +63,9 @@ pub fn trino_status(e: &trino::Error) -> Status {
         trino::Error::Unavailable { .. } => Status::unavailable(e.to_string()),
         trino::Error::Http { status, .. } if *status >= 500 => Status::unavailable(e.to_string()),
         // Trino refused the request itself (a malformed header, say).
-        trino::Error::Http { status, .. } if *status >= 400 && *status != 401 => Status::invalid_argument(e.to_string()),
+        trino::Error::Http { status, .. } if *status >= 400 && *status != 401 => {
+            Status::invalid_argument(e.to_string())
+        }
         trino::Error::InvalidHeader(_) => Status::invalid_argument(e.to_string()),
         trino::Error::Unauthorized(_)
         | trino::Error::Http { .. }

@@ -74,7 +74,11 @@ pub async fn catalogs(router: &Router, ctx: &SessionContext, cmd: CommandGetCata
     b.build().map_err(|e| Status::internal(e.to_string()))
 }
 
-pub async fn db_schemas(router: &Router, ctx: &SessionContext, cmd: CommandGetDbSchemas) -> Result<RecordBatch, Status> {
+pub async fn db_schemas(
+    router: &Router,
+    ctx: &SessionContext,
+    cmd: CommandGetDbSchemas,
+) -> Result<RecordBatch, Status> {
     let catalog = cmd.catalog.clone().filter(|c| !c.is_empty());
     let pattern = cmd.db_schema_filter_pattern.clone();
     let mut b: GetDbSchemasBuilder = cmd.into_builder();
@@ -142,12 +146,17 @@ pub async fn tables(router: &Router, ctx: &SessionContext, cmd: CommandGetTables
         let [cat, schem, table, kind] = <[Option<String>; 4]>::try_from(r).expect("four columns");
         let key = (cat.unwrap_or_default(), schem.unwrap_or_default(), table.unwrap_or_default());
         let schema = Schema::new(columns.remove(&key).unwrap_or_default());
-        b.append(&key.0, &key.1, &key.2, kind.unwrap_or_default(), &schema).map_err(|e| Status::internal(e.to_string()))?;
+        b.append(&key.0, &key.1, &key.2, kind.unwrap_or_default(), &schema)
+            .map_err(|e| Status::internal(e.to_string()))?;
     }
     b.build().map_err(|e| Status::internal(e.to_string()))
 }
 
-pub async fn table_types(router: &Router, ctx: &SessionContext, cmd: CommandGetTableTypes) -> Result<RecordBatch, Status> {
+pub async fn table_types(
+    router: &Router,
+    ctx: &SessionContext,
+    cmd: CommandGetTableTypes,
+) -> Result<RecordBatch, Status> {
     let batches = rows(router, ctx, "SELECT table_type FROM system.jdbc.table_types ORDER BY table_type").await?;
     let mut b = cmd.into_builder();
     for r in strings(&batches) {
@@ -194,14 +203,88 @@ pub fn empty(schema: &SchemaRef) -> RecordBatch {
 }
 
 const KEYWORDS: &[&str] = &[
-    "ALTER", "AND", "AS", "BETWEEN", "BY", "CASE", "CAST", "CONSTRAINT", "CREATE", "CROSS", "CUBE", "CURRENT_CATALOG",
-    "CURRENT_DATE", "CURRENT_PATH", "CURRENT_ROLE", "CURRENT_SCHEMA", "CURRENT_TIME", "CURRENT_TIMESTAMP", "CURRENT_USER",
-    "DEALLOCATE", "DELETE", "DESCRIBE", "DISTINCT", "DROP", "ELSE", "END", "ESCAPE", "EXCEPT", "EXECUTE", "EXISTS",
-    "EXTRACT", "FALSE", "FOR", "FROM", "FULL", "GROUP", "GROUPING", "HAVING", "IN", "INNER", "INSERT", "INTERSECT",
-    "INTO", "IS", "JOIN", "JSON_ARRAY", "JSON_EXISTS", "JSON_OBJECT", "JSON_QUERY", "JSON_TABLE", "JSON_VALUE", "LEFT",
-    "LIKE", "LISTAGG", "LOCALTIME", "LOCALTIMESTAMP", "NATURAL", "NORMALIZE", "NOT", "NULL", "ON", "OR", "ORDER",
-    "OUTER", "PREPARE", "RECURSIVE", "RIGHT", "ROLLUP", "SELECT", "SKIP", "TABLE", "THEN", "TRIM", "TRUE", "UESCAPE",
-    "UNION", "UNNEST", "USING", "VALUES", "WHEN", "WHERE", "WITH",
+    "ALTER",
+    "AND",
+    "AS",
+    "BETWEEN",
+    "BY",
+    "CASE",
+    "CAST",
+    "CONSTRAINT",
+    "CREATE",
+    "CROSS",
+    "CUBE",
+    "CURRENT_CATALOG",
+    "CURRENT_DATE",
+    "CURRENT_PATH",
+    "CURRENT_ROLE",
+    "CURRENT_SCHEMA",
+    "CURRENT_TIME",
+    "CURRENT_TIMESTAMP",
+    "CURRENT_USER",
+    "DEALLOCATE",
+    "DELETE",
+    "DESCRIBE",
+    "DISTINCT",
+    "DROP",
+    "ELSE",
+    "END",
+    "ESCAPE",
+    "EXCEPT",
+    "EXECUTE",
+    "EXISTS",
+    "EXTRACT",
+    "FALSE",
+    "FOR",
+    "FROM",
+    "FULL",
+    "GROUP",
+    "GROUPING",
+    "HAVING",
+    "IN",
+    "INNER",
+    "INSERT",
+    "INTERSECT",
+    "INTO",
+    "IS",
+    "JOIN",
+    "JSON_ARRAY",
+    "JSON_EXISTS",
+    "JSON_OBJECT",
+    "JSON_QUERY",
+    "JSON_TABLE",
+    "JSON_VALUE",
+    "LEFT",
+    "LIKE",
+    "LISTAGG",
+    "LOCALTIME",
+    "LOCALTIMESTAMP",
+    "NATURAL",
+    "NORMALIZE",
+    "NOT",
+    "NULL",
+    "ON",
+    "OR",
+    "ORDER",
+    "OUTER",
+    "PREPARE",
+    "RECURSIVE",
+    "RIGHT",
+    "ROLLUP",
+    "SELECT",
+    "SKIP",
+    "TABLE",
+    "THEN",
+    "TRIM",
+    "TRUE",
+    "UESCAPE",
+    "UNION",
+    "UNNEST",
+    "USING",
+    "VALUES",
+    "WHEN",
+    "WHERE",
+    "WITH",
 ];
 const NUMERIC_FUNCTIONS: &[&str] = &[
     "abs", "acos", "asin", "atan", "atan2", "cbrt", "ceiling", "cos", "cosh", "degrees", "e", "exp", "floor", "ln",
@@ -209,14 +292,56 @@ const NUMERIC_FUNCTIONS: &[&str] = &[
     "truncate",
 ];
 const STRING_FUNCTIONS: &[&str] = &[
-    "chr", "codepoint", "concat", "length", "levenshtein_distance", "lower", "lpad", "ltrim", "position", "replace",
-    "reverse", "rpad", "rtrim", "split", "split_part", "starts_with", "strpos", "substr", "substring", "trim", "upper",
+    "chr",
+    "codepoint",
+    "concat",
+    "length",
+    "levenshtein_distance",
+    "lower",
+    "lpad",
+    "ltrim",
+    "position",
+    "replace",
+    "reverse",
+    "rpad",
+    "rtrim",
+    "split",
+    "split_part",
+    "starts_with",
+    "strpos",
+    "substr",
+    "substring",
+    "trim",
+    "upper",
 ];
-const SYSTEM_FUNCTIONS: &[&str] = &["current_catalog", "current_schema", "current_user", "coalesce", "if", "nullif", "try", "typeof"];
+const SYSTEM_FUNCTIONS: &[&str] =
+    &["current_catalog", "current_schema", "current_user", "coalesce", "if", "nullif", "try", "typeof"];
 const DATETIME_FUNCTIONS: &[&str] = &[
-    "current_date", "current_time", "current_timestamp", "date_add", "date_diff", "date_format", "date_parse",
-    "date_trunc", "day", "day_of_week", "day_of_year", "extract", "from_iso8601_timestamp", "from_unixtime", "hour",
-    "localtime", "localtimestamp", "minute", "month", "now", "quarter", "second", "to_unixtime", "week", "year",
+    "current_date",
+    "current_time",
+    "current_timestamp",
+    "date_add",
+    "date_diff",
+    "date_format",
+    "date_parse",
+    "date_trunc",
+    "day",
+    "day_of_week",
+    "day_of_year",
+    "extract",
+    "from_iso8601_timestamp",
+    "from_unixtime",
+    "hour",
+    "localtime",
+    "localtimestamp",
+    "minute",
+    "month",
+    "now",
+    "quarter",
+    "second",
+    "to_unixtime",
+    "week",
+    "year",
 ];
 
 fn list(items: &[&str]) -> Vec<String> {
@@ -323,7 +448,13 @@ pub fn sql_info() -> SqlInfoData {
 }
 
 /// One XDBC type entry.
-fn xdbc(name: &str, data_type: XdbcDataType, column_size: Option<i32>, prefix: Option<&str>, params: Option<&str>) -> XdbcTypeInfo {
+fn xdbc(
+    name: &str,
+    data_type: XdbcDataType,
+    column_size: Option<i32>,
+    prefix: Option<&str>,
+    params: Option<&str>,
+) -> XdbcTypeInfo {
     let subcode = match data_type {
         // SQL_CODE_DATE shares its value (1) with SQL_CODE_YEAR.
         XdbcDataType::XdbcDate => Some(XdbcDatetimeSubcode::XdbcSubcodeYear),

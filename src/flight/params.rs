@@ -8,7 +8,8 @@
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Float32Type, Float64Type, Int8Type, Int16Type, Int32Type, Int64Type, TimeUnit, TimestampMicrosecondType,
-    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type, UInt64Type,
+    TimestampMillisecondType, TimestampNanosecondType, TimestampSecondType, UInt8Type, UInt16Type, UInt32Type,
+    UInt64Type,
 };
 use arrow::record_batch::RecordBatch;
 
@@ -128,7 +129,12 @@ fn quote(s: &str) -> String {
 
 /// The literals of one row of a parameter batch.
 pub fn literals(batch: &RecordBatch, row: usize) -> Result<Vec<String>, String> {
-    batch.columns().iter().enumerate().map(|(i, c)| literal(c, row).map_err(|e| format!("parameter {}: {e}", i + 1))).collect()
+    batch
+        .columns()
+        .iter()
+        .enumerate()
+        .map(|(i, c)| literal(c, row).map_err(|e| format!("parameter {}: {e}", i + 1)))
+        .collect()
 }
 
 fn literal(a: &ArrayRef, i: usize) -> Result<String, String> {
@@ -216,7 +222,10 @@ mod tests {
     fn markers_skip_literals_identifiers_and_comments() {
         let sql = "SELECT '?', \"a?\", x -- ?\n FROM t /* ? */ WHERE a = ? AND b = 'it''s ?' AND c = ?";
         assert_eq!(markers(sql).len(), 2);
-        assert_eq!(bind(sql, &["1".into(), "'z'".into()]).unwrap(), sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1));
+        assert_eq!(
+            bind(sql, &["1".into(), "'z'".into()]).unwrap(),
+            sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1)
+        );
         assert!(bind("SELECT ?", &[]).is_err());
     }
 

@@ -18,26 +18,26 @@
 use std::pin::Pin;
 use std::sync::Arc;
 
+use arrow::array::AsArray;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::ipc::writer::IpcWriteOptions;
-use arrow::array::AsArray;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
-    ActionClosePreparedStatementRequest, ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult,
-    ActionCancelQueryRequest, ActionCancelQueryResult, Any, CommandGetCatalogs, CommandGetCrossReference,
-    CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys, CommandGetPrimaryKeys, CommandGetSqlInfo,
-    CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo, CommandPreparedStatementQuery,
-    CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate, DoPutPreparedStatementResult,
-    ProstMessageExt, SqlInfo, TicketStatementQuery,
+    ActionCancelQueryRequest, ActionCancelQueryResult, ActionClosePreparedStatementRequest,
+    ActionCreatePreparedStatementRequest, ActionCreatePreparedStatementResult, Any, CommandGetCatalogs,
+    CommandGetCrossReference, CommandGetDbSchemas, CommandGetExportedKeys, CommandGetImportedKeys,
+    CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables, CommandGetXdbcTypeInfo,
+    CommandPreparedStatementQuery, CommandPreparedStatementUpdate, CommandStatementQuery, CommandStatementUpdate,
+    DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
     metadata::{SqlInfoData, XdbcTypeInfoData},
 };
 use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage,
-    SchemaAsIpc, Ticket,
+    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc,
+    Ticket,
 };
 use futures::{Stream, StreamExt, TryStreamExt};
 use prost::Message;
@@ -49,15 +49,15 @@ use arrow::record_batch::RecordBatch;
 use arrow_flight::FlightData;
 
 use super::auth::Authenticator;
+use super::error::{sign_status, trino_status};
 use super::metadata;
 use super::params;
-use super::session;
-use crate::cache::{CacheKey, Directive, FillError, Filled, Lookup, Outcome, ResultCache, WriteScope, write_scope};
-use super::error::{sign_status, trino_status};
-use super::proto::{self, Kind, PreparedStatementHandle, SessionContext, StatementTicket};
 use super::proto::session_option_value::OptionValue;
+use super::proto::{self, Kind, PreparedStatementHandle, SessionContext, StatementTicket};
 use super::registry::{PendingQuery, Registry};
+use super::session;
 use super::signing::{Signer, now_secs};
+use crate::cache::{CacheKey, Directive, FillError, Filled, Lookup, Outcome, ResultCache, WriteScope, write_scope};
 use crate::router::Router;
 use crate::trino::{Column, TrinoType, schema_for};
 
@@ -168,7 +168,14 @@ impl FlightdeckService {
         let mut refuse = |name: &str, v: ErrorValue| {
             errors.insert(name.to_string(), Error { value: v as i32 });
         };
-        for (name, value) in req.session_options {
+        // Catalog before schema: a schema is only valid under its catalog.
+        let mut options: Vec<_> = req.session_options.into_iter().collect();
+        options.sort_by_key(|(name, _)| match name.as_str() {
+            "catalog" => 0,
+            "schema" => 1,
+            _ => 2,
+        });
+        for (name, value) in options {
             let text = match value.option_value {
                 None => None,
                 Some(OptionValue::StringValue(s)) => Some(s),
@@ -181,7 +188,15 @@ impl FlightdeckService {
                 }
             };
             match (name.as_str(), text) {
-                ("catalog", Some(c)) => match self.state.router.execute(&ctx, &format!("SHOW SCHEMAS FROM \"{}\"", c.replace('"', "\"\""))).await {
+                ("catalog", Some(c)) => match self
+                    .state
+                    .router
+                    .execute(
+                        &SessionContext { catalog: None, schema: None, ..ctx.clone() },
+                        &format!("SHOW SCHEMAS FROM \"{}\"", c.replace('"', "\"\"")),
+                    )
+                    .await
+                {
                     Ok(_) => {
                         if ctx.catalog.as_deref() != Some(c.as_str()) {
                             ctx.schema = None;
@@ -203,8 +218,12 @@ impl FlightdeckService {
                         Ok(_) => ctx = probe,
                         Err(e) => {
                             tracing::info!(error = %e, "SetSessionOptions: property refused");
-                            let invalid_name = matches!(&e, crate::trino::Error::Query(q) if q.message.contains("does not exist"));
-                            refuse(&name, if invalid_name { ErrorValue::InvalidName } else { ErrorValue::InvalidValue });
+                            let invalid_name =
+                                matches!(&e, crate::trino::Error::Query(q) if q.message.contains("does not exist"));
+                            refuse(
+                                &name,
+                                if invalid_name { ErrorValue::InvalidName } else { ErrorValue::InvalidValue },
+                            );
                         }
                     }
                 }
@@ -237,22 +256,21 @@ impl FlightdeckService {
     /// Cancels the query behind a FlightInfo this server issued, if it is
     /// still waiting for its DoGet. One already streaming stops when its
     /// client drops the stream.
-    fn cancel(
-        &self,
-        user: &str,
-        info: &FlightInfo,
-    ) -> Result<arrow_flight::CancelStatus, Status> {
+    fn cancel(&self, user: &str, info: &FlightInfo) -> Result<arrow_flight::CancelStatus, Status> {
         use arrow_flight::CancelStatus;
         let ticket = info
             .endpoint
             .first()
             .and_then(|e| e.ticket.as_ref())
             .ok_or_else(|| Status::invalid_argument("FlightInfo has no ticket"))?;
-        let any = Any::decode(ticket.ticket.clone()).map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?;
-        let Some(tq) = any.unpack::<TicketStatementQuery>().map_err(|e| Status::invalid_argument(e.to_string()))? else {
+        let any = Any::decode(ticket.ticket.clone())
+            .map_err(|e| Status::invalid_argument(format!("malformed ticket: {e}")))?;
+        let Some(tq) = any.unpack::<TicketStatementQuery>().map_err(|e| Status::invalid_argument(e.to_string()))?
+        else {
             return Ok(CancelStatus::NotCancellable);
         };
-        let t: StatementTicket = self.state.signer.verify(Kind::Ticket, &tq.statement_handle).map_err(|e| sign_status(&e))?;
+        let t: StatementTicket =
+            self.state.signer.verify(Kind::Ticket, &tq.statement_handle).map_err(|e| sign_status(&e))?;
         if t.session.as_ref().is_none_or(|s| s.user != user) {
             return Err(Status::permission_denied("ticket was issued to another user"));
         }
@@ -270,7 +288,14 @@ impl FlightdeckService {
         let cache = self.state.cache.as_ref()?;
         let mut properties = self.state.session_properties.clone();
         properties.extend(ctx.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
-        match cache.key(sql, &ctx.user, ctx.catalog.as_deref(), ctx.schema.as_deref(), &properties, self.state.time_zone.as_deref()) {
+        match cache.key(
+            sql,
+            &ctx.user,
+            ctx.catalog.as_deref(),
+            ctx.schema.as_deref(),
+            &properties,
+            self.state.time_zone.as_deref(),
+        ) {
             Ok((key, tables)) => Some((cache, key, tables)),
             Err(reason) => {
                 tracing::debug!(%reason, "not cached");
@@ -289,7 +314,8 @@ impl FlightdeckService {
         directive: Directive,
     ) -> Result<Response<FlightInfo>, Status> {
         let started = std::time::Instant::now();
-        let Resolved { outcome, schema, registry_key, rows, session: changed } = self.resolve(&ctx, &sql, directive).await?;
+        let Resolved { outcome, schema, registry_key, rows, session: changed } =
+            self.resolve(&ctx, &sql, directive).await?;
         metrics::histogram!("flightdeck_request_seconds", "rpc" => "get_flight_info", "route" => outcome.as_str())
             .record(started.elapsed().as_secs_f64());
         let ticket = StatementTicket {
@@ -321,12 +347,7 @@ impl FlightdeckService {
 
     /// Finds or produces the result of `sql`: a cache entry, or a query
     /// parked in the registry (returning its key).
-    async fn resolve(
-        &self,
-        ctx: &SessionContext,
-        sql: &str,
-        directive: Directive,
-    ) -> Result<Resolved, Status> {
+    async fn resolve(&self, ctx: &SessionContext, sql: &str, directive: Directive) -> Result<Resolved, Status> {
         if let Some((cache, key, tables)) = self.cache_key(ctx, sql) {
             let max = cache.config().max_entry_bytes;
             let fill = filler(self.state.router.clone(), ctx.clone(), sql.to_string(), max);
@@ -345,7 +366,12 @@ impl FlightdeckService {
                         // any other waiter runs its own query below.
                         if let Some(pending) = slot.lock().expect("overflow slot").take() {
                             let schema = Arc::clone(&pending.schema);
-                            return Ok(Resolved::new(Outcome::Bypass, schema, Some(self.state.registry.insert(pending)), None));
+                            return Ok(Resolved::new(
+                                Outcome::Bypass,
+                                schema,
+                                Some(self.state.registry.insert(pending)),
+                                None,
+                            ));
                         }
                     }
                 },
@@ -426,8 +452,10 @@ impl FlightdeckService {
     }
 
     fn verify_handle(&self, handle: &[u8], user: &str) -> Result<PreparedStatementHandle, Status> {
-        let h: PreparedStatementHandle = self.state.signer.verify(Kind::Prepared, handle).map_err(|e| sign_status(&e))?;
-        let owner = h.session.as_ref().ok_or_else(|| Status::invalid_argument("prepared statement handle has no session"))?;
+        let h: PreparedStatementHandle =
+            self.state.signer.verify(Kind::Prepared, handle).map_err(|e| sign_status(&e))?;
+        let owner =
+            h.session.as_ref().ok_or_else(|| Status::invalid_argument("prepared statement handle has no session"))?;
         if owner.user != user {
             return Err(Status::permission_denied("prepared statement belongs to another user"));
         }
@@ -437,7 +465,11 @@ impl FlightdeckService {
     /// The session and the statement to run, its parameters bound.
     fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(SessionContext, String), Status> {
         let h = self.verify_handle(handle, user)?;
-        let sql = if h.parameters.is_empty() { h.sql } else { params::bind(&h.sql, &h.parameters).map_err(Status::invalid_argument)? };
+        let sql = if h.parameters.is_empty() {
+            h.sql
+        } else {
+            params::bind(&h.sql, &h.parameters).map_err(Status::invalid_argument)?
+        };
         Ok((h.session.expect("checked by verify_handle"), sql))
     }
 
@@ -454,7 +486,8 @@ impl FlightdeckService {
             .map_err(|e| trino_status(&e))?;
         let mut types: Vec<String> = Vec::new();
         for b in &batches {
-            let col = b.column_by_name("Type").ok_or_else(|| Status::internal("DESCRIBE INPUT has no `Type` column"))?;
+            let col =
+                b.column_by_name("Type").ok_or_else(|| Status::internal("DESCRIBE INPUT has no `Type` column"))?;
             types.extend(col.as_string::<i32>().iter().map(|t| t.unwrap_or("unknown").to_string()));
         }
         if types.iter().any(|t| t == "unknown") {
@@ -466,7 +499,9 @@ impl FlightdeckService {
                         .iter()
                         .flat_map(|b| {
                             let (n, t) = (b.column(0).as_string::<i32>(), b.column(1).as_string::<i32>());
-                            (0..b.num_rows()).map(|i| (n.value(i).to_string(), t.value(i).to_string())).collect::<Vec<_>>()
+                            (0..b.num_rows())
+                                .map(|i| (n.value(i).to_string(), t.value(i).to_string()))
+                                .collect::<Vec<_>>()
                         })
                         .collect();
                     for (ty, target) in types.iter_mut().zip(&targets) {
@@ -633,8 +668,17 @@ fn directive(md: &tonic::metadata::MetadataMap) -> Result<Directive, Status> {
     }
 }
 
+/// The parameter batches of a DoPut. Messages that carry only the command
+/// (no Arrow data) are skipped.
+fn parameter_batches(stream: PeekableFlightDataStream) -> FlightRecordBatchStream {
+    let data = stream.map_err(FlightError::from).try_filter(|d| futures::future::ready(!d.data_header.is_empty()));
+    FlightRecordBatchStream::new_from_flight_data(data)
+}
+
 /// A DoGet answer of one small batch (metadata).
-fn batch_response<E: std::fmt::Display>(batch: Result<RecordBatch, E>) -> Result<Response<BoxStream<FlightData>>, Status> {
+fn batch_response<E: std::fmt::Display>(
+    batch: Result<RecordBatch, E>,
+) -> Result<Response<BoxStream<FlightData>>, Status> {
     let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
     let stream = FlightDataEncoderBuilder::new()
         .with_schema(batch.schema())
@@ -661,9 +705,29 @@ fn has_result_set(sql: &str) -> bool {
     let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
     !matches!(
         word.as_str(),
-        "INSERT" | "UPDATE" | "DELETE" | "MERGE" | "CREATE" | "DROP" | "ALTER" | "TRUNCATE" | "COMMENT" | "GRANT"
-            | "REVOKE" | "DENY" | "SET" | "RESET" | "USE" | "CALL" | "PREPARE" | "DEALLOCATE" | "START" | "COMMIT"
-            | "ROLLBACK" | "REFRESH" | "ANALYZE"
+        "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "MERGE"
+            | "CREATE"
+            | "DROP"
+            | "ALTER"
+            | "TRUNCATE"
+            | "COMMENT"
+            | "GRANT"
+            | "REVOKE"
+            | "DENY"
+            | "SET"
+            | "RESET"
+            | "USE"
+            | "CALL"
+            | "PREPARE"
+            | "DEALLOCATE"
+            | "START"
+            | "COMMIT"
+            | "ROLLBACK"
+            | "REFRESH"
+            | "ANALYZE"
     )
 }
 
@@ -730,7 +794,8 @@ impl FlightSqlService for FlightdeckService {
         let reply = HandshakeResponse { protocol_version: 0, payload: token.clone().into() };
         let mut response: Response<BoxStream<HandshakeResponse>> =
             Response::new(Box::pin(futures::stream::iter([Ok(reply)])));
-        let header = MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| Status::internal("token is not ASCII"))?;
+        let header =
+            MetadataValue::try_from(format!("Bearer {token}")).map_err(|_| Status::internal("token is not ASCII"))?;
         response.metadata_mut().insert("authorization", header);
         Ok(response)
     }
@@ -841,7 +906,7 @@ impl FlightSqlService for FlightdeckService {
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let user = self.state.auth.identify(request.metadata())?;
         let mut handle = self.verify_handle(&cmd.prepared_statement_handle, &user)?;
-        let mut batches = FlightRecordBatchStream::new_from_flight_data(request.into_inner().map_err(FlightError::from));
+        let mut batches = parameter_batches(request.into_inner());
         let mut bound = None;
         while let Some(batch) = batches.next().await {
             let batch = batch.map_err(|e| Status::invalid_argument(format!("malformed parameters: {e}")))?;
@@ -870,7 +935,7 @@ impl FlightSqlService for FlightdeckService {
         let ctx = handle.session.clone().expect("checked by verify_handle");
         // Parameters may come with the update itself, a row per execution
         // (JDBC executeUpdate, ADBC executemany).
-        let mut batches = FlightRecordBatchStream::new_from_flight_data(request.into_inner().map_err(FlightError::from));
+        let mut batches = parameter_batches(request.into_inner());
         let mut total = 0;
         let mut ran = false;
         while let Some(batch) = batches.next().await {
@@ -1075,7 +1140,8 @@ impl FlightSqlService for FlightdeckService {
         request: Request<Action>,
     ) -> Result<ActionCancelQueryResult, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let info = FlightInfo::decode(query.info).map_err(|e| Status::invalid_argument(format!("malformed FlightInfo: {e}")))?;
+        let info = FlightInfo::decode(query.info)
+            .map_err(|e| Status::invalid_argument(format!("malformed FlightInfo: {e}")))?;
         // The legacy CancelResult numbers its values as CancelStatus does.
         let status = self.cancel(&user, &info)?;
         Ok(ActionCancelQueryResult { result: status as i32 })
@@ -1092,7 +1158,8 @@ impl FlightSqlService for FlightdeckService {
             "CancelFlightInfo" => {
                 let req = arrow_flight::CancelFlightInfoRequest::decode(action.body)
                     .map_err(|e| Status::invalid_argument(format!("malformed CancelFlightInfoRequest: {e}")))?;
-                let info = req.info.ok_or_else(|| Status::invalid_argument("CancelFlightInfoRequest has no FlightInfo"))?;
+                let info =
+                    req.info.ok_or_else(|| Status::invalid_argument("CancelFlightInfoRequest has no FlightInfo"))?;
                 let status = self.cancel(&user, &info)?;
                 let result = arrow_flight::CancelFlightInfoResult { status: status as i32 };
                 let body = arrow_flight::Result { body: result.encode_to_vec().into() };
@@ -1103,13 +1170,15 @@ impl FlightSqlService for FlightdeckService {
                     .map_err(|e| Status::invalid_argument(format!("malformed SetSessionOptionsRequest: {e}")))?;
                 let (ctx, errors) = self.set_session_options(ctx, req).await;
                 let body = proto::SetSessionOptionsResult { errors }.encode_to_vec();
-                let mut response = Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
+                let mut response =
+                    Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
                 response.metadata_mut().insert("set-cookie", session::set_cookie(&self.state.signer, &ctx));
                 Ok(response)
             }
             "GetSessionOptions" => {
                 let mut options = std::collections::HashMap::new();
-                let text = |v: &str| proto::SessionOptionValue { option_value: Some(OptionValue::StringValue(v.to_string())) };
+                let text =
+                    |v: &str| proto::SessionOptionValue { option_value: Some(OptionValue::StringValue(v.to_string())) };
                 if let Some(c) = &ctx.catalog {
                     options.insert("catalog".to_string(), text(c));
                 }
@@ -1123,8 +1192,10 @@ impl FlightSqlService for FlightdeckService {
                 Ok(Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed()))
             }
             "CloseSession" => {
-                let body = proto::CloseSessionResult { status: proto::close_session_result::Status::Closed as i32 }.encode_to_vec();
-                let mut response = Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
+                let body = proto::CloseSessionResult { status: proto::close_session_result::Status::Closed as i32 }
+                    .encode_to_vec();
+                let mut response =
+                    Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
                 response.metadata_mut().insert("set-cookie", session::clear_cookie());
                 Ok(response)
             }
@@ -1133,14 +1204,22 @@ impl FlightSqlService for FlightdeckService {
     }
 
     async fn list_custom_actions(&self) -> Option<Vec<Result<arrow_flight::ActionType, Status>>> {
-        let action = |name: &str, description: &str| Ok(arrow_flight::ActionType { r#type: name.into(), description: description.into() });
+        let action = |name: &str, description: &str| {
+            Ok(arrow_flight::ActionType { r#type: name.into(), description: description.into() })
+        };
         Some(vec![
-            action("CancelFlightInfo", "Cancel the query of a FlightInfo.\nRequest: CancelFlightInfoRequest\nResult: CancelFlightInfoResult"),
+            action(
+                "CancelFlightInfo",
+                "Cancel the query of a FlightInfo.\nRequest: CancelFlightInfoRequest\nResult: CancelFlightInfoResult",
+            ),
             action(
                 "SetSessionOptions",
                 "Set catalog, schema or Trino session properties.\nRequest: SetSessionOptionsRequest\nResult: SetSessionOptionsResult",
             ),
-            action("GetSessionOptions", "The session's options.\nRequest: GetSessionOptionsRequest\nResult: GetSessionOptionsResult"),
+            action(
+                "GetSessionOptions",
+                "The session's options.\nRequest: GetSessionOptionsRequest\nResult: GetSessionOptionsResult",
+            ),
             action("CloseSession", "End the session.\nRequest: CloseSessionRequest\nResult: CloseSessionResult"),
         ])
     }
@@ -1154,10 +1233,25 @@ mod tests {
 
     #[test]
     fn statements_with_and_without_result_sets() {
-        for q in ["SELECT 1", "  (SELECT 1)", "WITH x AS (SELECT 1) SELECT * FROM x", "-- c\nSHOW TABLES", "/* a */ VALUES 1", "EXPLAIN INSERT INTO t VALUES 1", "DESCRIBE t"] {
+        for q in [
+            "SELECT 1",
+            "  (SELECT 1)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "-- c\nSHOW TABLES",
+            "/* a */ VALUES 1",
+            "EXPLAIN INSERT INTO t VALUES 1",
+            "DESCRIBE t",
+        ] {
             assert!(has_result_set(q), "{q}");
         }
-        for q in ["INSERT INTO t VALUES 1", "create table t (a int)", "/* x */ DROP TABLE t", "SET SESSION a = 1", "use tpch.tiny", "-- c\nDELETE FROM t"] {
+        for q in [
+            "INSERT INTO t VALUES 1",
+            "create table t (a int)",
+            "/* x */ DROP TABLE t",
+            "SET SESSION a = 1",
+            "use tpch.tiny",
+            "-- c\nDELETE FROM t",
+        ] {
             assert!(!has_result_set(q), "{q}");
         }
     }

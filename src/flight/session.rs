@@ -73,7 +73,10 @@ mod tests {
     fn cookie_round_trip_is_per_user() {
         let signer = Signer::new(None);
         let mut ctx = SessionContext { user: "alice".into(), ..Default::default() };
-        assert!(apply(&mut ctx, &[SessionUpdate::Catalog("tpch".into()), SessionUpdate::SetProperty("a".into(), "1".into())]));
+        assert!(apply(
+            &mut ctx,
+            &[SessionUpdate::Catalog("tpch".into()), SessionUpdate::SetProperty("a".into(), "1".into())]
+        ));
         let header = set_cookie(&signer, &ctx);
         let cookie = header.to_str().unwrap().split(';').next().unwrap().to_string();
         let mut md = MetadataMap::new();

@@ -377,7 +377,9 @@ impl Query {
     }
 
     fn apply_headers(&mut self, headers: &HeaderMap) {
-        let all = |name: &str| headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect::<Vec<_>>();
+        let all = |name: &str| {
+            headers.get_all(name).iter().filter_map(|v| v.to_str().ok()).map(str::to_string).collect::<Vec<_>>()
+        };
         for c in all("x-trino-set-catalog") {
             self.session_updates.push(SessionUpdate::Catalog(c));
         }
@@ -491,10 +493,7 @@ impl Query {
             }
         }
         if let Some(data) = page.data {
-            let decoder = self
-                .decoder
-                .as_mut()
-                .ok_or_else(|| Error::Protocol("data arrived before columns".into()))?;
+            let decoder = self.decoder.as_mut().ok_or_else(|| Error::Protocol("data arrived before columns".into()))?;
             if decoder.decode(data.get())? > 0 {
                 self.ready.push_back(decoder.finish()?);
             }

@@ -9,12 +9,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::array::{
-    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float32Builder, Float64Builder,
-    Int8Builder, Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder, ListArray, MapArray,
-    StringBuilder, StructArray, make_array,
-};
 use arrow::array::NullBufferBuilder;
+use arrow::array::{
+    Array, ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
+    Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder, ListArray, MapArray, StringBuilder,
+    StructArray, make_array,
+};
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, FieldRef, Fields, IntervalMonthDayNano, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -101,18 +101,36 @@ enum ColumnDecoder {
     Int64(Int64Builder),
     Float32(Float32Builder),
     Float64(Float64Builder),
-    Decimal { builder: Decimal128Builder, scale: u32, precision: u8 },
+    Decimal {
+        builder: Decimal128Builder,
+        scale: u32,
+        precision: u8,
+    },
     Text(StringBuilder, TextKind),
     Binary(BinaryBuilder, Vec<u8>),
     Date(Int32Builder),
     /// `time(p)`: i64 in `unit` since midnight; finished as `data_type`.
-    Time { builder: Int64Builder, unit: TimeUnit, data_type: DataType },
+    Time {
+        builder: Int64Builder,
+        unit: TimeUnit,
+        data_type: DataType,
+    },
     /// `timestamp(p) [with time zone]`: i64 in `unit` since the epoch (UTC
     /// instants for the zoned form).
-    Timestamp { builder: Int64Builder, unit: TimeUnit, zoned: bool, data_type: DataType },
+    Timestamp {
+        builder: Int64Builder,
+        unit: TimeUnit,
+        zoned: bool,
+        data_type: DataType,
+    },
     IntervalDayToSecond(Int64Builder),
     IntervalYearToMonth(IntervalMonthDayNanoBuilder),
-    List { field: FieldRef, offsets: Vec<i32>, nulls: NullBufferBuilder, child: Box<ColumnDecoder> },
+    List {
+        field: FieldRef,
+        offsets: Vec<i32>,
+        nulls: NullBufferBuilder,
+        child: Box<ColumnDecoder>,
+    },
     Map {
         entries: FieldRef,
         offsets: Vec<i32>,
@@ -120,7 +138,11 @@ enum ColumnDecoder {
         keys: Box<ColumnDecoder>,
         values: Box<ColumnDecoder>,
     },
-    Struct { fields: Fields, nulls: NullBufferBuilder, children: Vec<ColumnDecoder> },
+    Struct {
+        fields: Fields,
+        nulls: NullBufferBuilder,
+        children: Vec<ColumnDecoder>,
+    },
 }
 
 impl ColumnDecoder {
@@ -133,11 +155,9 @@ impl ColumnDecoder {
             TrinoType::BigInt => Self::Int64(Int64Builder::new()),
             TrinoType::Real => Self::Float32(Float32Builder::new()),
             TrinoType::Double => Self::Float64(Float64Builder::new()),
-            TrinoType::Decimal { precision, scale } => Self::Decimal {
-                builder: Decimal128Builder::new(),
-                scale: *scale as u32,
-                precision: *precision,
-            },
+            TrinoType::Decimal { precision, scale } => {
+                Self::Decimal { builder: Decimal128Builder::new(), scale: *scale as u32, precision: *precision }
+            }
             TrinoType::Varchar(_) | TrinoType::Char(_) | TrinoType::Json | TrinoType::Uuid | TrinoType::IpAddress => {
                 Self::Text(StringBuilder::new(), TextKind::Plain)
             }
@@ -236,7 +256,9 @@ impl ColumnDecoder {
         let bad = |what: &str| E::custom(format!("invalid {what} value {s:?}"));
         match self {
             Self::Text(b, _) => b.append_value(s),
-            Self::Decimal { builder, scale, .. } => builder.append_value(parse_decimal(s, *scale).ok_or_else(|| bad("decimal"))?),
+            Self::Decimal { builder, scale, .. } => {
+                builder.append_value(parse_decimal(s, *scale).ok_or_else(|| bad("decimal"))?)
+            }
             Self::Float64(b) => b.append_value(parse_special_float(s).ok_or_else(|| bad("double"))?),
             Self::Float32(b) => b.append_value(parse_special_float(s).ok_or_else(|| bad("real"))? as f32),
             Self::Binary(b, buf) => {
@@ -391,7 +413,11 @@ impl<'de> Visitor<'de> for RowSeed<'_> {
 }
 
 /// Fills `columns` from a JSON array holding exactly one value per column.
-fn fill_positional<'de, A: SeqAccess<'de>>(columns: &mut [ColumnDecoder], mut seq: A, what: &str) -> Result<(), A::Error> {
+fn fill_positional<'de, A: SeqAccess<'de>>(
+    columns: &mut [ColumnDecoder],
+    mut seq: A,
+    what: &str,
+) -> Result<(), A::Error> {
     let expected = columns.len();
     for (i, c) in columns.iter_mut().enumerate() {
         if seq.next_element_seed(Cell(c))?.is_none() {

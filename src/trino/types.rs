@@ -28,7 +28,10 @@ pub enum TrinoType {
     BigInt,
     Real,
     Double,
-    Decimal { precision: u8, scale: i8 },
+    Decimal {
+        precision: u8,
+        scale: i8,
+    },
     /// `varchar` or `varchar(n)`.
     Varchar(Option<u32>),
     Char(u32),
@@ -78,8 +81,12 @@ impl TrinoType {
     pub fn has_unknown_inside(&self) -> bool {
         match self {
             TrinoType::Array(e) => matches!(**e, TrinoType::Other(_)) || e.has_unknown_inside(),
-            TrinoType::Map(k, v) => [k, v].iter().any(|t| matches!(***t, TrinoType::Other(_)) || t.has_unknown_inside()),
-            TrinoType::Row(fields) => fields.iter().any(|(_, t)| matches!(t, TrinoType::Other(_)) || t.has_unknown_inside()),
+            TrinoType::Map(k, v) => {
+                [k, v].iter().any(|t| matches!(***t, TrinoType::Other(_)) || t.has_unknown_inside())
+            }
+            TrinoType::Row(fields) => {
+                fields.iter().any(|(_, t)| matches!(t, TrinoType::Other(_)) || t.has_unknown_inside())
+            }
             _ => false,
         }
     }
@@ -177,9 +184,7 @@ impl TrinoType {
         let (precision, scale) = match self {
             TrinoType::Decimal { precision, scale } => (Some(*precision as u32), Some(*scale as u32)),
             TrinoType::Varchar(Some(n)) | TrinoType::Char(n) => (Some(*n), None),
-            TrinoType::Time(p) | TrinoType::Timestamp(p) | TrinoType::TimestampTz(p) => {
-                (None, Some(*p as u32))
-            }
+            TrinoType::Time(p) | TrinoType::Timestamp(p) | TrinoType::TimestampTz(p) => (None, Some(*p as u32)),
             _ => (None, None),
         };
         if let Some(p) = precision {
@@ -486,7 +491,10 @@ mod tests {
     fn parses_row_forms() {
         assert_eq!(
             TrinoType::parse("row(a integer, b varchar(3))").unwrap(),
-            TrinoType::Row(vec![(Some("a".into()), TrinoType::Integer), (Some("b".into()), TrinoType::Varchar(Some(3)))])
+            TrinoType::Row(vec![
+                (Some("a".into()), TrinoType::Integer),
+                (Some("b".into()), TrinoType::Varchar(Some(3)))
+            ])
         );
         assert_eq!(
             TrinoType::parse("row(integer, timestamp(6) with time zone)").unwrap(),

@@ -19,7 +19,8 @@ async fn repeated_query_is_served_from_the_cache() {
     let (first, a) = c.query_cached(&sql, None).await.unwrap();
     assert_eq!(first, "miss");
     // Same statement, other spacing and keyword case: the same entry.
-    let (second, b) = c.query_cached(&sql.replace("SELECT", "select\n ").replace(" FROM", "  from"), None).await.unwrap();
+    let (second, b) =
+        c.query_cached(&sql.replace("SELECT", "select\n ").replace(" FROM", "  from"), None).await.unwrap();
     assert_eq!(second, "hit");
     assert_eq!(pretty_format_batches(&a).unwrap().to_string(), pretty_format_batches(&b).unwrap().to_string());
     assert_eq!(rows(&b), 25);
@@ -75,7 +76,11 @@ async fn non_deterministic_statements_bypass_the_cache() {
     let server = TestServer::start().await;
     let mut c = server.client().await.as_user("alice");
     let m = marker("nondet");
-    for sql in [format!("SELECT now() AS t, '{m}' AS m"), format!("SELECT random() AS r, '{m}' AS m"), format!("SELECT current_user AS u, '{m}' AS m")] {
+    for sql in [
+        format!("SELECT now() AS t, '{m}' AS m"),
+        format!("SELECT random() AS r, '{m}' AS m"),
+        format!("SELECT current_user AS u, '{m}' AS m"),
+    ] {
         let (first, _) = c.query_cached(&sql, None).await.unwrap();
         let (second, _) = c.query_cached(&sql, None).await.unwrap();
         assert_eq!((first.as_str(), second.as_str()), ("bypass", "bypass"), "{sql}");
@@ -156,7 +161,15 @@ async fn admin_api_needs_its_token() {
     assert_eq!(http.get(url("/admin/cache/entries")).send().await.unwrap().status(), 401);
     let wrong = http.get(url("/admin/cache/entries")).bearer_auth("admin-token-wrong").send().await.unwrap();
     assert_eq!(wrong.status(), 401);
-    let body = http.get(url("/admin/cache/entries")).bearer_auth("admin-token-0123456789").send().await.unwrap().text().await.unwrap();
+    let body = http
+        .get(url("/admin/cache/entries"))
+        .bearer_auth("admin-token-0123456789")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
     let listed: serde_json::Value = serde_json::from_str(&body).unwrap();
     let entries = listed["entries"].as_array().unwrap();
     assert_eq!(entries.len(), 1, "{listed}");
@@ -165,15 +178,30 @@ async fn admin_api_needs_its_token() {
     assert_eq!(entries[0]["rows"], 5);
     let deleted = http.delete(url("/admin/cache/tables/tpch.tiny.region")).send().await.unwrap();
     assert_eq!(deleted.status(), 401, "invalidation needs the token too");
-    let deleted = http.delete(url("/admin/cache/tables/tpch.tiny.region")).bearer_auth("admin-token-0123456789").send().await.unwrap();
+    let deleted = http
+        .delete(url("/admin/cache/tables/tpch.tiny.region"))
+        .bearer_auth("admin-token-0123456789")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 200);
     assert_eq!(c.query_cached(sql, None).await.unwrap().0, "miss");
     let id = server.state.cache.as_ref().unwrap().entries()[0].id.clone();
-    let deleted = http.delete(url(&format!("/admin/cache/entries/{id}"))).bearer_auth("admin-token-0123456789").send().await.unwrap();
+    let deleted = http
+        .delete(url(&format!("/admin/cache/entries/{id}")))
+        .bearer_auth("admin-token-0123456789")
+        .send()
+        .await
+        .unwrap();
     assert_eq!(deleted.status(), 200);
     assert!(server.state.cache.as_ref().unwrap().entries().is_empty());
     let metrics = http.get(url("/metrics")).send().await.unwrap().text().await.unwrap();
-    for name in ["flightdeck_cache_misses_total", "flightdeck_cache_fill_seconds", "flightdeck_request_seconds", "flightdeck_cache_bytes"] {
+    for name in [
+        "flightdeck_cache_misses_total",
+        "flightdeck_cache_fill_seconds",
+        "flightdeck_request_seconds",
+        "flightdeck_cache_bytes",
+    ] {
         assert!(metrics.contains(name), "{name} missing from /metrics");
     }
     // Without a configured token the admin API is off.

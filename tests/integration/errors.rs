@@ -1,7 +1,7 @@
 use std::time::Duration;
 
-use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
 use arrow_flight::Ticket;
+use arrow_flight::sql::{ProstMessageExt, TicketStatementQuery};
 use futures::StreamExt;
 use prost::Message;
 use tonic::Code;
@@ -123,7 +123,11 @@ async fn credentials_are_checked_on_every_call() {
     anonymous.authorization = Some("Bearer not-a-token".into());
     assert_eq!(anonymous.fetch(ticket.clone()).await.unwrap_err().code(), Code::Unauthenticated);
     let (_, batches) = c.fetch(ticket).await.unwrap();
-    assert_eq!(arrow::array::AsArray::as_string::<i32>(batches[0].column(0)).value(0), "alice", "runs as the client's user");
+    assert_eq!(
+        arrow::array::AsArray::as_string::<i32>(batches[0].column(0)).value(0),
+        "alice",
+        "runs as the client's user"
+    );
     // Handshake also accepts the bearer token (the JDBC driver does this).
     let mut again = server.client().await;
     again.authorization = Some(format!("Bearer {token}"));
@@ -155,7 +159,8 @@ async fn forged_and_foreign_tickets_are_rejected() {
     assert_ne!(c.fetch(Ticket::new(b"\xff\xff".to_vec())).await.unwrap_err().code(), Code::Ok);
     // Another user's ticket.
     let mut bob = server.client().await;
-    bob.authorization = Some(format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "bob:")));
+    bob.authorization =
+        Some(format!("Basic {}", base64::Engine::encode(&base64::engine::general_purpose::STANDARD, "bob:")));
     assert_eq!(bob.fetch(ticket.clone()).await.unwrap_err().code(), Code::PermissionDenied);
     // The genuine ticket still works.
     assert_eq!(rows(&c.fetch(ticket).await.unwrap().1), 1);

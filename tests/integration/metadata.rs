@@ -1,8 +1,8 @@
 use arrow::array::{AsArray, RecordBatch};
 use arrow::ipc::convert::try_schema_from_ipc_buffer;
 use arrow_flight::sql::{
-    CommandGetCatalogs, CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes, CommandGetTables,
-    CommandGetXdbcTypeInfo, ProstMessageExt, SqlInfo,
+    CommandGetCatalogs, CommandGetDbSchemas, CommandGetPrimaryKeys, CommandGetSqlInfo, CommandGetTableTypes,
+    CommandGetTables, CommandGetXdbcTypeInfo, ProstMessageExt, SqlInfo,
 };
 use arrow_flight::{FlightDescriptor, FlightInfo};
 use prost::Message;
@@ -22,7 +22,10 @@ async fn get(c: &mut Client, cmd: impl ProstMessageExt) -> Result<Vec<RecordBatc
 }
 
 fn column(batches: &[RecordBatch], i: usize) -> Vec<String> {
-    batches.iter().flat_map(|b| b.column(i).as_string::<i32>().iter().map(|v| v.unwrap_or("").to_string()).collect::<Vec<_>>()).collect()
+    batches
+        .iter()
+        .flat_map(|b| b.column(i).as_string::<i32>().iter().map(|v| v.unwrap_or("").to_string()).collect::<Vec<_>>())
+        .collect()
 }
 
 #[tokio::test]
@@ -35,12 +38,23 @@ async fn catalogs_schemas_and_tables_come_from_trino() {
     for expected in ["memory", "system", "tpch"] {
         assert!(names.contains(&expected.to_string()), "{names:?}");
     }
-    let schemas = get(&mut c, CommandGetDbSchemas { catalog: Some("tpch".into()), db_schema_filter_pattern: Some("sf1%".into()) }).await.unwrap();
+    let schemas = get(
+        &mut c,
+        CommandGetDbSchemas { catalog: Some("tpch".into()), db_schema_filter_pattern: Some("sf1%".into()) },
+    )
+    .await
+    .unwrap();
     let schema_names = column(&schemas, 1);
-    assert!(schema_names.contains(&"sf1".to_string()) && schema_names.contains(&"sf100".to_string()), "{schema_names:?}");
+    assert!(
+        schema_names.contains(&"sf1".to_string()) && schema_names.contains(&"sf100".to_string()),
+        "{schema_names:?}"
+    );
     assert!(!schema_names.contains(&"tiny".to_string()));
     // `_` matches one character.
-    let one = get(&mut c, CommandGetDbSchemas { catalog: Some("tpch".into()), db_schema_filter_pattern: Some("sf_".into()) }).await.unwrap();
+    let one =
+        get(&mut c, CommandGetDbSchemas { catalog: Some("tpch".into()), db_schema_filter_pattern: Some("sf_".into()) })
+            .await
+            .unwrap();
     assert_eq!(column(&one, 1), vec!["sf1"]);
 
     let cmd = CommandGetTables {
@@ -82,18 +96,23 @@ async fn catalogs_schemas_and_tables_come_from_trino() {
 async fn unknown_and_hidden_catalogs_are_errors() {
     let server = TestServer::start().await;
     let mut alice = server.client().await.as_user("alice");
-    let e = get(&mut alice, CommandGetDbSchemas { catalog: Some("nope".into()), db_schema_filter_pattern: None }).await.unwrap_err();
+    let e = get(&mut alice, CommandGetDbSchemas { catalog: Some("nope".into()), db_schema_filter_pattern: None })
+        .await
+        .unwrap_err();
     assert_eq!(e.code(), Code::NotFound, "{e}");
     let mut restricted = server.client().await.as_user("restricted");
     let catalogs = column(&get(&mut restricted, CommandGetCatalogs {}).await.unwrap(), 0);
     assert!(!catalogs.contains(&"memory".to_string()), "Trino hides the catalog: {catalogs:?}");
-    let e = get(&mut restricted, CommandGetTables {
-        catalog: Some("memory".into()),
-        db_schema_filter_pattern: None,
-        table_name_filter_pattern: None,
-        table_types: vec![],
-        include_schema: false,
-    })
+    let e = get(
+        &mut restricted,
+        CommandGetTables {
+            catalog: Some("memory".into()),
+            db_schema_filter_pattern: None,
+            table_name_filter_pattern: None,
+            table_types: vec![],
+            include_schema: false,
+        },
+    )
     .await
     .unwrap_err();
     assert!(matches!(e.code(), Code::PermissionDenied | Code::NotFound), "{e}");
@@ -103,7 +122,8 @@ async fn unknown_and_hidden_catalogs_are_errors() {
 async fn keys_sql_info_and_types() {
     let server = TestServer::start().await;
     let mut c = server.client().await.as_user("alice");
-    let cmd = CommandGetPrimaryKeys { catalog: Some("tpch".into()), db_schema: Some("tiny".into()), table: "nation".into() };
+    let cmd =
+        CommandGetPrimaryKeys { catalog: Some("tpch".into()), db_schema: Some("tiny".into()), table: "nation".into() };
     let d = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
     let info = c.inner.get_flight_info(c.request(d)).await.unwrap().into_inner();
     let (schema, pk) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();

@@ -42,7 +42,10 @@ async fn schemas_agree_across_flight_info_stream_and_prepare() {
         let pinfo = c.prepared_info(prepared.prepared_statement_handle.clone()).await.unwrap();
         let (pschema, pbatches) = c.fetch(pinfo.endpoint[0].ticket.clone().unwrap()).await.unwrap();
         assert_eq!(pschema.as_ref(), &dataset);
-        assert_eq!(pretty_format_batches(&pbatches).unwrap().to_string(), pretty_format_batches(&batches).unwrap().to_string());
+        assert_eq!(
+            pretty_format_batches(&pbatches).unwrap().to_string(),
+            pretty_format_batches(&batches).unwrap().to_string()
+        );
         c.close_prepared(prepared.prepared_statement_handle).await.unwrap();
     }
 }
@@ -58,7 +61,10 @@ async fn values_come_back_as_trino_computed_them() {
     // 2024-07-01 00:00:00.123 EDT is 04:00:00.123 UTC.
     assert_eq!(b.column(1).as_primitive::<arrow::datatypes::TimestampMillisecondType>().value(0), 1_719_806_400_123);
     // 04:05:06.123456789 at +05:30 is 22:35:06.123456789 UTC the day before.
-    assert_eq!(b.column(2).as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(0), 981_153_306_123_456_789);
+    assert_eq!(
+        b.column(2).as_primitive::<arrow::datatypes::TimestampNanosecondType>().value(0),
+        981_153_306_123_456_789
+    );
     let (_, _, batches) = c.query("SELECT sum(totalprice) AS s, count(*) AS n FROM tpch.tiny.orders").await.unwrap();
     let direct = trino_direct().execute(&session("check"), "SELECT count(*) FROM tpch.tiny.orders").await.unwrap().1;
     assert_eq!(
@@ -111,7 +117,11 @@ async fn million_rows_stream_with_backpressure() {
     tokio::time::sleep(Duration::from_secs(2)).await;
     let fetched_while_paused = stats.pages_fetched.load(Ordering::Relaxed);
     tokio::time::sleep(Duration::from_secs(2)).await;
-    assert_eq!(stats.pages_fetched.load(Ordering::Relaxed), fetched_while_paused, "no pages pulled while the client waits");
+    assert_eq!(
+        stats.pages_fetched.load(Ordering::Relaxed),
+        fetched_while_paused,
+        "no pages pulled while the client waits"
+    );
     let mut max_batch = first.get_array_memory_size();
     while let Some(b) = stream.next().await {
         let b = b.unwrap();
@@ -120,7 +130,10 @@ async fn million_rows_stream_with_backpressure() {
     }
     assert_eq!(total, 1_500_000);
     let pages = stats.pages_fetched.load(Ordering::Relaxed);
-    assert!(pages > fetched_while_paused + 10, "the rest arrived after the pause ({fetched_while_paused} then {pages} pages)");
+    assert!(
+        pages > fetched_while_paused + 10,
+        "the rest arrived after the pause ({fetched_while_paused} then {pages} pages)"
+    );
     assert!(max_batch < 16 << 20, "batches stay page-sized, largest {max_batch} bytes");
 }
 
@@ -146,7 +159,10 @@ async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
     let server = TestServer::with_config(config).await;
     let mut c = server.client().await;
     let marker = format!("unclaimed_{}", std::process::id());
-    let info = c.info(&format!("SELECT orderkey, '{marker}' AS m FROM tpch.sf1.lineitem ORDER BY orderkey, linenumber LIMIT 3")).await.unwrap();
+    let info = c
+        .info(&format!("SELECT orderkey, '{marker}' AS m FROM tpch.sf1.lineitem ORDER BY orderkey, linenumber LIMIT 3"))
+        .await
+        .unwrap();
     assert_eq!(server.state.registry.len(), 1);
     // Nobody calls DoGet: the entry expires and its Trino query is cancelled.
     let check = format!(
@@ -169,7 +185,11 @@ async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
 }
 
 /// Binds one row of parameters to a prepared statement; returns the new handle.
-async fn bind(c: &mut Client, handle: bytes::Bytes, batch: arrow::record_batch::RecordBatch) -> Result<bytes::Bytes, tonic::Status> {
+async fn bind(
+    c: &mut Client,
+    handle: bytes::Bytes,
+    batch: arrow::record_batch::RecordBatch,
+) -> Result<bytes::Bytes, tonic::Status> {
     use arrow_flight::sql::{CommandPreparedStatementQuery, DoPutPreparedStatementResult, ProstMessageExt};
     use futures::TryStreamExt;
     use prost::Message;
@@ -199,7 +219,8 @@ async fn bound_parameters_are_carried_by_the_handle() {
     let params = try_schema_from_ipc_buffer(&prepared.parameter_schema).unwrap();
     assert_eq!(params.fields().len(), 2);
     assert_eq!(params.field(0).data_type(), &DataType::Int64);
-    let schema = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true), Field::new("b", DataType::Utf8, true)]));
+    let schema =
+        Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true), Field::new("b", DataType::Utf8, true)]));
     let row = |k: i64, s: &str| {
         arrow::record_batch::RecordBatch::try_new(
             Arc::clone(&schema),

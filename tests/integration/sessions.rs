@@ -15,7 +15,8 @@ fn text(v: &str) -> SessionOptionValue {
 }
 
 async fn set(c: &mut Client, options: &[(&str, SessionOptionValue)]) -> SetSessionOptionsResult {
-    let req = SetSessionOptionsRequest { session_options: options.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() };
+    let req =
+        SetSessionOptionsRequest { session_options: options.iter().map(|(k, v)| (k.to_string(), v.clone())).collect() };
     let out = c.action("SetSessionOptions", req.encode_to_vec()).await.unwrap();
     SetSessionOptionsResult::decode(out[0].clone()).unwrap()
 }
@@ -64,7 +65,9 @@ async fn session_options_set_catalog_and_schema_for_that_client_only() {
 async fn bad_session_options_are_reported_per_option() {
     let server = TestServer::start().await;
     let mut c = server.client().await.as_user("alice");
-    let result = set(&mut c, &[("catalog", text("nope")), ("no_such_property", text("1")), ("query_max_run_time", text("2h"))]).await;
+    let result =
+        set(&mut c, &[("catalog", text("nope")), ("no_such_property", text("1")), ("query_max_run_time", text("2h"))])
+            .await;
     assert_eq!(result.errors.get("catalog").map(|e| e.value), Some(2), "INVALID_VALUE: {:?}", result.errors);
     assert_eq!(result.errors.get("no_such_property").map(|e| e.value), Some(1), "INVALID_NAME: {:?}", result.errors);
     assert!(!result.errors.contains_key("query_max_run_time"));

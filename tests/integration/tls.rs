@@ -8,7 +8,8 @@ async fn flight_over_tls_and_plain_on_loopback() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
     let mut config = flightdeck::Config::for_trino(&trino_url());
-    config.tls = Some(flightdeck::config::TlsFiles { cert_pem: cert_pem.clone().into_bytes(), key_pem: key_pem.into_bytes() });
+    config.tls =
+        Some(flightdeck::config::TlsFiles { cert_pem: cert_pem.clone().into_bytes(), key_pem: key_pem.into_bytes() });
     config.plain_listen = Some("127.0.0.1:0".parse().unwrap());
     let app = flightdeck::Application::build(config).await.unwrap();
     let (addr, plain) = (app.flight_addr(), app.plain_addr().unwrap());
@@ -18,7 +19,8 @@ async fn flight_over_tls_and_plain_on_loopback() {
     }));
 
     let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&cert_pem)).domain_name("localhost");
-    let channel = Channel::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
+    let channel =
+        Channel::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
     let mut c = Client { inner: FlightServiceClient::new(channel), authorization: None, cookie: None };
     assert_eq!(rows(&c.query("SELECT 1").await.unwrap().2), 1);
 

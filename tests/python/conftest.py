@@ -25,13 +25,16 @@ def trino_url() -> str:
     return f"http://127.0.0.1:{os.environ.get('TRINO_PORT', '8080')}"
 
 
-@pytest.fixture(scope="session")
-def flightdeck(trino_url, tmp_path_factory):
-    """Starts `flightdeck serve` and yields its grpc:// URI."""
-    binary = os.environ.get("FLIGHTDECK_BIN") or str(
+def flightdeck_binary() -> str:
+    return os.environ.get("FLIGHTDECK_BIN") or str(
         Path(os.environ.get("CARGO_TARGET_DIR", ROOT / "target")) / "debug" / "flightdeck"
     )
-    tmp = tmp_path_factory.mktemp("flightdeck")
+
+
+def start_flightdeck(trino_url: str, tmp: Path, *extra: str):
+    """Starts `flightdeck serve` with password auth for USER; returns the
+    process and its Flight SQL port once it accepts connections."""
+    binary = flightdeck_binary()
     hashed = subprocess.run(
         [binary, "hash-password", "--cost", "4"], input=PASSWORD, capture_output=True, text=True, check=True
     ).stdout.strip()
@@ -41,18 +44,24 @@ def flightdeck(trino_url, tmp_path_factory):
     log = open(tmp / "flightdeck.log", "w")
     proc = subprocess.Popen(
         [binary, "serve", "--listen", f"127.0.0.1:{port}", "--trino-url", trino_url,
-         "--auth", "password", "--users-file", str(users), "--admin-listen", "127.0.0.1:0"],
+         "--auth", "password", "--users-file", str(users), "--admin-listen", "127.0.0.1:0", *extra],
         stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 30
     while True:
         try:
             socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
+            return proc, port
         except OSError:
             if proc.poll() is not None or time.time() > deadline:
                 raise RuntimeError((tmp / "flightdeck.log").read_text())
             time.sleep(0.1)
+
+
+@pytest.fixture(scope="session")
+def flightdeck(trino_url, tmp_path_factory):
+    """Starts `flightdeck serve` and yields its grpc:// URI."""
+    proc, port = start_flightdeck(trino_url, tmp_path_factory.mktemp("flightdeck"))
     yield f"grpc://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)

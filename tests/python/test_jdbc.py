@@ -4,14 +4,12 @@ over plain gRPC and TLS, compared with Trino's own answers."""
 import json
 import os
 import shutil
-import socket
 import subprocess
-import time
 from pathlib import Path
 
 import pytest
 
-from conftest import PASSWORD, ROOT, USER, _free_port
+from conftest import PASSWORD, ROOT, USER, start_flightdeck
 from test_adbc import trino_cursor, trino_rows  # noqa: F401  (fixture)
 
 JAR = os.environ.get("FLIGHTDECK_JDBC_JAR", "")
@@ -54,7 +52,6 @@ def test_jdbc_plain(flightdeck, trino_cursor):
 
 @pytest.fixture(scope="module")
 def flightdeck_tls(trino_url, tmp_path_factory):
-    binary = os.environ.get("FLIGHTDECK_BIN")
     tmp = tmp_path_factory.mktemp("tls")
     cert, key = tmp / "cert.pem", tmp / "key.pem"
     subprocess.run(
@@ -62,22 +59,7 @@ def flightdeck_tls(trino_url, tmp_path_factory):
          "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
         check=True, capture_output=True,
     )
-    hashed = subprocess.run([binary, "hash-password", "--cost", "4"], input=PASSWORD, capture_output=True, text=True, check=True).stdout.strip()
-    (tmp / "users").write_text(f"{USER}:{hashed}\n")
-    port = _free_port()
-    proc = subprocess.Popen(
-        [binary, "serve", "--listen", f"127.0.0.1:{port}", "--admin-listen", "127.0.0.1:0", "--trino-url", trino_url,
-         "--auth", "password", "--users-file", str(tmp / "users"), "--tls-cert", str(cert), "--tls-key", str(key)],
-        stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL,
-    )
-    deadline = time.time() + 30
-    while True:
-        try:
-            socket.create_connection(("127.0.0.1", port), timeout=1).close()
-            break
-        except OSError:
-            assert proc.poll() is None and time.time() < deadline, "flightdeck with TLS did not start"
-            time.sleep(0.1)
+    proc, port = start_flightdeck(trino_url, tmp, "--tls-cert", str(cert), "--tls-key", str(key))
     yield port, cert
     proc.terminate()
     proc.wait(timeout=10)

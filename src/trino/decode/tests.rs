@@ -230,7 +230,10 @@ fn text_parsers() {
     assert_eq!(parse_date("-0001-12-31"), Some(-719_529));
     assert_eq!(parse_interval_ym("-1-2"), Some(-14));
     assert_eq!(parse_interval_ds("0 00:00:00.001"), Some(1));
-    assert_eq!(parse_timestamp("2024-01-01 00:00:00.000 Asia/Kolkata", TimeUnit::Millisecond, true), Some(1_704_047_400_000));
+    assert_eq!(
+        parse_timestamp("2024-01-01 00:00:00.000 Asia/Kolkata", TimeUnit::Millisecond, true),
+        Some(1_704_047_400_000)
+    );
     assert_eq!(parse_timestamp("2024-01-01 00:00:00 Mars/Olympus", TimeUnit::Millisecond, true), None);
     assert_eq!(parse_timestamp("2024-01-01 00:00:00 UTC", TimeUnit::Millisecond, false), None);
 }

@@ -131,7 +131,11 @@ fn cmd_descriptor(cmd: impl ProstMessageExt) -> FlightDescriptor {
 impl Client {
     pub async fn connect(addr: SocketAddr) -> Client {
         let channel = Channel::from_shared(format!("http://{addr}")).unwrap().connect().await.expect("connect");
-        Client { inner: FlightServiceClient::new(channel).max_decoding_message_size(64 << 20), authorization: None, cookie: None }
+        Client {
+            inner: FlightServiceClient::new(channel).max_decoding_message_size(64 << 20),
+            authorization: None,
+            cookie: None,
+        }
     }
 
     pub fn request<T>(&self, msg: T) -> Request<T> {
@@ -172,7 +176,8 @@ impl Client {
         let mut req = Request::new(futures::stream::iter([HandshakeRequest::default()]));
         req.metadata_mut().insert("authorization", format!("Basic {basic}").parse().unwrap());
         let resp = self.inner.handshake(req).await?;
-        let header = resp.metadata().get("authorization").expect("authorization response header").to_str().unwrap().to_string();
+        let header =
+            resp.metadata().get("authorization").expect("authorization response header").to_str().unwrap().to_string();
         let mut stream = resp.into_inner();
         while stream.message().await?.is_some() {}
         self.authorization = Some(header.clone());
@@ -193,16 +198,22 @@ impl Client {
         }
         let resp = self.inner.get_flight_info(req).await?;
         self.keep_cookie(resp.metadata());
-        let outcome = resp.metadata().get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let outcome =
+            resp.metadata().get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         Ok((resp.into_inner(), outcome))
     }
 
     /// GetFlightInfo + DoGet, returning DoGet's `x-flightdeck-cache` answer too.
-    pub async fn query_cached(&mut self, sql: &str, directive: Option<&str>) -> Result<(String, Vec<RecordBatch>), Status> {
+    pub async fn query_cached(
+        &mut self,
+        sql: &str,
+        directive: Option<&str>,
+    ) -> Result<(String, Vec<RecordBatch>), Status> {
         let (info, _) = self.info_cached(sql, directive).await?;
         let ticket = info.endpoint[0].ticket.clone().expect("ticket");
         let resp = self.inner.do_get(self.request(ticket)).await?;
-        let outcome = resp.metadata().get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let outcome =
+            resp.metadata().get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
         let s = resp.into_inner();
         let mut stream = FlightRecordBatchStream::new_from_flight_data(s.map_err(|e| FlightError::Tonic(Box::new(e))));
         let mut batches = Vec::new();
@@ -215,7 +226,8 @@ impl Client {
     /// A client that sends Basic credentials of `user` on every call (auth `none`).
     pub fn as_user(&self, user: &str) -> Client {
         let mut c = self.clone();
-        c.authorization = Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:"))));
+        c.authorization =
+            Some(format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{user}:"))));
         c
     }
 
@@ -324,7 +336,12 @@ impl SwitchProxy {
         let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
         let addr = listener.local_addr().unwrap();
         drop(listener);
-        let p = SwitchProxy { addr, target, on: Arc::new(AtomicBool::new(false)), tasks: Arc::new(Mutex::new(JoinSet::new())) };
+        let p = SwitchProxy {
+            addr,
+            target,
+            on: Arc::new(AtomicBool::new(false)),
+            tasks: Arc::new(Mutex::new(JoinSet::new())),
+        };
         p.switch_on();
         p
     }
@@ -391,7 +408,9 @@ impl FlakyGateway {
                         }
                         counter.fetch_add(1, Ordering::SeqCst);
                         let _ = inbound
-                            .write_all(b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+                            .write_all(
+                                b"HTTP/1.1 503 Service Unavailable\r\ncontent-length: 0\r\nconnection: close\r\n\r\n",
+                            )
                             .await;
                         return;
                     }
