@@ -9,6 +9,7 @@ mod registry;
 mod service;
 mod session;
 mod signing;
+mod statement;
 
 /// Messages of `proto/flightdeck.proto`: tickets, handles, tokens.
 pub mod proto {

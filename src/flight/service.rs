@@ -20,10 +20,6 @@ use std::sync::Arc;
 
 use arrow::array::AsArray;
 use arrow::datatypes::{Schema, SchemaRef};
-use arrow::ipc::writer::IpcWriteOptions;
-use arrow_flight::decode::FlightRecordBatchStream;
-use arrow_flight::encode::FlightDataEncoderBuilder;
-use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_server::FlightService;
 use arrow_flight::sql::server::{FlightSqlService, PeekableFlightDataStream};
 use arrow_flight::sql::{
@@ -35,17 +31,12 @@ use arrow_flight::sql::{
     DoPutPreparedStatementResult, ProstMessageExt, SqlInfo, TicketStatementQuery,
     metadata::{SqlInfoData, XdbcTypeInfoData},
 };
-use arrow_flight::{
-    Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, IpcMessage, SchemaAsIpc,
-    Ticket,
-};
-use futures::{Stream, StreamExt, TryStreamExt};
+use arrow_flight::{Action, FlightDescriptor, FlightEndpoint, FlightInfo, HandshakeRequest, HandshakeResponse, Ticket};
+use futures::{Stream, StreamExt};
 use prost::Message;
-use tokio::sync::mpsc;
 use tonic::metadata::MetadataValue;
 use tonic::{Request, Response, Status, Streaming};
 
-use arrow::record_batch::RecordBatch;
 use arrow_flight::FlightData;
 
 use super::auth::Authenticator;
@@ -57,7 +48,10 @@ use super::proto::{self, Kind, PreparedStatementHandle, SessionContext, Statemen
 use super::registry::{PendingQuery, Registry};
 use super::session;
 use super::signing::{Signer, now_secs};
-use crate::cache::{CacheKey, Directive, FillError, Filled, Lookup, Outcome, ResultCache, WriteScope, write_scope};
+use super::statement::{
+    Resolved, batch_response, directive, filler, has_result_set, parameter_batches, schema_bytes, stream_query,
+};
+use crate::cache::{CacheKey, Directive, FillError, Lookup, Outcome, ResultCache, WriteScope, write_scope};
 use crate::router::Router;
 use crate::trino::{Column, TrinoType, schema_for};
 
@@ -65,15 +59,15 @@ use crate::trino::{Column, TrinoType, schema_for};
 pub const MAX_FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
 /// Batches decoded ahead of the client: bounds memory per stream while
 /// overlapping Trino's next page with sending this one.
-const PREFETCH_BATCHES: usize = 2;
+pub(super) const PREFETCH_BATCHES: usize = 2;
 /// How long a ticket may be redeemed after it was issued.
 const TICKET_LIFETIME_SECS: i64 = 3600;
 /// Request and response metadata naming how the cache was used.
-const CACHE_HEADER: &str = "x-flightdeck-cache";
+pub(super) const CACHE_HEADER: &str = "x-flightdeck-cache";
 /// Name under which a statement is prepared for `DESCRIBE OUTPUT`.
 const DESCRIBE_NAME: &str = "flightdeck_describe";
 
-type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
+pub(super) type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
 /// Everything the service needs, shared by all requests.
 pub struct ServiceState {
@@ -152,87 +146,6 @@ impl FlightdeckService {
             schema: self.state.default_schema.clone(),
             properties: Default::default(),
         }))
-    }
-
-    /// Applies SetSessionOptions: `catalog` and `schema` are checked against
-    /// what the user may see, other names are Trino session properties,
-    /// checked by Trino on a trivial query. Returns the new session and the
-    /// options refused.
-    async fn set_session_options(
-        &self,
-        mut ctx: SessionContext,
-        req: proto::SetSessionOptionsRequest,
-    ) -> (SessionContext, std::collections::HashMap<String, proto::set_session_options_result::Error>) {
-        use proto::set_session_options_result::{Error, ErrorValue};
-        let mut errors = std::collections::HashMap::new();
-        let mut refuse = |name: &str, v: ErrorValue| {
-            errors.insert(name.to_string(), Error { value: v as i32 });
-        };
-        // Catalog before schema: a schema is only valid under its catalog.
-        let mut options: Vec<_> = req.session_options.into_iter().collect();
-        options.sort_by_key(|(name, _)| match name.as_str() {
-            "catalog" => 0,
-            "schema" => 1,
-            _ => 2,
-        });
-        for (name, value) in options {
-            let text = match value.option_value {
-                None => None,
-                Some(OptionValue::StringValue(s)) => Some(s),
-                Some(OptionValue::BoolValue(b)) => Some(b.to_string()),
-                Some(OptionValue::Int64Value(i)) => Some(i.to_string()),
-                Some(OptionValue::DoubleValue(d)) => Some(d.to_string()),
-                Some(OptionValue::StringListValue(_)) => {
-                    refuse(&name, ErrorValue::InvalidValue);
-                    continue;
-                }
-            };
-            match (name.as_str(), text) {
-                ("catalog", Some(c)) => match self
-                    .state
-                    .router
-                    .execute(
-                        &SessionContext { catalog: None, schema: None, ..ctx.clone() },
-                        &format!("SHOW SCHEMAS FROM \"{}\"", c.replace('"', "\"\"")),
-                    )
-                    .await
-                {
-                    Ok(_) => {
-                        if ctx.catalog.as_deref() != Some(c.as_str()) {
-                            ctx.schema = None;
-                        }
-                        ctx.catalog = Some(c);
-                    }
-                    Err(e) => {
-                        tracing::info!(error = %e, "SetSessionOptions: catalog refused");
-                        refuse(&name, ErrorValue::InvalidValue);
-                    }
-                },
-                ("catalog", None) => ctx.catalog = None,
-                ("schema", Some(s)) => ctx.schema = Some(s),
-                ("schema", None) => ctx.schema = None,
-                (property, Some(v)) => {
-                    let mut probe = ctx.clone();
-                    probe.properties.insert(property.to_string(), v.clone());
-                    match self.state.router.execute(&probe, "SELECT 1").await {
-                        Ok(_) => ctx = probe,
-                        Err(e) => {
-                            tracing::info!(error = %e, "SetSessionOptions: property refused");
-                            let invalid_name =
-                                matches!(&e, crate::trino::Error::Query(q) if q.message.contains("does not exist"));
-                            refuse(
-                                &name,
-                                if invalid_name { ErrorValue::InvalidName } else { ErrorValue::InvalidValue },
-                            );
-                        }
-                    }
-                }
-                (property, None) => {
-                    ctx.properties.remove(property);
-                }
-            }
-        }
-        (ctx, errors)
     }
 
     /// The FlightInfo of a metadata command: its schema and the command
@@ -592,193 +505,6 @@ impl FlightdeckService {
         }
         Ok(Arc::new(schema_for(&columns)))
     }
-}
-
-/// How a statement's GetFlightInfo was answered.
-struct Resolved {
-    outcome: Outcome,
-    schema: SchemaRef,
-    /// Registry key of the parked query, when it runs on Trino.
-    registry_key: Option<[u8; 16]>,
-    /// Row count, when known (cached results).
-    rows: Option<u64>,
-    /// The client's session after the statement, when it changed it.
-    session: Option<SessionContext>,
-}
-
-impl Resolved {
-    fn new(outcome: Outcome, schema: SchemaRef, registry_key: Option<[u8; 16]>, rows: Option<u64>) -> Self {
-        Resolved { outcome, schema, registry_key, rows, session: None }
-    }
-}
-
-type Fill = Result<Filled, FillError<crate::trino::Error, PendingQuery>>;
-
-/// The fill of a cache entry: runs `sql` on Trino to its end, unless the
-/// result outgrows `max_bytes`; then the query is handed back, with what it
-/// read, to be streamed uncached.
-fn filler(
-    router: Router,
-    ctx: SessionContext,
-    sql: String,
-    max_bytes: u64,
-) -> impl Fn() -> Pin<Box<dyn std::future::Future<Output = Fill> + Send>> + Send + Sync + 'static {
-    move || {
-        let (router, ctx, sql) = (router.clone(), ctx.clone(), sql.clone());
-        Box::pin(async move {
-            let mut query = router.start(&ctx, &sql).await.map_err(FillError::Failed)?;
-            let schema = query.wait_for_schema().await.map_err(FillError::Failed)?;
-            let mut batches = Vec::new();
-            let mut bytes = 0u64;
-            while let Some(b) = query.next_batch().await.map_err(FillError::Failed)? {
-                bytes += b.get_array_memory_size() as u64;
-                batches.push(b);
-                if bytes > max_bytes {
-                    let pending = PendingQuery { query, schema, prefix: batches };
-                    return Err(FillError::TooLarge(std::sync::Mutex::new(Some(pending))));
-                }
-            }
-            let encoded = encode(Arc::clone(&schema), &batches)
-                .await
-                .map_err(|e| FillError::Failed(crate::trino::Error::Protocol(format!("cannot encode result: {e}"))))?;
-            Ok(Filled { schema, batches, encoded, trino_query_id: query.id().to_string() })
-        })
-    }
-}
-
-/// Encodes batches as the Flight messages DoGet sends, schema first.
-async fn encode(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<FlightData>, FlightError> {
-    FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-        .build(futures::stream::iter(batches.to_vec().into_iter().map(Ok)))
-        .try_collect()
-        .await
-}
-
-/// Parses the `x-flightdeck-cache` request metadata.
-fn directive(md: &tonic::metadata::MetadataMap) -> Result<Directive, Status> {
-    match md.get(CACHE_HEADER) {
-        None => Ok(Directive::Default),
-        Some(v) => v
-            .to_str()
-            .map_err(|_| Status::invalid_argument("x-flightdeck-cache is not ASCII"))?
-            .parse()
-            .map_err(Status::invalid_argument),
-    }
-}
-
-/// The parameter batches of a DoPut. Messages that carry only the command
-/// (no Arrow data) are skipped.
-fn parameter_batches(stream: PeekableFlightDataStream) -> FlightRecordBatchStream {
-    let data = stream.map_err(FlightError::from).try_filter(|d| futures::future::ready(!d.data_header.is_empty()));
-    FlightRecordBatchStream::new_from_flight_data(data)
-}
-
-/// A DoGet answer of one small batch (metadata).
-fn batch_response<E: std::fmt::Display>(
-    batch: Result<RecordBatch, E>,
-) -> Result<Response<BoxStream<FlightData>>, Status> {
-    let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
-    let stream = FlightDataEncoderBuilder::new()
-        .with_schema(batch.schema())
-        .build(futures::stream::iter([Ok(batch)]))
-        .map_err(Status::from);
-    Ok(Response::new(stream.boxed()))
-}
-
-/// Whether `sql` returns rows, judged by its first keyword. Trino's
-/// `DESCRIBE OUTPUT` reports a `rows` column for INSERT, but clients must
-/// treat DML and DDL as updates.
-fn has_result_set(sql: &str) -> bool {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, r)| r);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, r)| r);
-        } else {
-            break;
-        }
-    }
-    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
-    !matches!(
-        word.as_str(),
-        "INSERT"
-            | "UPDATE"
-            | "DELETE"
-            | "MERGE"
-            | "CREATE"
-            | "DROP"
-            | "ALTER"
-            | "TRUNCATE"
-            | "COMMENT"
-            | "GRANT"
-            | "REVOKE"
-            | "DENY"
-            | "SET"
-            | "RESET"
-            | "USE"
-            | "CALL"
-            | "PREPARE"
-            | "DEALLOCATE"
-            | "START"
-            | "COMMIT"
-            | "ROLLBACK"
-            | "REFRESH"
-            | "ANALYZE"
-    )
-}
-
-/// Streams a query's batches as Flight data. A task pulls Trino pages into
-/// a small bounded channel, so Trino is read only as fast as the client
-/// reads; when the client goes away the task cancels the Trino query.
-fn stream_query(pending: PendingQuery) -> BoxStream<arrow_flight::FlightData> {
-    let PendingQuery { mut query, schema, prefix } = pending;
-    let (tx, mut rx) = mpsc::channel(PREFETCH_BATCHES);
-    tokio::spawn(async move {
-        for batch in prefix {
-            if tx.send(Ok(batch)).await.is_err() {
-                query.cancel();
-                return;
-            }
-        }
-        loop {
-            let next = tokio::select! {
-                _ = tx.closed() => break,
-                next = query.next_batch() => next,
-            };
-            match next {
-                Ok(Some(batch)) => {
-                    if tx.send(Ok(batch)).await.is_err() {
-                        break;
-                    }
-                }
-                Ok(None) => return,
-                Err(e) => {
-                    let _ = tx.send(Err(FlightError::Tonic(Box::new(trino_status(&e))))).await;
-                    return;
-                }
-            }
-        }
-        tracing::debug!(query_id = query.id(), "client went away; cancelling Trino query");
-        query.cancel();
-    });
-    let batches = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let flight = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-        .build(batches)
-        .map_err(Status::from);
-    Box::pin(flight)
-}
-
-fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
-    let msg: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
-        .try_into()
-        .map_err(|e: arrow::error::ArrowError| Status::internal(format!("cannot encode schema: {e}")))?;
-    Ok(msg.0)
 }
 
 #[tonic::async_trait]
@@ -1168,7 +894,7 @@ impl FlightSqlService for FlightdeckService {
             "SetSessionOptions" => {
                 let req = proto::SetSessionOptionsRequest::decode(action.body)
                     .map_err(|e| Status::invalid_argument(format!("malformed SetSessionOptionsRequest: {e}")))?;
-                let (ctx, errors) = self.set_session_options(ctx, req).await;
+                let (ctx, errors) = session::set_options(&self.state.router, ctx, req).await;
                 let body = proto::SetSessionOptionsResult { errors }.encode_to_vec();
                 let mut response =
                     Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
@@ -1225,34 +951,4 @@ impl FlightSqlService for FlightdeckService {
     }
 
     async fn register_sql_info(&self, _id: i32, _result: &SqlInfo) {}
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_result_set;
-
-    #[test]
-    fn statements_with_and_without_result_sets() {
-        for q in [
-            "SELECT 1",
-            "  (SELECT 1)",
-            "WITH x AS (SELECT 1) SELECT * FROM x",
-            "-- c\nSHOW TABLES",
-            "/* a */ VALUES 1",
-            "EXPLAIN INSERT INTO t VALUES 1",
-            "DESCRIBE t",
-        ] {
-            assert!(has_result_set(q), "{q}");
-        }
-        for q in [
-            "INSERT INTO t VALUES 1",
-            "create table t (a int)",
-            "/* x */ DROP TABLE t",
-            "SET SESSION a = 1",
-            "use tpch.tiny",
-            "-- c\nDELETE FROM t",
-        ] {
-            assert!(!has_result_set(q), "{q}");
-        }
-    }
 }

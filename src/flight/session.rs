@@ -9,8 +9,10 @@
 use base64::Engine;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
-use super::proto::{Kind, SessionContext};
+use super::proto::session_option_value::OptionValue;
+use super::proto::{self, Kind, SessionContext};
 use super::signing::Signer;
+use crate::router::Router;
 use crate::trino::SessionUpdate;
 
 /// The cookie's name.
@@ -63,6 +65,82 @@ pub fn apply(ctx: &mut SessionContext, updates: &[SessionUpdate]) -> bool {
         }
     }
     !updates.is_empty()
+}
+
+/// Applies SetSessionOptions: `catalog` and `schema` are checked against
+/// what the user may see, other names are Trino session properties,
+/// checked by Trino on a trivial query. Returns the new session and the
+/// options refused.
+pub(super) async fn set_options(
+    router: &Router,
+    mut ctx: SessionContext,
+    req: proto::SetSessionOptionsRequest,
+) -> (SessionContext, std::collections::HashMap<String, proto::set_session_options_result::Error>) {
+    use proto::set_session_options_result::{Error, ErrorValue};
+    let mut errors = std::collections::HashMap::new();
+    let mut refuse = |name: &str, v: ErrorValue| {
+        errors.insert(name.to_string(), Error { value: v as i32 });
+    };
+    // Catalog before schema: a schema is only valid under its catalog.
+    let mut options: Vec<_> = req.session_options.into_iter().collect();
+    options.sort_by_key(|(name, _)| match name.as_str() {
+        "catalog" => 0,
+        "schema" => 1,
+        _ => 2,
+    });
+    for (name, value) in options {
+        let text = match value.option_value {
+            None => None,
+            Some(OptionValue::StringValue(s)) => Some(s),
+            Some(OptionValue::BoolValue(b)) => Some(b.to_string()),
+            Some(OptionValue::Int64Value(i)) => Some(i.to_string()),
+            Some(OptionValue::DoubleValue(d)) => Some(d.to_string()),
+            Some(OptionValue::StringListValue(_)) => {
+                refuse(&name, ErrorValue::InvalidValue);
+                continue;
+            }
+        };
+        match (name.as_str(), text) {
+            ("catalog", Some(c)) => match router
+                .execute(
+                    &SessionContext { catalog: None, schema: None, ..ctx.clone() },
+                    &format!("SHOW SCHEMAS FROM \"{}\"", c.replace('"', "\"\"")),
+                )
+                .await
+            {
+                Ok(_) => {
+                    if ctx.catalog.as_deref() != Some(c.as_str()) {
+                        ctx.schema = None;
+                    }
+                    ctx.catalog = Some(c);
+                }
+                Err(e) => {
+                    tracing::info!(error = %e, "SetSessionOptions: catalog refused");
+                    refuse(&name, ErrorValue::InvalidValue);
+                }
+            },
+            ("catalog", None) => ctx.catalog = None,
+            ("schema", Some(s)) => ctx.schema = Some(s),
+            ("schema", None) => ctx.schema = None,
+            (property, Some(v)) => {
+                let mut probe = ctx.clone();
+                probe.properties.insert(property.to_string(), v.clone());
+                match router.execute(&probe, "SELECT 1").await {
+                    Ok(_) => ctx = probe,
+                    Err(e) => {
+                        tracing::info!(error = %e, "SetSessionOptions: property refused");
+                        let invalid_name =
+                            matches!(&e, crate::trino::Error::Query(q) if q.message.contains("does not exist"));
+                        refuse(&name, if invalid_name { ErrorValue::InvalidName } else { ErrorValue::InvalidValue });
+                    }
+                }
+            }
+            (property, None) => {
+                ctx.properties.remove(property);
+            }
+        }
+    }
+    (ctx, errors)
 }
 
 #[cfg(test)]

@@ -1,0 +1,241 @@
+//! How statements run and stream: cache fills, Flight encoding, the DoGet
+//! stream with its backpressure, and the small helpers around them.
+
+use std::pin::Pin;
+use std::sync::Arc;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::ipc::writer::IpcWriteOptions;
+use arrow::record_batch::RecordBatch;
+use arrow_flight::decode::FlightRecordBatchStream;
+use arrow_flight::encode::FlightDataEncoderBuilder;
+use arrow_flight::error::FlightError;
+use arrow_flight::sql::server::PeekableFlightDataStream;
+use arrow_flight::{FlightData, IpcMessage, SchemaAsIpc};
+use futures::{StreamExt, TryStreamExt};
+use tokio::sync::mpsc;
+use tonic::{Response, Status};
+
+use super::error::trino_status;
+use super::proto::SessionContext;
+use super::registry::PendingQuery;
+use super::service::{BoxStream, CACHE_HEADER, MAX_FLIGHT_DATA_BYTES, PREFETCH_BATCHES};
+use crate::cache::{Directive, FillError, Filled, Outcome};
+use crate::router::Router;
+
+/// How a statement's GetFlightInfo was answered.
+pub(super) struct Resolved {
+    pub outcome: Outcome,
+    pub schema: SchemaRef,
+    /// Registry key of the parked query, when it runs on Trino.
+    pub registry_key: Option<[u8; 16]>,
+    /// Row count, when known (cached results).
+    pub rows: Option<u64>,
+    /// The client's session after the statement, when it changed it.
+    pub session: Option<SessionContext>,
+}
+
+impl Resolved {
+    pub fn new(outcome: Outcome, schema: SchemaRef, registry_key: Option<[u8; 16]>, rows: Option<u64>) -> Self {
+        Resolved { outcome, schema, registry_key, rows, session: None }
+    }
+}
+
+pub(super) type Fill = Result<Filled, FillError<crate::trino::Error, PendingQuery>>;
+
+/// The fill of a cache entry: runs `sql` on Trino to its end, unless the
+/// result outgrows `max_bytes`; then the query is handed back, with what it
+/// read, to be streamed uncached.
+pub(super) fn filler(
+    router: Router,
+    ctx: SessionContext,
+    sql: String,
+    max_bytes: u64,
+) -> impl Fn() -> Pin<Box<dyn std::future::Future<Output = Fill> + Send>> + Send + Sync + 'static {
+    move || {
+        let (router, ctx, sql) = (router.clone(), ctx.clone(), sql.clone());
+        Box::pin(async move {
+            let mut query = router.start(&ctx, &sql).await.map_err(FillError::Failed)?;
+            let schema = query.wait_for_schema().await.map_err(FillError::Failed)?;
+            let mut batches = Vec::new();
+            let mut bytes = 0u64;
+            while let Some(b) = query.next_batch().await.map_err(FillError::Failed)? {
+                bytes += b.get_array_memory_size() as u64;
+                batches.push(b);
+                if bytes > max_bytes {
+                    let pending = PendingQuery { query, schema, prefix: batches };
+                    return Err(FillError::TooLarge(std::sync::Mutex::new(Some(pending))));
+                }
+            }
+            let encoded = encode(Arc::clone(&schema), &batches)
+                .await
+                .map_err(|e| FillError::Failed(crate::trino::Error::Protocol(format!("cannot encode result: {e}"))))?;
+            Ok(Filled { schema, batches, encoded, trino_query_id: query.id().to_string() })
+        })
+    }
+}
+
+/// Encodes batches as the Flight messages DoGet sends, schema first.
+pub(super) async fn encode(schema: SchemaRef, batches: &[RecordBatch]) -> Result<Vec<FlightData>, FlightError> {
+    FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+        .build(futures::stream::iter(batches.to_vec().into_iter().map(Ok)))
+        .try_collect()
+        .await
+}
+
+/// Parses the `x-flightdeck-cache` request metadata.
+pub(super) fn directive(md: &tonic::metadata::MetadataMap) -> Result<Directive, Status> {
+    match md.get(CACHE_HEADER) {
+        None => Ok(Directive::Default),
+        Some(v) => v
+            .to_str()
+            .map_err(|_| Status::invalid_argument("x-flightdeck-cache is not ASCII"))?
+            .parse()
+            .map_err(Status::invalid_argument),
+    }
+}
+
+/// The parameter batches of a DoPut. Messages that carry only the command
+/// (no Arrow data) are skipped.
+pub(super) fn parameter_batches(stream: PeekableFlightDataStream) -> FlightRecordBatchStream {
+    let data = stream.map_err(FlightError::from).try_filter(|d| futures::future::ready(!d.data_header.is_empty()));
+    FlightRecordBatchStream::new_from_flight_data(data)
+}
+
+/// A DoGet answer of one small batch (metadata).
+pub(super) fn batch_response<E: std::fmt::Display>(
+    batch: Result<RecordBatch, E>,
+) -> Result<Response<BoxStream<FlightData>>, Status> {
+    let batch = batch.map_err(|e| Status::internal(e.to_string()))?;
+    let stream = FlightDataEncoderBuilder::new()
+        .with_schema(batch.schema())
+        .build(futures::stream::iter([Ok(batch)]))
+        .map_err(Status::from);
+    Ok(Response::new(stream.boxed()))
+}
+
+/// Whether `sql` returns rows, judged by its first keyword. Trino's
+/// `DESCRIBE OUTPUT` reports a `rows` column for INSERT, but clients must
+/// treat DML and DDL as updates.
+pub(super) fn has_result_set(sql: &str) -> bool {
+    let mut rest = sql;
+    loop {
+        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
+        if let Some(r) = rest.strip_prefix("--") {
+            rest = r.split_once('\n').map_or("", |(_, r)| r);
+        } else if let Some(r) = rest.strip_prefix("/*") {
+            rest = r.split_once("*/").map_or("", |(_, r)| r);
+        } else {
+            break;
+        }
+    }
+    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
+    !matches!(
+        word.as_str(),
+        "INSERT"
+            | "UPDATE"
+            | "DELETE"
+            | "MERGE"
+            | "CREATE"
+            | "DROP"
+            | "ALTER"
+            | "TRUNCATE"
+            | "COMMENT"
+            | "GRANT"
+            | "REVOKE"
+            | "DENY"
+            | "SET"
+            | "RESET"
+            | "USE"
+            | "CALL"
+            | "PREPARE"
+            | "DEALLOCATE"
+            | "START"
+            | "COMMIT"
+            | "ROLLBACK"
+            | "REFRESH"
+            | "ANALYZE"
+    )
+}
+
+/// Streams a query's batches as Flight data. A task pulls Trino pages into
+/// a small bounded channel, so Trino is read only as fast as the client
+/// reads; when the client goes away the task cancels the Trino query.
+pub(super) fn stream_query(pending: PendingQuery) -> BoxStream<arrow_flight::FlightData> {
+    let PendingQuery { mut query, schema, prefix } = pending;
+    let (tx, mut rx) = mpsc::channel(PREFETCH_BATCHES);
+    tokio::spawn(async move {
+        for batch in prefix {
+            if tx.send(Ok(batch)).await.is_err() {
+                query.cancel();
+                return;
+            }
+        }
+        loop {
+            let next = tokio::select! {
+                _ = tx.closed() => break,
+                next = query.next_batch() => next,
+            };
+            match next {
+                Ok(Some(batch)) => {
+                    if tx.send(Ok(batch)).await.is_err() {
+                        break;
+                    }
+                }
+                Ok(None) => return,
+                Err(e) => {
+                    let _ = tx.send(Err(FlightError::Tonic(Box::new(trino_status(&e))))).await;
+                    return;
+                }
+            }
+        }
+        tracing::debug!(query_id = query.id(), "client went away; cancelling Trino query");
+        query.cancel();
+    });
+    let batches = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
+    let flight = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+        .build(batches)
+        .map_err(Status::from);
+    Box::pin(flight)
+}
+
+pub(super) fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
+    let msg: IpcMessage = SchemaAsIpc::new(schema, &IpcWriteOptions::default())
+        .try_into()
+        .map_err(|e: arrow::error::ArrowError| Status::internal(format!("cannot encode schema: {e}")))?;
+    Ok(msg.0)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::has_result_set;
+
+    #[test]
+    fn statements_with_and_without_result_sets() {
+        for q in [
+            "SELECT 1",
+            "  (SELECT 1)",
+            "WITH x AS (SELECT 1) SELECT * FROM x",
+            "-- c\nSHOW TABLES",
+            "/* a */ VALUES 1",
+            "EXPLAIN INSERT INTO t VALUES 1",
+            "DESCRIBE t",
+        ] {
+            assert!(has_result_set(q), "{q}");
+        }
+        for q in [
+            "INSERT INTO t VALUES 1",
+            "create table t (a int)",
+            "/* x */ DROP TABLE t",
+            "SET SESSION a = 1",
+            "use tpch.tiny",
+            "-- c\nDELETE FROM t",
+        ] {
+            assert!(!has_result_set(q), "{q}");
+        }
+    }
+}
