@@ -3,7 +3,9 @@
 #   1. Rust unit and integration tests (the integration tests start the
 #      local Trino themselves through scripts/trino.sh), and the benchmarks
 #      once each in test mode (a smoke run of the debug build, no timing);
-#   2. the Python ADBC client tests, in a virtual environment.
+#   2. the client tests: Python ADBC and the SQLAlchemy dialect in a virtual
+#      environment, the Flight SQL JDBC driver, and a headless Superset in
+#      a virtual environment of its own.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
 cd "$ROOT"
@@ -28,7 +30,13 @@ if [[ ! -s "$FLIGHTDECK_JDBC_JAR" ]]; then
   mvn -q dependency:copy -Dartifact=org.apache.arrow:flight-sql-jdbc-driver:$JDBC_VERSION -DoutputDirectory="$FLIGHTDECK_CACHE_DIR/dl"
 fi
 
-step "Python client tests (ADBC, and JDBC driven from them)"
+step "Superset, in its own virtual environment"
+SUPERSET_VENV=$FLIGHTDECK_CACHE_DIR/superset-venv
+[[ -x "$SUPERSET_VENV/bin/python" ]] || python3 -m venv "$SUPERSET_VENV"
+"$SUPERSET_VENV/bin/pip" install -q --disable-pip-version-check -r tests/superset/requirements.txt
+export FLIGHTDECK_SUPERSET_PYTHON=$SUPERSET_VENV/bin/python
+
+step "Python client tests (ADBC, SQLAlchemy, and JDBC and Superset driven from them)"
 VENV=$FLIGHTDECK_CACHE_DIR/venv
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt

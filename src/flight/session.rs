@@ -88,6 +88,7 @@ pub(super) async fn set_options(
         "schema" => 1,
         _ => 2,
     });
+    tracing::debug!(user = %ctx.user, options = ?options.iter().map(|(k, _)| k).collect::<Vec<_>>(), "SetSessionOptions");
     for (name, value) in options {
         let text = match value.option_value {
             None => None,
@@ -109,9 +110,6 @@ pub(super) async fn set_options(
                 .await
             {
                 Ok(_) => {
-                    if ctx.catalog.as_deref() != Some(c.as_str()) {
-                        ctx.schema = None;
-                    }
                     ctx.catalog = Some(c);
                 }
                 Err(e) => {

@@ -12,22 +12,24 @@ class FlightdeckEngineSpec(TrinoEngineSpec):
 
     # The Trino spec's cursor hooks need the trino client's cursor (query id,
     # stats, cancel); over Flight SQL the generic behaviour applies.
+    # Signatures vary across Superset versions: pass arguments through.
     @classmethod
-    def execute_with_cursor(cls, cursor, sql, query):
-        return BaseEngineSpec.execute_with_cursor.__func__(cls, cursor, sql, query)
+    def execute_with_cursor(cls, *args, **kwargs):
+        return BaseEngineSpec.execute_with_cursor(*args, **kwargs)
 
     @classmethod
-    def handle_cursor(cls, cursor, query):
-        return BaseEngineSpec.handle_cursor.__func__(cls, cursor, query)
+    def handle_cursor(cls, *args, **kwargs):
+        return BaseEngineSpec.handle_cursor(*args, **kwargs)
 
     @classmethod
-    def get_cancel_query_id(cls, cursor, query):
+    def get_cancel_query_id(cls, *args, **kwargs):
         return None
 
     @classmethod
-    def cancel_query(cls, cursor, query, cancel_query_id):
+    def cancel_query(cls, *args, **kwargs):
         return False
 
     @classmethod
-    def get_extra_params(cls, database):
-        return BaseEngineSpec.get_extra_params.__func__(cls, database)
+    def get_extra_params(cls, *args, **kwargs):
+        # The Trino spec adds trino-client connect arguments ADBC would refuse.
+        return BaseEngineSpec.get_extra_params(*args, **kwargs)
