@@ -95,3 +95,16 @@ async fn use_and_set_session_statements_change_the_session() {
     c.cookie = Some("flightdeck_session=AAAA".into());
     assert!(options(&mut c).await.is_empty());
 }
+
+#[tokio::test]
+async fn schema_then_catalog_in_separate_calls_keeps_both() {
+    // Clients set options one call at a time, in any order (ADBC does).
+    let server = TestServer::start().await;
+    let mut c = server.client().await.as_user("alice");
+    assert!(set(&mut c, &[("schema", text("tiny"))]).await.errors.is_empty());
+    assert!(set(&mut c, &[("catalog", text("tpch"))]).await.errors.is_empty());
+    let got = options(&mut c).await;
+    assert_eq!((got["catalog"].as_str(), got["schema"].as_str()), ("tpch", "tiny"));
+    let (_, batches) = c.query_cached("SELECT count(*) FROM region", None).await.unwrap();
+    assert_eq!(batches[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 5);
+}
