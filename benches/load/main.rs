@@ -13,11 +13,12 @@
 //! faster with a warm cache, or clearly slower passing through, than Trino
 //! measured in the same run.
 
+#[path = "../common/mod.rs"]
+mod common;
 mod data;
 mod report;
 mod workload;
 
-use std::net::TcpListener;
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -106,13 +107,9 @@ impl Drop for Flightdeck {
     }
 }
 
-fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
-}
-
 impl Flightdeck {
     async fn start(trino_url: &str, cache: bool) -> Flightdeck {
-        let (port, admin_port) = (free_port(), free_port());
+        let (port, admin_port) = (common::free_port(), common::free_port());
         let child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
             .args([
                 "serve",
@@ -153,15 +150,8 @@ impl Flightdeck {
         let f: Vec<&str> = after.split_whitespace().collect();
         let ticks = |i: usize| f.get(i).and_then(|v| v.parse::<f64>().ok()).unwrap_or(0.0);
         let cpu = (ticks(11) + ticks(12)) / 100.0;
-        let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-        let kb = |name: &str| {
-            status
-                .lines()
-                .find(|l| l.starts_with(name))
-                .and_then(|l| l.split_whitespace().nth(1))
-                .and_then(|v| v.parse::<f64>().ok())
-        };
-        (cpu, kb("VmRSS:").unwrap_or(0.0) / 1024.0, kb("VmHWM:").unwrap_or(0.0) / 1024.0)
+        let (rss, peak) = common::memory_mib(pid);
+        (cpu, rss, peak)
     }
 
     /// Queries and bytes Flightdeck sent to and received from Trino so far.

@@ -80,6 +80,9 @@ pub struct ServiceState {
     pub auth: Authenticator,
     pub signer: Signer,
     pub registry: Registry,
+    /// Ids of closed prepared statements (this replica's), so their
+    /// handles are refused afterwards. Bounded; entries expire after a day.
+    closed_statements: moka::sync::Cache<Vec<u8>, ()>,
     pub default_catalog: Option<String>,
     pub default_schema: Option<String>,
     sql_info: SqlInfoData,
@@ -109,6 +112,10 @@ impl ServiceState {
             registry,
             default_catalog,
             default_schema,
+            closed_statements: moka::sync::Cache::builder()
+                .max_capacity(100_000)
+                .time_to_live(std::time::Duration::from_secs(86_400))
+                .build(),
             sql_info: metadata::sql_info(),
             xdbc_types: metadata::xdbc_type_info(),
         }
@@ -372,6 +379,9 @@ impl FlightdeckService {
         if owner.user != user {
             return Err(Status::permission_denied("prepared statement belongs to another user"));
         }
+        if self.state.closed_statements.contains_key(&h.id) {
+            return Err(Status::not_found("prepared statement was closed: prepare it again"));
+        }
         Ok(h)
     }
 
@@ -597,7 +607,12 @@ impl FlightSqlService for FlightdeckService {
             None => self.describe_output(&ctx, &query.query).await?,
         };
         let parameters = self.describe_input(&ctx, &query.query).await?;
-        let handle = PreparedStatementHandle { sql: query.query, session: Some(ctx), parameters: Vec::new() };
+        let handle = PreparedStatementHandle {
+            sql: query.query,
+            session: Some(ctx),
+            parameters: Vec::new(),
+            id: rand::random::<[u8; 16]>().to_vec(),
+        };
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: self.state.signer.sign(Kind::Prepared, &handle).into(),
             dataset_schema: schema_bytes(&schema)?,
@@ -610,9 +625,13 @@ impl FlightSqlService for FlightdeckService {
         query: ActionClosePreparedStatementRequest,
         request: Request<Action>,
     ) -> Result<(), Status> {
-        // Handles are stateless: nothing to free, but refuse forged ones.
+        // Handles are stateless: nothing to free. Remember the id so this
+        // replica refuses the handle (and its bound versions) from now on.
         let user = self.state.auth.identify(request.metadata())?;
-        self.verify_prepared(&query.prepared_statement_handle, &user)?;
+        let handle = self.verify_handle(&query.prepared_statement_handle, &user)?;
+        if !handle.id.is_empty() {
+            self.state.closed_statements.insert(handle.id, ());
+        }
         Ok(())
     }
 

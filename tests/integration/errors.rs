@@ -167,6 +167,18 @@ async fn forged_and_foreign_tickets_are_rejected() {
 }
 
 #[tokio::test]
+async fn closed_prepared_statement_is_refused() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let prepared = c.prepare("SELECT 1").await.unwrap();
+    c.prepared_info(prepared.prepared_statement_handle.clone()).await.unwrap();
+    c.close_prepared(prepared.prepared_statement_handle.clone()).await.unwrap();
+    let e = c.prepared_info(prepared.prepared_statement_handle.clone()).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e}");
+    assert!(e.message().contains("closed"), "{e}");
+}
+
+#[tokio::test]
 async fn forged_prepared_handle_is_rejected() {
     let server = TestServer::start().await;
     let mut c = server.client().await;
