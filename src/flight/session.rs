@@ -81,7 +81,10 @@ pub(super) async fn set_options(
     let mut refuse = |name: &str, v: ErrorValue| {
         errors.insert(name.to_string(), Error { value: v as i32 });
     };
-    // Catalog before schema: a schema is only valid under its catalog.
+    // Options are applied catalog first, schema next. Clients may also set
+    // them one call at a time, in any order: setting the catalog leaves the
+    // schema as it is, and checks run without the session's catalog and
+    // schema so a half-set pair does not fail them.
     let mut options: Vec<_> = req.session_options.into_iter().collect();
     options.sort_by_key(|(name, _)| match name.as_str() {
         "catalog" => 0,
@@ -123,7 +126,8 @@ pub(super) async fn set_options(
             (property, Some(v)) => {
                 let mut probe = ctx.clone();
                 probe.properties.insert(property.to_string(), v.clone());
-                match router.execute(&probe, "SELECT 1").await {
+                match router.execute(&SessionContext { catalog: None, schema: None, ..probe.clone() }, "SELECT 1").await
+                {
                     Ok(_) => ctx = probe,
                     Err(e) => {
                         tracing::info!(error = %e, "SetSessionOptions: property refused");
