@@ -56,7 +56,12 @@ fn strings(batches: &[RecordBatch]) -> Vec<Vec<Option<String>>> {
 /// Fails with Trino's error if `catalog` does not exist or the user may not
 /// see it; returns its schemas.
 async fn schemas_of(router: &Router, ctx: &SessionContext, catalog: &str) -> Result<Vec<String>, Status> {
-    let batches = rows(router, ctx, &format!("SHOW SCHEMAS FROM {}", ident(catalog))).await?;
+    first_column(router, ctx, &format!("SHOW SCHEMAS FROM {}", ident(catalog))).await
+}
+
+/// The first column of a small listing query, nulls left out.
+async fn first_column(router: &Router, ctx: &SessionContext, sql: &str) -> Result<Vec<String>, Status> {
+    let batches = rows(router, ctx, sql).await?;
     Ok(strings(&batches).into_iter().filter_map(|r| r.into_iter().next().flatten()).collect())
 }
 
@@ -66,10 +71,9 @@ fn conditions(parts: &[(&str, Option<&str>, &str)]) -> String {
 }
 
 pub async fn catalogs(router: &Router, ctx: &SessionContext, cmd: CommandGetCatalogs) -> Result<RecordBatch, Status> {
-    let batches = rows(router, ctx, "SELECT table_cat FROM system.jdbc.catalogs ORDER BY table_cat").await?;
     let mut b: GetCatalogsBuilder = cmd.into_builder();
-    for r in strings(&batches) {
-        b.append(r[0].clone().unwrap_or_default());
+    for c in first_column(router, ctx, "SELECT table_cat FROM system.jdbc.catalogs ORDER BY table_cat").await? {
+        b.append(c);
     }
     b.build().map_err(|e| Status::internal(e.to_string()))
 }
@@ -157,10 +161,9 @@ pub async fn table_types(
     ctx: &SessionContext,
     cmd: CommandGetTableTypes,
 ) -> Result<RecordBatch, Status> {
-    let batches = rows(router, ctx, "SELECT table_type FROM system.jdbc.table_types ORDER BY table_type").await?;
     let mut b = cmd.into_builder();
-    for r in strings(&batches) {
-        b.append(r[0].clone().unwrap_or_default());
+    for t in first_column(router, ctx, "SELECT table_type FROM system.jdbc.table_types ORDER BY table_type").await? {
+        b.append(t);
     }
     b.build().map_err(|e| Status::internal(e.to_string()))
 }
