@@ -263,11 +263,9 @@ async fn run(
     (lat, errors)
 }
 
+/// The `p` quantile of sorted latencies in milliseconds; 0 when there are none.
 fn pct(sorted: &[Duration], p: f64) -> f64 {
-    if sorted.is_empty() {
-        return 0.0;
-    }
-    sorted[((sorted.len() as f64 - 1.0) * p).round() as usize].as_secs_f64() * 1000.0
+    if sorted.is_empty() { 0.0 } else { common::ms(common::percentile(sorted, p)) }
 }
 
 #[tokio::main]

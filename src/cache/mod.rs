@@ -266,7 +266,7 @@ impl ResultCache {
                 self.config
                     .shared_namespaces
                     .iter()
-                    .any(|ns| t == ns || t.starts_with(&format!("{}.", ns.to_ascii_lowercase())))
+                    .any(|ns| t.strip_prefix(ns.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
             });
         let mut props = session_properties.to_vec();
         props.sort();

@@ -240,11 +240,20 @@ async fn directives() {
 
 #[test]
 fn keys_isolate_users_unless_shared() {
-    let cache = ResultCache::new(CacheConfig { shared_namespaces: vec!["tpch".into()], ..Default::default() });
+    let cache = ResultCache::new(CacheConfig {
+        shared_namespaces: vec!["tpch".into(), "memory.shared".into()],
+        ..Default::default()
+    });
     let k = |sql: &str, user: &str| cache.key(sql, user, Some("memory"), Some("default"), &[], None).unwrap().0;
     assert_ne!(k("SELECT * FROM t", "alice"), k("SELECT * FROM t", "bob"));
     assert_eq!(k("SELECT * FROM t", "alice"), k("select *\n from T", "alice"));
     assert_eq!(k("SELECT * FROM tpch.tiny.nation", "alice"), k("SELECT * FROM tpch.tiny.nation", "bob"));
+    assert_eq!(k("SELECT * FROM shared.t", "alice"), k("SELECT * FROM shared.t", "bob"), "catalog.schema namespace");
+    assert_ne!(
+        k("SELECT * FROM sharedx.t", "alice"),
+        k("SELECT * FROM sharedx.t", "bob"),
+        "a prefix of a name is not the namespace"
+    );
     assert_ne!(
         k("SELECT * FROM tpch.tiny.nation JOIN t ON true", "alice"),
         k("SELECT * FROM tpch.tiny.nation JOIN t ON true", "bob"),

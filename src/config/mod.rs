@@ -552,10 +552,15 @@ impl Config {
             "cache stale",
             &mut errors,
         );
-        let mut shared_namespaces = file.cache.shared_namespaces.clone();
-        shared_namespaces.extend(
-            args.cache_shared_namespaces.iter().map(|s| s.trim().to_ascii_lowercase()).filter(|s| !s.is_empty()),
-        );
+        // Lower-cased here, as table names are when statements are parsed.
+        let shared_namespaces: Vec<String> = file
+            .cache
+            .shared_namespaces
+            .iter()
+            .chain(&args.cache_shared_namespaces)
+            .map(|s| s.trim().to_ascii_lowercase())
+            .filter(|s| !s.is_empty())
+            .collect();
         let cache = CacheConfig {
             enabled: cache_enabled,
             max_bytes,
