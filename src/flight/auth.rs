@@ -18,6 +18,14 @@ pub struct Authenticator {
     signer: Signer,
 }
 
+/// Basic credentials in standard base64, padded or not: the ADBC driver
+/// leaves the padding off, most other clients put it on.
+const BASIC_BASE64: base64::engine::GeneralPurpose = base64::engine::GeneralPurpose::new(
+    &base64::alphabet::STANDARD,
+    base64::engine::GeneralPurposeConfig::new()
+        .with_decode_padding_mode(base64::engine::DecodePaddingMode::Indifferent),
+);
+
 /// What a client sent in its `authorization` header.
 enum Credentials {
     None,
@@ -30,7 +38,7 @@ fn credentials(md: &MetadataMap) -> Result<Credentials, Status> {
     let v = v.to_str().map_err(|_| Status::unauthenticated("authorization header is not ASCII"))?;
     let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
     if scheme.eq_ignore_ascii_case("basic") {
-        let raw = base64::engine::general_purpose::STANDARD
+        let raw = BASIC_BASE64
             .decode(rest.trim())
             .map_err(|_| Status::unauthenticated("Basic credentials are not base64"))?;
         let raw = String::from_utf8(raw).map_err(|_| Status::unauthenticated("Basic credentials are not UTF-8"))?;

@@ -54,10 +54,14 @@ pub struct TrinoConfig {
     pub time_zone: Option<String>,
     /// Session properties sent with every query.
     pub session_properties: Vec<(String, String)>,
-    /// How long to keep retrying HTTP 502/503/504 before giving up.
+    /// How long to keep retrying requests that cannot have been acted on
+    /// twice before giving up.
     pub retry_budget: Duration,
     /// Connect timeout for each HTTP request.
     pub connect_timeout: Duration,
+    /// Whole-request timeout for each HTTP request (Trino answers every
+    /// request within about a second, with or without data).
+    pub request_timeout: Duration,
 }
 
 impl TrinoConfig {
@@ -71,6 +75,7 @@ impl TrinoConfig {
             session_properties: Vec::new(),
             retry_budget: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
+            request_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -148,6 +153,7 @@ impl TrinoClient {
     pub fn new(cfg: &TrinoConfig) -> Result<Self> {
         let mut http = reqwest::Client::builder()
             .connect_timeout(cfg.connect_timeout)
+            .timeout(cfg.request_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
             .tcp_nodelay(true);
         if let Some(path) = &cfg.ca_file {
@@ -221,7 +227,9 @@ impl TrinoClient {
         let body = Bytes::copy_from_slice(sql.as_bytes());
         let url = self.inner.statement_url.clone();
         let (resp_headers, bytes) = self
-            .request(|http| http.request(Method::POST, url.clone()).headers(headers.clone()).body(body.clone()))
+            .request(Retry::Submit, |http| {
+                http.request(Method::POST, url.clone()).headers(headers.clone()).body(body.clone())
+            })
             .await?;
         metrics::counter!("flightdeck_trino_queries_total").increment(1);
         self.inner.stats.queries_started.fetch_add(1, Ordering::Relaxed);
@@ -245,7 +253,8 @@ impl TrinoClient {
     /// Whether Trino answers `/v1/info` and has finished starting.
     pub async fn ready(&self) -> Result<bool> {
         let url = self.inner.statement_url.join("/v1/info").map_err(|e| Error::Config(e.to_string()))?;
-        let (_, body) = self.request(|http| http.get(url.clone()).timeout(Duration::from_secs(2))).await?;
+        let (_, body) =
+            self.request(Retry::Idempotent, |http| http.get(url.clone()).timeout(Duration::from_secs(2))).await?;
         let info: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("/v1/info: {e}")))?;
         Ok(info.get("starting").and_then(serde_json::Value::as_bool) == Some(false))
@@ -262,13 +271,25 @@ impl TrinoClient {
         Ok((schema, batches))
     }
 
-    /// Sends a request, retrying 502/503/504 with back-off, and returns the
-    /// response headers and body.
-    async fn request(&self, make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder) -> Result<(HeaderMap, Bytes)> {
+    /// Sends a request, retrying with back-off what `retry` allows, and
+    /// returns the response headers and body.
+    async fn request(
+        &self,
+        retry: Retry,
+        make: impl Fn(&reqwest::Client) -> reqwest::RequestBuilder,
+    ) -> Result<(HeaderMap, Bytes)> {
         let started = tokio::time::Instant::now();
         let mut attempt = 0u32;
         loop {
             attempt += 1;
+            let in_budget = started.elapsed() < self.inner.retry_budget;
+            let backoff = || {
+                // The protocol asks for 50-100 ms; grow it so a restarting
+                // gateway is not hammered.
+                Duration::from_millis(50 * u64::from(attempt.min(20)))
+            };
+            // A transport error is not retried: Trino down is reported at
+            // once (Unavailable), and a timed-out submission may have landed.
             let resp = make(&self.inner.http).send().await.map_err(|e| self.transport_error(e))?;
             let status = resp.status();
             if status == StatusCode::OK {
@@ -278,17 +299,10 @@ impl TrinoClient {
                 self.inner.stats.bytes_received.fetch_add(body.len() as u64, Ordering::Relaxed);
                 return Ok((headers, body));
             }
-            let retryable = matches!(
-                status,
-                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
-            );
             let body = resp.text().await.unwrap_or_default();
-            if retryable && started.elapsed() < self.inner.retry_budget {
-                // The protocol asks for 50-100 ms; grow it so a restarting
-                // gateway is not hammered.
-                let wait = Duration::from_millis(50 * u64::from(attempt.min(20)));
-                tracing::debug!(%status, attempt, ?wait, "Trino busy, retrying");
-                tokio::time::sleep(wait).await;
+            if in_budget && retry.after_status(status) {
+                tracing::debug!(%status, attempt, "Trino busy, retrying");
+                tokio::time::sleep(backoff()).await;
                 continue;
             }
             let body = body.chars().take(1000).collect::<String>();
@@ -326,6 +340,30 @@ impl TrinoClient {
                 tracing::debug!(error = %e, "could not cancel Trino query");
             }
         });
+    }
+}
+
+/// Which failures a request may be retried after.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Retry {
+    /// A statement submission: retried only when it cannot have reached
+    /// the coordinator (no connection, or Trino's own 503 while starting),
+    /// never after a gateway's 502/504 or a timeout, which may hide a
+    /// statement Trino accepted and would then run twice.
+    Submit,
+    /// Reads of `nextUri` and `/v1/info`, which Trino serves repeatably.
+    Idempotent,
+}
+
+impl Retry {
+    fn after_status(self, status: StatusCode) -> bool {
+        match self {
+            Retry::Submit => status == StatusCode::SERVICE_UNAVAILABLE,
+            Retry::Idempotent => matches!(
+                status,
+                StatusCode::BAD_GATEWAY | StatusCode::SERVICE_UNAVAILABLE | StatusCode::GATEWAY_TIMEOUT
+            ),
+        }
     }
 }
 
@@ -456,7 +494,7 @@ impl Query {
 
     async fn advance(&mut self) -> Result<()> {
         let Some(uri) = self.next_uri.clone() else { return Ok(()) };
-        let (headers, bytes) = self.client.request(self.client.get(&uri, &self.user)).await?;
+        let (headers, bytes) = self.client.request(Retry::Idempotent, self.client.get(&uri, &self.user)).await?;
         self.client.inner.stats.pages_fetched.fetch_add(1, Ordering::Relaxed);
         self.apply_headers(&headers);
         self.apply_page(&bytes)
