@@ -49,7 +49,8 @@ use super::registry::{PendingQuery, Registry};
 use super::session;
 use super::signing::{Signer, now_secs};
 use super::statement::{
-    Resolved, batch_response, directive, filler, has_result_set, parameter_batches, schema_bytes, stream_query,
+    INLINE_RESULT_BYTES, Resolved, batch_response, directive, filler, has_result_set, ipc_bytes, ipc_stream,
+    is_plain_read, parameter_batches, schema_bytes, stream_query,
 };
 use crate::cache::{CacheKey, Directive, FillError, Lookup, Outcome, ResultCache, WriteScope, write_scope};
 use crate::router::Router;
@@ -234,7 +235,7 @@ impl FlightdeckService {
         directive: Directive,
     ) -> Result<Response<FlightInfo>, Status> {
         let started = std::time::Instant::now();
-        let Resolved { outcome, schema, registry_key, rows, session: changed } =
+        let Resolved { outcome, schema, registry_key, rows, session: changed, result, run_once } =
             self.resolve(&ctx, &sql, directive).await?;
         metrics::histogram!("flightdeck_request_seconds", "rpc" => "get_flight_info", "route" => outcome.as_str())
             .record(started.elapsed().as_secs_f64());
@@ -244,6 +245,8 @@ impl FlightdeckService {
             registry_key: registry_key.map(|k| k.to_vec()).unwrap_or_default(),
             expires_at: now_secs() + TICKET_LIFETIME_SECS,
             cache_status: outcome.as_str().to_string(),
+            result: result.unwrap_or_default(),
+            run_once,
         };
         let handle = self.state.signer.sign(Kind::Ticket, &ticket);
         let ticket = TicketStatementQuery { statement_handle: handle.into() };
@@ -302,28 +305,47 @@ impl FlightdeckService {
         metrics::counter!("flightdeck_cache_bypass_total").increment(1);
         let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
-        let mut prefix = Vec::new();
-        let mut session_change = None;
-        let scope = self.write_scope(ctx, sql);
-        if scope.is_some() || !has_result_set(sql) {
-            // Writes and session statements are short and run to their end
-            // here: the cache forgets what a write changed, and a `USE` or
-            // `SET SESSION` reaches the client's session cookie, before the
-            // client sees the statement done.
-            while let Some(b) = query.next_batch().await.map_err(|e| trino_status(&e))? {
-                prefix.push(b);
-            }
-            if let Some(scope) = scope {
-                self.invalidate(scope).await;
-            }
-            let mut updated = ctx.clone();
-            if session::apply(&mut updated, query.session_updates()) {
-                session_change = Some(updated);
-            }
+        if is_plain_read(sql) {
+            let key = self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema), prefix: Vec::new() });
+            return Ok(Resolved::new(Outcome::Bypass, schema, Some(key), None));
         }
-        let key = self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema), prefix });
-        let mut resolved = Resolved::new(Outcome::Bypass, schema, Some(key), None);
-        resolved.session = session_change;
+        // Anything that is not a plain read may write, so it runs exactly
+        // once, to its end, here: the cache forgets what it changed, a `USE`
+        // or `SET SESSION` reaches the client's session cookie, and the
+        // ticket carries the answer so that no redemption runs it again.
+        let mut prefix = Vec::new();
+        let mut bytes = 0;
+        let drained = loop {
+            match query.next_batch().await {
+                Ok(Some(b)) => {
+                    bytes += b.get_array_memory_size();
+                    prefix.push(b);
+                    if bytes > INLINE_RESULT_BYTES {
+                        break Ok(false);
+                    }
+                }
+                Ok(None) => break Ok(true),
+                Err(e) => break Err(e),
+            }
+        };
+        // A write that failed may still have committed (the connection
+        // dropped after Trino's commit, say): forget its tables either way.
+        if let Some(scope) = self.write_scope(ctx, sql) {
+            self.invalidate(scope).await;
+        }
+        let finished = drained.map_err(|e| trino_status(&e))?;
+        let mut resolved = Resolved::new(Outcome::Bypass, Arc::clone(&schema), None, None);
+        resolved.run_once = true;
+        let mut updated = ctx.clone();
+        if session::apply(&mut updated, query.session_updates()) {
+            resolved.session = Some(updated);
+        }
+        if finished {
+            resolved.rows = Some(prefix.iter().map(|b| b.num_rows() as u64).sum());
+            resolved.result = Some(ipc_bytes(&schema, &prefix)?);
+        } else {
+            resolved.registry_key = Some(self.state.registry.insert(PendingQuery { query, schema, prefix }));
+        }
         Ok(resolved)
     }
 
@@ -354,8 +376,17 @@ impl FlightdeckService {
             "miss" => Outcome::Miss,
             _ => Outcome::Bypass,
         };
+        if !t.result.is_empty() {
+            return Ok((from_ticket.as_str(), ipc_stream(&t.result)?));
+        }
         if let Some(p) = self.state.registry.take(&t.registry_key) {
             return Ok((from_ticket.as_str(), stream_query(p)));
+        }
+        if t.run_once {
+            return Err(Status::failed_precondition(
+                "this statement's result is no longer held here (redeemed already, expired, or issued by another \
+                 replica), and it is not run again because it may change data: call GetFlightInfo again",
+            ));
         }
         let cached = self.cache_key(ctx, &t.sql);
         if let Some((cache, key, _)) = &cached {

@@ -33,12 +33,51 @@ pub(super) struct Resolved {
     pub rows: Option<u64>,
     /// The client's session after the statement, when it changed it.
     pub session: Option<SessionContext>,
+    /// The whole result of a statement that ran to its end (Arrow IPC),
+    /// carried in the ticket.
+    pub result: Option<Vec<u8>>,
+    /// The statement may have written: never run it again for this ticket.
+    pub run_once: bool,
 }
 
 impl Resolved {
     pub fn new(outcome: Outcome, schema: SchemaRef, registry_key: Option<[u8; 16]>, rows: Option<u64>) -> Self {
-        Resolved { outcome, schema, registry_key, rows, session: None }
+        Resolved { outcome, schema, registry_key, rows, session: None, result: None, run_once: false }
     }
+}
+
+/// Largest result carried inside a ticket. Statements that are not plain
+/// reads (DML, DDL, `EXECUTE`, `CALL`, ...) usually answer one row; a larger
+/// answer stays parked on the replica that ran it.
+pub(super) const INLINE_RESULT_BYTES: usize = 1 << 20;
+
+/// The batches as an Arrow IPC stream, for a ticket.
+pub(super) fn ipc_bytes(schema: &Schema, batches: &[RecordBatch]) -> Result<Vec<u8>, Status> {
+    let mut out = Vec::new();
+    let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut out, schema)
+        .map_err(|e| Status::internal(format!("cannot encode result: {e}")))?;
+    for b in batches {
+        w.write(b).map_err(|e| Status::internal(format!("cannot encode result: {e}")))?;
+    }
+    w.finish().map_err(|e| Status::internal(format!("cannot encode result: {e}")))?;
+    drop(w);
+    Ok(out)
+}
+
+/// Streams a result carried in a ticket.
+pub(super) fn ipc_stream(bytes: &[u8]) -> Result<BoxStream<FlightData>, Status> {
+    let reader = arrow::ipc::reader::StreamReader::try_new(std::io::Cursor::new(bytes.to_vec()), None)
+        .map_err(|e| Status::internal(format!("ticket result does not decode: {e}")))?;
+    let schema = reader.schema();
+    let batches: Vec<RecordBatch> = reader
+        .collect::<Result<_, _>>()
+        .map_err(|e| Status::internal(format!("ticket result does not decode: {e}")))?;
+    let flight = FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
+        .build(futures::stream::iter(batches.into_iter().map(Ok)))
+        .map_err(Status::from);
+    Ok(Box::pin(flight))
 }
 
 pub(super) type Fill = Result<Filled, FillError<crate::trino::Error, PendingQuery>>;
@@ -158,6 +197,23 @@ pub(super) fn has_result_set(sql: &str) -> bool {
             | "REFRESH"
             | "ANALYZE"
     )
+}
+
+/// Whether `sql` only reads: a query, `SHOW`, `DESCRIBE` or a plain
+/// `EXPLAIN` (not `EXPLAIN ANALYZE`, which runs its statement). Running a
+/// plain read twice is harmless; anything else may write.
+pub(super) fn is_plain_read(sql: &str) -> bool {
+    let words: Vec<String> = crate::cache::normalize(sql)
+        .split(|c: char| !c.is_ascii_alphabetic())
+        .filter(|w| !w.is_empty())
+        .take(2)
+        .map(str::to_string)
+        .collect();
+    match words.first().map(String::as_str) {
+        Some("select" | "with" | "values" | "table" | "show" | "describe") => true,
+        Some("explain") => words.get(1).map(String::as_str) != Some("analyze"),
+        _ => false,
+    }
 }
 
 /// Streams a query's batches as Flight data. A task pulls Trino pages into

@@ -91,7 +91,7 @@ impl TrinoType {
         }
     }
 
-    /// The Trino display name (`decimal(10,2)`, `array(varchar)`, ...).
+    /// The Trino display name (`decimal(10, 2)`, `array(varchar)`, ...).
     pub fn name(&self) -> String {
         match self {
             TrinoType::Boolean => "boolean".into(),
@@ -101,7 +101,8 @@ impl TrinoType {
             TrinoType::BigInt => "bigint".into(),
             TrinoType::Real => "real".into(),
             TrinoType::Double => "double".into(),
-            TrinoType::Decimal { precision, scale } => format!("decimal({precision},{scale})"),
+            // Trino prints a space after the comma (`decimal(12, 3)`).
+            TrinoType::Decimal { precision, scale } => format!("decimal({precision}, {scale})"),
             TrinoType::Varchar(None) => "varchar".into(),
             TrinoType::Varchar(Some(n)) => format!("varchar({n})"),
             TrinoType::Char(n) => format!("char({n})"),
@@ -561,7 +562,7 @@ mod tests {
             "boolean",
             "tinyint",
             "bigint",
-            "decimal(38,10)",
+            "decimal(38, 10)",
             "varchar",
             "varchar(25)",
             "char(3)",

@@ -6,6 +6,9 @@ mod cache;
 mod common;
 /// Failure handling: errors, unavailability, authentication, tickets.
 mod errors;
+/// Writes run once, exact parameters and type names, and the other defects
+/// of the hardening pass.
+mod hardening;
 /// Flight SQL metadata, SqlInfo and cancellation.
 mod metadata;
 /// The statement and prepared-statement paths end to end.

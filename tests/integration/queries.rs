@@ -184,29 +184,6 @@ async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
     assert_eq!(rows(&batches), 3);
 }
 
-/// Binds one row of parameters to a prepared statement; returns the new handle.
-async fn bind(
-    c: &mut Client,
-    handle: bytes::Bytes,
-    batch: arrow::record_batch::RecordBatch,
-) -> Result<bytes::Bytes, tonic::Status> {
-    use arrow_flight::sql::{CommandPreparedStatementQuery, DoPutPreparedStatementResult, ProstMessageExt};
-    use futures::TryStreamExt;
-    use prost::Message;
-    let cmd = CommandPreparedStatementQuery { prepared_statement_handle: handle };
-    let descriptor = arrow_flight::FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
-    let data: Vec<arrow_flight::FlightData> = arrow_flight::encode::FlightDataEncoderBuilder::new()
-        .with_flight_descriptor(Some(descriptor))
-        .build(futures::stream::iter([Ok(batch)]))
-        .try_collect()
-        .await
-        .unwrap();
-    let mut s = c.inner.do_put(c.request(futures::stream::iter(data))).await?.into_inner();
-    let r = s.message().await?.expect("put result");
-    let result = DoPutPreparedStatementResult::decode(r.app_metadata).unwrap();
-    Ok(result.prepared_statement_handle.unwrap())
-}
-
 #[tokio::test]
 async fn bound_parameters_are_carried_by_the_handle() {
     use arrow::array::{Int64Array, StringArray};
@@ -229,8 +206,8 @@ async fn bound_parameters_are_carried_by_the_handle() {
         .unwrap()
     };
     // Two bindings of one statement, used in turn: each keeps its own values.
-    let canada = bind(&mut c, prepared.prepared_statement_handle.clone(), row(3, "x")).await.unwrap();
-    let egypt = bind(&mut c, prepared.prepared_statement_handle.clone(), row(4, "it's")).await.unwrap();
+    let canada = c.bind(prepared.prepared_statement_handle.clone(), row(3, "x")).await.unwrap();
+    let egypt = c.bind(prepared.prepared_statement_handle.clone(), row(4, "it's")).await.unwrap();
     for (handle, want) in [(&canada, "CANADA"), (&egypt, "EGYPT"), (&canada, "CANADA")] {
         let info = c.prepared_info(handle.clone()).await.unwrap();
         let (_, batches) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
@@ -238,11 +215,11 @@ async fn bound_parameters_are_carried_by_the_handle() {
     }
     // Malformed bindings are refused.
     let two_rows = arrow::compute::concat_batches(&schema, &[row(1, "a"), row(2, "b")]).unwrap();
-    let e = bind(&mut c, prepared.prepared_statement_handle.clone(), two_rows).await.unwrap_err();
+    let e = c.bind(prepared.prepared_statement_handle.clone(), two_rows).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
     let one = Arc::new(Schema::new(vec![Field::new("a", DataType::Int64, true)]));
     let short = arrow::record_batch::RecordBatch::try_new(one, vec![Arc::new(Int64Array::from(vec![1]))]).unwrap();
-    let e = bind(&mut c, prepared.prepared_statement_handle.clone(), short).await.unwrap_err();
+    let e = c.bind(prepared.prepared_statement_handle.clone(), short).await.unwrap_err();
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
     assert!(e.message().contains("2 parameters"), "{e}");
 }

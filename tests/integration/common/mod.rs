@@ -272,6 +272,23 @@ impl Client {
         Ok(any.unpack().unwrap().expect("ActionCreatePreparedStatementResult"))
     }
 
+    /// Binds one row of parameters to a prepared statement; returns the new handle.
+    pub async fn bind(&mut self, handle: bytes::Bytes, batch: RecordBatch) -> Result<bytes::Bytes, Status> {
+        use arrow_flight::sql::DoPutPreparedStatementResult;
+        let cmd = CommandPreparedStatementQuery { prepared_statement_handle: handle };
+        let descriptor = FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec());
+        let data: Vec<FlightData> = arrow_flight::encode::FlightDataEncoderBuilder::new()
+            .with_flight_descriptor(Some(descriptor))
+            .build(futures::stream::iter([Ok(batch)]))
+            .try_collect()
+            .await
+            .unwrap();
+        let mut s = self.inner.do_put(self.request(futures::stream::iter(data))).await?.into_inner();
+        let r = s.message().await?.expect("put result");
+        let result = DoPutPreparedStatementResult::decode(r.app_metadata).unwrap();
+        Ok(result.prepared_statement_handle.unwrap())
+    }
+
     pub async fn close_prepared(&mut self, handle: bytes::Bytes) -> Result<(), Status> {
         let body = arrow_flight::sql::ActionClosePreparedStatementRequest { prepared_statement_handle: handle };
         let action = Action { r#type: "ClosePreparedStatement".into(), body: body.as_any().encode_to_vec().into() };

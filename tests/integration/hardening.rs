@@ -1,0 +1,180 @@
+//! The defects of "nothing run twice, nothing wrong, nothing leaked", each
+//! against the real Trino, varied over the inputs that hid them.
+
+use std::time::Duration;
+
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::{Field, Schema};
+use arrow::record_batch::RecordBatch;
+use flightdeck::config::Config;
+use tonic::Code;
+
+use crate::common::*;
+
+/// The rows of `table`, counted on Trino directly.
+async fn count_rows(table: &str) -> i64 {
+    let (_, b) = trino_direct().execute(&session("check"), &format!("SELECT count(*) FROM {table}")).await.unwrap();
+    b[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0)
+}
+
+/// Two replicas sharing a secret, each with a one-entry registry whose
+/// entries expire after a second.
+async fn replicas() -> (TestServer, TestServer) {
+    let mut config = Config::for_trino(&trino_url());
+    config.ticket_secret = Some(b"a secret shared by both replicas of this test".to_vec());
+    config.pending_queries = 1;
+    config.pending_query_ttl = Duration::from_secs(1);
+    (TestServer::with_config(config.clone()).await, TestServer::with_config(config).await)
+}
+
+#[tokio::test]
+async fn a_write_runs_once_whatever_happens_to_its_ticket() {
+    let (a, b) = replicas().await;
+    let (mut ca, mut cb) = (a.client().await, b.client().await);
+    for (i, write) in [
+        "INSERT INTO {t} VALUES 1",
+        "insert into {t} select 1",
+        "/* a comment first */ INSERT INTO {t} VALUES (1)",
+        "-- a line comment\r\nINSERT INTO {t} VALUES 1",
+        "EXECUTE IMMEDIATE 'INSERT INTO {t} VALUES 1'",
+    ]
+    .iter()
+    .enumerate()
+    {
+        let table = format!("memory.default.{}", marker(&format!("once{i}")));
+        ca.update(&format!("CREATE TABLE {table} (x integer)")).await.unwrap();
+        let write = write.replace("{t}", &table);
+        let info = ca.info(&write).await.unwrap();
+        let ticket = info.endpoint[0].ticket.clone().unwrap();
+        let expect = |batches: &[RecordBatch]| {
+            assert_eq!(rows(batches), 1, "{write}: one row, the count");
+            assert_eq!(batches[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 1, "{write}");
+        };
+        // A client retrying DoGet, on this replica and the other one.
+        for _ in 0..3 {
+            expect(&ca.fetch(ticket.clone()).await.unwrap().1);
+        }
+        expect(&cb.fetch(ticket.clone()).await.unwrap().1);
+        // The registry full, then past its time to live.
+        for _ in 0..3 {
+            ca.info("SELECT 1").await.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(1500)).await;
+        expect(&ca.fetch(ticket.clone()).await.unwrap().1);
+        assert_eq!(count_rows(&table).await, 1, "{write} ran exactly once");
+        ca.update(&format!("DROP TABLE {table}")).await.unwrap();
+    }
+}
+
+#[tokio::test]
+async fn a_large_answer_of_a_statement_that_may_write_is_streamed_once_never_rerun() {
+    let (a, b) = replicas().await;
+    let (mut ca, mut cb) = (a.client().await, b.client().await);
+    let m = marker("exec_immediate");
+    // EXECUTE IMMEDIATE may hide a write; its answer is too large for a ticket.
+    let sql = format!("EXECUTE IMMEDIATE 'SELECT orderkey, comment, ''{m}'' FROM tpch.tiny.orders'");
+    let info = ca.info(&sql).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let other = cb.fetch(ticket.clone()).await.unwrap_err();
+    assert_eq!(other.code(), Code::FailedPrecondition, "{other}");
+    assert_eq!(rows(&ca.fetch(ticket.clone()).await.unwrap().1), 15_000);
+    let again = ca.fetch(ticket).await.unwrap_err();
+    assert_eq!(again.code(), Code::FailedPrecondition, "{again}");
+    assert_eq!(trino_queries_containing(&m).await, 1, "submitted once");
+}
+
+#[tokio::test]
+async fn bound_temporal_parameters_keep_their_exact_value_or_are_refused() {
+    use arrow::array::{Date32Array, Time64MicrosecondArray, TimestampMicrosecondArray, TimestampNanosecondArray};
+    use std::sync::Arc;
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let cases: Vec<(Arc<dyn Array>, &str)> = vec![
+        // 9999-12-31 23:59:59.999999: once bound as 1816-03-30.
+        (Arc::new(TimestampMicrosecondArray::from(vec![253_402_300_799_999_999])), "9999-12-31 23:59:59.999999"),
+        (Arc::new(TimestampMicrosecondArray::from(vec![-62_135_596_800_000_000])), "0001-01-01 00:00:00.000000"),
+        (Arc::new(TimestampMicrosecondArray::from(vec![-1])), "1969-12-31 23:59:59.999999"),
+        (Arc::new(TimestampNanosecondArray::from(vec![i64::MAX])), "2262-04-11 23:47:16.854775807"),
+        (Arc::new(TimestampNanosecondArray::from(vec![i64::MIN])), "1677-09-21 00:12:43.145224192"),
+        (Arc::new(TimestampMicrosecondArray::from(vec![0]).with_timezone("UTC")), "1970-01-01 00:00:00.000000 UTC"),
+        (Arc::new(Date32Array::from(vec![2_932_896])), "9999-12-31"),
+        (Arc::new(Date32Array::from(vec![-719_162])), "0001-01-01"),
+        // Trino writes the literal `+10000-01-01` and casts it to this.
+        (Arc::new(Date32Array::from(vec![2_932_897])), "10000-01-01"),
+        (Arc::new(Time64MicrosecondArray::from(vec![86_399_999_999])), "23:59:59.999999"),
+    ];
+    let prepared = c.prepare("SELECT CAST(? AS varchar)").await.unwrap();
+    for (array, want) in cases {
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("p", array.data_type().clone(), true)])),
+            vec![array],
+        )
+        .unwrap();
+        let handle = c.bind(prepared.prepared_statement_handle.clone(), batch).await.unwrap();
+        let info = c.prepared_info(handle).await.unwrap();
+        let (_, b) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+        assert_eq!(b[0].column(0).as_string::<i32>().value(0), want);
+    }
+    // Values no Trino literal can hold are refused, not bound as others.
+    for array in [
+        Arc::new(arrow::array::TimestampSecondArray::from(vec![i64::MAX])) as Arc<dyn Array>,
+        Arc::new(Date32Array::from(vec![i32::MAX])),
+        Arc::new(Time64MicrosecondArray::from(vec![86_400_000_000])),
+    ] {
+        let batch = RecordBatch::try_new(
+            Arc::new(Schema::new(vec![Field::new("p", array.data_type().clone(), true)])),
+            vec![array],
+        )
+        .unwrap();
+        let e = c.bind(prepared.prepared_statement_handle.clone(), batch).await.unwrap_err();
+        assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+    }
+}
+
+#[tokio::test]
+async fn type_names_are_trinos_own_type_strings() {
+    let server = TestServer::uncached().await;
+    let mut c = server.client().await;
+    let sql = "SELECT CAST(NULL AS ROW(id bigint, \"select\" integer, \"a.b\" integer, \"ID2\" integer, \"1a\" integer, \
+               a_b integer, \"a$b\" integer, \"a\"\"q\" integer, \"x y\" integer, \"année\" integer, \"_x\" integer, \
+               \"from\" varchar, nested ROW(\"Weird Name\" integer, ok double))) AS r, \
+               CAST(NULL AS MAP(varchar, ROW(\"table\" integer))) AS m, ARRAY[ROW(1, 'x')] AS a, \
+               CAST(NULL AS TIMESTAMP(6) WITH TIME ZONE) AS ts, CAST(NULL AS decimal(12,3)) AS d";
+    // Trino's own `type` strings, as its clients see them.
+    let trino_types = trino_column_types(sql).await;
+    let (info, schema, _) = c.query(sql).await.unwrap();
+    let prepared = c.prepare(sql).await.unwrap();
+    let prepared_schema = arrow::ipc::convert::try_schema_from_ipc_buffer(&prepared.dataset_schema).unwrap();
+    let info_schema: Schema = info.try_decode_schema().unwrap();
+    for s in [schema.as_ref(), &info_schema, &prepared_schema] {
+        let names: Vec<String> =
+            s.fields().iter().map(|f| f.metadata()["ARROW:FLIGHT:SQL:TYPE_NAME"].clone()).collect();
+        assert_eq!(names, trino_types);
+    }
+}
+
+/// The `columns[].type` strings Trino's REST protocol reports for `sql`.
+async fn trino_column_types(sql: &str) -> Vec<String> {
+    let http = reqwest::Client::new();
+    let json = |b: bytes::Bytes| serde_json::from_slice::<serde_json::Value>(&b).unwrap();
+    let mut page = json(
+        http.post(format!("{}/v1/statement", trino_url()))
+            .header("X-Trino-User", "check")
+            // As Flightdeck and Trino's own clients ask, for `timestamp(6)`.
+            .header("X-Trino-Client-Capabilities", "PARAMETRIC_DATETIME")
+            .body(sql.to_string())
+            .send()
+            .await
+            .unwrap()
+            .bytes()
+            .await
+            .unwrap(),
+    );
+    loop {
+        if let Some(cols) = page.get("columns") {
+            return cols.as_array().unwrap().iter().map(|c| c["type"].as_str().unwrap().to_string()).collect();
+        }
+        let next = page["nextUri"].as_str().expect("columns before the end").to_string();
+        page = json(http.get(next).send().await.unwrap().bytes().await.unwrap());
+    }
+}
