@@ -3,6 +3,8 @@
 //!
 //! # Layout
 //!
+//! - [`sql`]: statement text read as Trino's lexer reads it: canonical
+//!   text, kind, write target, parameter markers.
 //! - [`config`]: the TOML file, `FLIGHTDECK_*` variables and flags, checked
 //!   all at once.
 //! - [`trino`]: Trino's REST client protocol, and decoding its JSON pages
@@ -29,6 +31,8 @@ pub mod config;
 pub mod flight;
 /// Where statements run.
 pub mod router;
+/// Reading statement text as Trino does.
+pub mod sql;
 /// The Trino client.
 pub mod trino;
 

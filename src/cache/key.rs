@@ -2,17 +2,20 @@
 
 use std::ops::ControlFlow;
 
-use sqlparser::ast::{ObjectName, visit_relations};
+use sqlparser::ast::visit_relations;
 use sqlparser::dialect::GenericDialect;
 use sqlparser::parser::Parser;
+
+use crate::sql::{Kind, Statement, qualify};
 
 /// Everything that changes a statement's answer. Two users never share a
 /// key unless every table read lies in a namespace the operator declared
 /// shared (then `user` is `None`).
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 pub struct CacheKey {
-    /// The statement normalized: comments dropped, whitespace collapsed,
-    /// unquoted words lower-cased; literals and quoted identifiers kept.
+    /// The statement's tokens as Trino's lexer reads them, verbatim, one
+    /// space apart: comments and whitespace between tokens do not count,
+    /// everything else (case, literals, a trailing `;`) does.
     pub sql: String,
     pub user: Option<String>,
     pub catalog: Option<String>,
@@ -32,106 +35,6 @@ impl CacheKey {
         h.update(format!("{self:?}").as_bytes());
         hex::encode(&h.finalize()[..8])
     }
-}
-
-/// Functions whose result changes from one run to the next (or per user):
-/// a statement calling any of them is never cached.
-const NON_DETERMINISTIC: &[&str] = &[
-    "now",
-    "current_timestamp",
-    "current_date",
-    "current_time",
-    "localtime",
-    "localtimestamp",
-    "random",
-    "rand",
-    "uuid",
-    "shuffle",
-    "current_user",
-    "current_role",
-    "current_catalog",
-    "current_schema",
-    "current_path",
-    "current_groups",
-    "from_unixtime_nanos",
-];
-
-/// Collapses whitespace, drops comments and lower-cases unquoted words.
-/// String literals (`'...'`) and quoted identifiers (`"..."`) are kept as
-/// written, so statements that differ only there never share a key.
-pub fn normalize(sql: &str) -> String {
-    let mut out = String::with_capacity(sql.len());
-    let mut chars = sql.chars().peekable();
-    let mut pending_space = false;
-    let push = |out: &mut String, c: char, pending_space: &mut bool| {
-        if *pending_space && !out.is_empty() {
-            out.push(' ');
-        }
-        *pending_space = false;
-        out.push(c);
-    };
-    while let Some(c) = chars.next() {
-        match c {
-            '-' if chars.peek() == Some(&'-') => {
-                for c in chars.by_ref() {
-                    if c == '\n' {
-                        break;
-                    }
-                }
-                pending_space = true;
-            }
-            '/' if chars.peek() == Some(&'*') => {
-                chars.next();
-                let mut prev = ' ';
-                for c in chars.by_ref() {
-                    if prev == '*' && c == '/' {
-                        break;
-                    }
-                    prev = c;
-                }
-                pending_space = true;
-            }
-            '\'' | '"' => {
-                push(&mut out, c, &mut pending_space);
-                // Doubled quotes stay inside the literal.
-                while let Some(d) = chars.next() {
-                    out.push(d);
-                    if d == c {
-                        if chars.peek() == Some(&c) {
-                            out.push(chars.next().expect("peeked"));
-                        } else {
-                            break;
-                        }
-                    }
-                }
-            }
-            c if c.is_whitespace() => pending_space = true,
-            c => push(&mut out, c.to_ascii_lowercase(), &mut pending_space),
-        }
-    }
-    // A trailing semicolon does not change the statement.
-    while out.ends_with(';') {
-        out.pop();
-        while out.ends_with(' ') {
-            out.pop();
-        }
-    }
-    out
-}
-
-/// The unquoted words of a normalized statement (outside literals).
-fn words(normalized: &str) -> impl Iterator<Item = &str> {
-    let mut in_quote: Option<char> = None;
-    normalized
-        .split(move |c: char| {
-            match (in_quote, c) {
-                (None, '\'' | '"') => in_quote = Some(c),
-                (Some(q), c) if c == q => in_quote = None,
-                _ => {}
-            }
-            in_quote.is_some() || !(c.is_ascii_alphanumeric() || c == '_')
-        })
-        .filter(|w| !w.is_empty())
 }
 
 /// Why a statement is not cached.
@@ -158,25 +61,18 @@ impl std::fmt::Display for Bypass {
     }
 }
 
-/// Resolves a table name against the session's catalog and schema, as
-/// `catalog.schema.table` in lower case.
-fn qualify(name: &ObjectName, catalog: Option<&str>, schema: Option<&str>) -> String {
-    let parts: Vec<String> = name.0.iter().map(|p| p.to_string().trim_matches('"').to_ascii_lowercase()).collect();
-    let (c, s) = (catalog.unwrap_or("").to_ascii_lowercase(), schema.unwrap_or("").to_ascii_lowercase());
-    match parts.as_slice() {
-        [t] => format!("{c}.{s}.{t}"),
-        [sc, t] => format!("{c}.{sc}.{t}"),
-        _ => parts.join("."),
-    }
-}
-
 /// Every table a statement names, qualified; `None` if it does not parse.
-pub fn tables(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Option<Vec<String>> {
-    let statements = Parser::parse_sql(&GenericDialect {}, sql).ok()?;
+/// Read from the canonical text, so comments and line ends are Trino's.
+/// Not complete for `TABLE t`, table functions and views: Trino's own
+/// account of what the statement read is the authority (`Reads`).
+pub fn tables(stmt: &Statement, catalog: Option<&str>, schema: Option<&str>) -> Option<Vec<String>> {
+    let statements = Parser::parse_sql(&GenericDialect {}, &stmt.canonical()).ok()?;
     let mut out = Vec::new();
     for s in &statements {
         let _ = visit_relations(s, |name| {
-            out.push(qualify(name, catalog, schema));
+            let parts: Vec<String> =
+                name.0.iter().map(|p| p.as_ident().map_or_else(|| p.to_string(), |i| i.value.clone())).collect();
+            out.push(qualify(&parts, catalog, schema));
             ControlFlow::<()>::Continue(())
         });
     }
@@ -186,95 +82,66 @@ pub fn tables(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Option<
     Some(out)
 }
 
-/// What a write statement may have changed.
+/// What the cache needs to know of a query it may cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub enum WriteScope {
-    /// These tables (as `catalog.schema.table`).
-    Tables(Vec<String>),
-    /// Unknown, or permissions: everything.
-    All,
+pub struct Cacheable {
+    /// The key text: Trino's tokens, verbatim.
+    pub canonical: String,
+    /// Tables the statement names (more are found once it has run).
+    pub tables: Vec<String>,
+    /// Whether every relation it reads is certainly among `tables`, so a
+    /// shared namespace may be tried before Trino confirms it.
+    pub complete: bool,
 }
 
-/// Whether `sql` changes data or permissions, and what it may have changed.
-pub fn write_scope(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Option<WriteScope> {
-    let normalized = normalize(sql);
-    let first = normalized.trim_start_matches('(').split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    match first {
-        "insert" | "update" | "delete" | "merge" | "create" | "drop" | "alter" | "truncate" | "refresh" | "comment" => {
-            match tables(sql, catalog, schema) {
-                Some(t) if !t.is_empty() => Some(WriteScope::Tables(t)),
-                _ => Some(WriteScope::All),
-            }
-        }
-        // Procedures may write anything; permission changes must not leave
-        // rows cached for users who lost access.
-        "call" | "grant" | "revoke" | "deny" | "execute" => Some(WriteScope::All),
-        _ => None,
-    }
-}
-
-/// Decides whether `sql` may be cached; returns the normalized text and the
-/// tables it reads when it may.
-pub fn cacheable(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Result<(String, Vec<String>), Bypass> {
-    let normalized = normalize(sql);
-    let first = normalized.trim_start_matches('(').split(|c: char| !c.is_ascii_alphabetic()).next().unwrap_or("");
-    if !matches!(first, "select" | "with" | "values" | "table") {
+/// Decides whether `stmt` may be cached.
+pub fn cacheable(stmt: &Statement, catalog: Option<&str>, schema: Option<&str>) -> Result<Cacheable, Bypass> {
+    if *stmt.kind() != Kind::Query {
         return Err(Bypass::NotAQuery);
     }
-    if let Some(f) = words(&normalized).find_map(|w| NON_DETERMINISTIC.iter().find(|n| **n == w)) {
+    if let Some(f) = stmt.non_deterministic() {
         return Err(Bypass::NonDeterministic(f));
     }
-    let tables = tables(sql, catalog, schema).ok_or(Bypass::Unparsed)?;
+    let tables = tables(stmt, catalog, schema).ok_or(Bypass::Unparsed)?;
     if tables.iter().any(|t| t.starts_with("system.")) {
         return Err(Bypass::SystemTables);
     }
-    Ok((normalized, tables))
+    let complete = !stmt.uses_table_keyword() && !stmt.names_per_user_relations();
+    Ok(Cacheable { canonical: stmt.canonical(), tables, complete })
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
-    #[test]
-    fn normalization_keeps_literals() {
-        assert_eq!(normalize("SELECT  a,\n\tB -- comment\nFROM /* x */ T;"), "select a, b from t");
-        assert_eq!(normalize("select 'A  B' from \"MixedCase\""), "select 'A  B' from \"MixedCase\"");
-        assert_eq!(normalize("select 'it''s' , \"a\"\"b\""), "select 'it''s' , \"a\"\"b\"");
-        assert_ne!(normalize("select 'a'"), normalize("select 'A'"));
-        assert_eq!(normalize("SELECT 1"), normalize("select\n1  "));
+    fn st(sql: &str) -> Statement {
+        Statement::parse(sql, Some("tpch"), Some("sf1"))
     }
 
     #[test]
     fn what_is_cached() {
-        let (_, t) =
-            cacheable("SELECT * FROM nation n JOIN tpch.tiny.region r ON true", Some("tpch"), Some("sf1")).unwrap();
-        assert_eq!(t, vec!["tpch.sf1.nation", "tpch.tiny.region"]);
-        assert_eq!(cacheable("SELECT now()", None, None), Err(Bypass::NonDeterministic("now")));
-        assert_eq!(cacheable("select CURRENT_USER", None, None), Err(Bypass::NonDeterministic("current_user")));
-        assert!(cacheable("SELECT 'now()' AS s", None, None).is_ok(), "a literal is not a call");
-        assert_eq!(cacheable("INSERT INTO t VALUES 1", None, None), Err(Bypass::NotAQuery));
-        assert_eq!(cacheable("SHOW TABLES", None, None), Err(Bypass::NotAQuery));
-        assert_eq!(cacheable("SELECT * FROM system.runtime.queries", None, None), Err(Bypass::SystemTables));
-        assert_eq!(cacheable("SELECT (((", None, None), Err(Bypass::Unparsed));
+        let c = cacheable(&st("SELECT * FROM nation n JOIN tpch.tiny.region r ON true"), Some("tpch"), Some("sf1"))
+            .unwrap();
+        assert_eq!(c.tables, vec!["tpch.sf1.nation", "tpch.tiny.region"]);
+        assert!(c.complete);
+        assert_eq!(cacheable(&st("SELECT now()"), None, None), Err(Bypass::NonDeterministic("now")));
+        assert_eq!(cacheable(&st("select CURRENT_USER"), None, None), Err(Bypass::NonDeterministic("current_user")));
+        assert!(cacheable(&st("SELECT 'now()' AS s"), None, None).is_ok(), "a literal is not a call");
+        assert_eq!(cacheable(&st("INSERT INTO t VALUES 1"), None, None), Err(Bypass::NotAQuery));
+        assert_eq!(cacheable(&st("SHOW TABLES"), None, None), Err(Bypass::NotAQuery));
+        assert_eq!(cacheable(&st("SELECT * FROM system.runtime.queries"), None, None), Err(Bypass::SystemTables));
+        assert_eq!(cacheable(&st("SELECT ((("), None, None), Err(Bypass::Unparsed));
+        // Relations a parser may not list are never taken as the whole story.
+        for sql in
+            ["TABLE nation", "SELECT * FROM tpch.information_schema.tables", "SELECT * FROM TABLE(sequence(1, 2))"]
+        {
+            assert!(cacheable(&st(sql), None, None).map_or(true, |c| !c.complete), "{sql}");
+        }
     }
 
     #[test]
-    fn write_scopes() {
-        assert_eq!(write_scope("SELECT 1", None, None), None);
-        assert_eq!(write_scope("SET SESSION a = 1", None, None), None);
-        assert_eq!(
-            write_scope("insert into t values (1)", Some("memory"), Some("default")),
-            Some(WriteScope::Tables(vec!["memory.default.t".into()]))
-        );
-        assert_eq!(write_scope("GRANT SELECT ON t TO bob", None, None), Some(WriteScope::All));
-        assert_eq!(write_scope("DELETE FROM (((", None, None), Some(WriteScope::All));
-    }
-
-    #[test]
-    fn writes_name_their_tables() {
-        let t = tables("INSERT INTO memory.default.t SELECT * FROM tpch.tiny.nation", None, None).unwrap();
-        assert!(t.contains(&"memory.default.t".to_string()), "{t:?}");
-        let t = tables("DELETE FROM t WHERE a = 1", Some("memory"), Some("default")).unwrap();
-        assert_eq!(t, vec!["memory.default.t"]);
+    fn quoted_names_resolve_like_unquoted_ones() {
+        let c = cacheable(&st("SELECT * FROM \"TPCH\".\"Tiny\".nation"), None, None).unwrap();
+        assert_eq!(c.tables, vec!["tpch.tiny.nation"]);
     }
 }

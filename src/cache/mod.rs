@@ -28,7 +28,7 @@ use arrow::record_batch::RecordBatch;
 use arrow_flight::FlightData;
 use tokio::time::Instant;
 
-pub use key::{Bypass, CacheKey, WriteScope, cacheable, normalize, tables, write_scope};
+pub use key::{Bypass, CacheKey, Cacheable, cacheable, tables};
 
 /// Cache settings.
 #[derive(Debug, Clone)]
@@ -201,7 +201,7 @@ struct Generations {
     all: AtomicU64,
 }
 
-type Classified = Result<(String, Vec<String>), Bypass>;
+type Classified = Result<Cacheable, Bypass>;
 
 /// The result cache; cheap to clone.
 #[derive(Debug, Clone)]
@@ -234,7 +234,10 @@ impl ResultCache {
         let classified = moka::sync::Cache::builder()
             .max_capacity(16 << 20)
             .weigher(|k: &(String, Option<String>, Option<String>), v: &Arc<Classified>| {
-                let text = v.as_ref().as_ref().map_or(0, |(n, t)| n.len() + t.iter().map(String::len).sum::<usize>());
+                let text = v
+                    .as_ref()
+                    .as_ref()
+                    .map_or(0, |c| c.canonical.len() + c.tables.iter().map(String::len).sum::<usize>());
                 u32::try_from(k.0.len() + text + 64).unwrap_or(u32::MAX)
             })
             .build();
@@ -258,10 +261,11 @@ impl ResultCache {
         let classified = self
             .classified
             .get_with((sql.to_string(), catalog.map(str::to_string), schema.map(str::to_string)), || {
-                Arc::new(cacheable(sql, catalog, schema))
+                Arc::new(cacheable(&crate::sql::Statement::parse(sql, catalog, schema), catalog, schema))
             });
-        let (normalized, tables) = classified.as_ref().clone()?;
-        let shared = !tables.is_empty()
+        let Cacheable { canonical, tables, complete } = classified.as_ref().clone()?;
+        let shared = complete
+            && !tables.is_empty()
             && tables.iter().all(|t| {
                 self.config
                     .shared_namespaces
@@ -272,7 +276,7 @@ impl ResultCache {
         props.sort();
         Ok((
             CacheKey {
-                sql: normalized,
+                sql: canonical,
                 user: (!shared).then(|| user.to_string()),
                 catalog: catalog.map(str::to_string),
                 schema: schema.map(str::to_string),

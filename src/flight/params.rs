@@ -14,50 +14,9 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 
-/// Where the `?` markers of `sql` are, outside literals, quoted
-/// identifiers and comments.
-pub fn markers(sql: &str) -> Vec<usize> {
-    let b = sql.as_bytes();
-    let mut out = Vec::new();
-    let mut i = 0;
-    while i < b.len() {
-        match b[i] {
-            q @ (b'\'' | b'"') => {
-                i += 1;
-                while i < b.len() {
-                    if b[i] == q {
-                        if b.get(i + 1) == Some(&q) {
-                            i += 1;
-                        } else {
-                            break;
-                        }
-                    }
-                    i += 1;
-                }
-            }
-            b'-' if b.get(i + 1) == Some(&b'-') => {
-                while i < b.len() && b[i] != b'\n' {
-                    i += 1;
-                }
-            }
-            b'/' if b.get(i + 1) == Some(&b'*') => {
-                i += 2;
-                while i + 1 < b.len() && !(b[i] == b'*' && b[i + 1] == b'/') {
-                    i += 1;
-                }
-                i += 1;
-            }
-            b'?' => out.push(i),
-            _ => {}
-        }
-        i += 1;
-    }
-    out
-}
-
 /// `sql` with its `?` markers replaced by `literals`, in order.
 pub fn bind(sql: &str, literals: &[String]) -> Result<String, String> {
-    let at = markers(sql);
+    let at = crate::sql::Statement::parse(sql, None, None).markers();
     if at.len() != literals.len() {
         return Err(format!("the statement has {} parameters but {} values were bound", at.len(), literals.len()));
     }
@@ -265,8 +224,8 @@ mod tests {
 
     #[test]
     fn markers_skip_literals_identifiers_and_comments() {
-        let sql = "SELECT '?', \"a?\", x -- ?\n FROM t /* ? */ WHERE a = ? AND b = 'it''s ?' AND c = ?";
-        assert_eq!(markers(sql).len(), 2);
+        let sql = "SELECT '?', \"a?\", x -- ?\r FROM t /* ? */ WHERE a = ? AND b = 'it''s ?' AND c = ?";
+        assert_eq!(crate::sql::Statement::parse(sql, None, None).markers().len(), 2);
         assert_eq!(
             bind(sql, &["1".into(), "'z'".into()]).unwrap(),
             sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1)

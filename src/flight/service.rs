@@ -49,11 +49,12 @@ use super::registry::{PendingQuery, Registry};
 use super::session;
 use super::signing::{Signer, now_secs};
 use super::statement::{
-    INLINE_RESULT_BYTES, Resolved, batch_response, directive, filler, has_result_set, ipc_bytes, ipc_stream,
-    is_plain_read, parameter_batches, schema_bytes, stream_query,
+    INLINE_RESULT_BYTES, Resolved, batch_response, directive, filler, ipc_bytes, ipc_stream, parameter_batches,
+    schema_bytes, stream_query,
 };
-use crate::cache::{CacheKey, Directive, FillError, Lookup, Outcome, ResultCache, WriteScope, write_scope};
+use crate::cache::{CacheKey, Directive, FillError, Lookup, Outcome, ResultCache};
 use crate::router::Router;
+use crate::sql::{Statement, WriteScope};
 use crate::trino::{Column, TrinoType, schema_for};
 
 /// Largest FlightData message sent; clients default to 4-16 MiB limits.
@@ -305,8 +306,9 @@ impl FlightdeckService {
         metrics::counter!("flightdeck_cache_bypass_total").increment(1);
         let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
-        if is_plain_read(sql) {
-            let key = self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema), prefix: Vec::new() });
+        if self.statement(ctx, sql).is_plain_read() {
+            let key =
+                self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema), prefix: Vec::new() });
             return Ok(Resolved::new(Outcome::Bypass, schema, Some(key), None));
         }
         // Anything that is not a plain read may write, so it runs exactly
@@ -349,9 +351,13 @@ impl FlightdeckService {
         Ok(resolved)
     }
 
+    fn statement(&self, ctx: &SessionContext, sql: &str) -> Statement {
+        Statement::parse(sql, ctx.catalog.as_deref(), ctx.schema.as_deref())
+    }
+
     fn write_scope(&self, ctx: &SessionContext, sql: &str) -> Option<WriteScope> {
         self.state.cache.as_ref()?;
-        write_scope(sql, ctx.catalog.as_deref(), ctx.schema.as_deref())
+        self.statement(ctx, sql).write_scope()
     }
 
     async fn invalidate(&self, scope: WriteScope) {
@@ -429,7 +435,7 @@ impl FlightdeckService {
 
     /// The parameter schema of `sql` (`DESCRIBE INPUT`); empty without markers.
     async fn describe_input(&self, ctx: &SessionContext, sql: &str) -> Result<Schema, Status> {
-        if params::markers(sql).is_empty() {
+        if self.statement(ctx, sql).markers().is_empty() {
             return Ok(Schema::empty());
         }
         let (_, batches) = self
@@ -499,7 +505,7 @@ impl FlightdeckService {
     /// Statements without a result set (DDL, DML, SET, ...) get an empty
     /// schema, which tells JDBC to run them as updates.
     async fn describe_output(&self, ctx: &SessionContext, sql: &str) -> Result<SchemaRef, Status> {
-        if !has_result_set(sql) {
+        if !self.statement(ctx, sql).has_result_set() {
             return Ok(Arc::new(Schema::empty()));
         }
         let described = self

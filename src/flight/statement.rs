@@ -155,67 +155,6 @@ pub(super) fn batch_response<E: std::fmt::Display>(
     Ok(Response::new(stream.boxed()))
 }
 
-/// Whether `sql` returns rows, judged by its first keyword. Trino's
-/// `DESCRIBE OUTPUT` reports a `rows` column for INSERT, but clients must
-/// treat DML and DDL as updates.
-pub(super) fn has_result_set(sql: &str) -> bool {
-    let mut rest = sql;
-    loop {
-        rest = rest.trim_start_matches(|c: char| c.is_whitespace() || c == '(');
-        if let Some(r) = rest.strip_prefix("--") {
-            rest = r.split_once('\n').map_or("", |(_, r)| r);
-        } else if let Some(r) = rest.strip_prefix("/*") {
-            rest = r.split_once("*/").map_or("", |(_, r)| r);
-        } else {
-            break;
-        }
-    }
-    let word: String = rest.chars().take_while(|c| c.is_ascii_alphabetic()).collect::<String>().to_ascii_uppercase();
-    !matches!(
-        word.as_str(),
-        "INSERT"
-            | "UPDATE"
-            | "DELETE"
-            | "MERGE"
-            | "CREATE"
-            | "DROP"
-            | "ALTER"
-            | "TRUNCATE"
-            | "COMMENT"
-            | "GRANT"
-            | "REVOKE"
-            | "DENY"
-            | "SET"
-            | "RESET"
-            | "USE"
-            | "CALL"
-            | "PREPARE"
-            | "DEALLOCATE"
-            | "START"
-            | "COMMIT"
-            | "ROLLBACK"
-            | "REFRESH"
-            | "ANALYZE"
-    )
-}
-
-/// Whether `sql` only reads: a query, `SHOW`, `DESCRIBE` or a plain
-/// `EXPLAIN` (not `EXPLAIN ANALYZE`, which runs its statement). Running a
-/// plain read twice is harmless; anything else may write.
-pub(super) fn is_plain_read(sql: &str) -> bool {
-    let words: Vec<String> = crate::cache::normalize(sql)
-        .split(|c: char| !c.is_ascii_alphabetic())
-        .filter(|w| !w.is_empty())
-        .take(2)
-        .map(str::to_string)
-        .collect();
-    match words.first().map(String::as_str) {
-        Some("select" | "with" | "values" | "table" | "show" | "describe") => true,
-        Some("explain") => words.get(1).map(String::as_str) != Some("analyze"),
-        _ => false,
-    }
-}
-
 /// Streams a query's batches as Flight data. A task pulls Trino pages into
 /// a small bounded channel, so Trino is read only as fast as the client
 /// reads; when the client goes away the task cancels the Trino query.
@@ -264,34 +203,4 @@ pub(super) fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {
         .try_into()
         .map_err(|e: arrow::error::ArrowError| Status::internal(format!("cannot encode schema: {e}")))?;
     Ok(msg.0)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::has_result_set;
-
-    #[test]
-    fn statements_with_and_without_result_sets() {
-        for q in [
-            "SELECT 1",
-            "  (SELECT 1)",
-            "WITH x AS (SELECT 1) SELECT * FROM x",
-            "-- c\nSHOW TABLES",
-            "/* a */ VALUES 1",
-            "EXPLAIN INSERT INTO t VALUES 1",
-            "DESCRIBE t",
-        ] {
-            assert!(has_result_set(q), "{q}");
-        }
-        for q in [
-            "INSERT INTO t VALUES 1",
-            "create table t (a int)",
-            "/* x */ DROP TABLE t",
-            "SET SESSION a = 1",
-            "use tpch.tiny",
-            "-- c\nDELETE FROM t",
-        ] {
-            assert!(!has_result_set(q), "{q}");
-        }
-    }
 }

@@ -178,3 +178,45 @@ async fn trino_column_types(sql: &str) -> Vec<String> {
         page = json(http.get(next).send().await.unwrap().bytes().await.unwrap());
     }
 }
+
+/// Pairs of statements Trino reads differently: the second must never be
+/// answered with the first one's cached result.
+const READ_DIFFERENTLY: &[(&str, &str)] = &[
+    ("SELECT name FROM tpch.tiny.nation ORDER BY name", "SELECT name FROM tpch.tiny.nation ORDER BY name --x\rLIMIT 2"),
+    (
+        "SELECT name FROM tpch.tiny.nation ORDER BY name /* /* */ LIMIT 3 -- */",
+        "SELECT name FROM tpch.tiny.nation ORDER BY name /* /* */ LIMIT 3 -- */\nLIMIT 1",
+    ),
+    ("SELECT 1 AS foo", "SELECT 1 AS Foo"),
+    ("SELECT '--' AS a", "SELECT '--\r' AS a"),
+    ("SELECT 'a' AS \"x--y\"", "SELECT 'a' AS \"x\"--y\"\n"),
+    ("SELECT U&'\\0041' AS a", "SELECT '\\0041' AS a"),
+    ("SELECT X'41' AS a", "SELECT '41' AS a"),
+    ("SELECT 'a\r\nb' AS a", "SELECT 'a\nb' AS a"),
+    ("SELECT 1 AS a", "SELECT 1 AS a;"),
+];
+
+#[tokio::test]
+async fn statements_trino_reads_differently_never_share_a_cache_entry() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await;
+    let direct = trino_direct();
+    for (first, second) in READ_DIFFERENTLY {
+        let _ = c.query(first).await;
+        let through = c.query(second).await;
+        let trino = direct.execute(&session("check"), second).await;
+        match (through, trino) {
+            (Ok((_, schema, got)), Ok((want_schema, want))) => {
+                let names = |s: &Schema| s.fields().iter().map(|f| f.name().clone()).collect::<Vec<_>>();
+                assert_eq!(names(&schema), names(&want_schema), "{second:?}: column names");
+                assert_eq!(
+                    arrow::util::pretty::pretty_format_batches(&got).unwrap().to_string(),
+                    arrow::util::pretty::pretty_format_batches(&want).unwrap().to_string(),
+                    "{second:?}"
+                );
+            }
+            (Err(_), Err(_)) => {}
+            (got, want) => panic!("{second:?}: Flightdeck {:?}, Trino {:?}", got.map(|r| r.2), want.map(|r| r.1)),
+        }
+    }
+}

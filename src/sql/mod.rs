@@ -1,0 +1,304 @@
+//! Statement text, read once and exactly as Trino's lexer reads it.
+//!
+//! Every decision Flightdeck takes from SQL text (the cache key, what a
+//! statement reads and writes, whether it returns rows, where its `?`
+//! markers are, whether it calls a non-deterministic function) comes from
+//! one [`Statement`], built from [`lexer`]'s tokens. Two statements that
+//! Trino reads differently never get the same canonical text.
+
+pub mod lexer;
+
+use lexer::{Token, TokenKind};
+
+/// Functions whose result changes from one run to the next (or per user):
+/// a statement calling any of them is never cached.
+const NON_DETERMINISTIC: &[&str] = &[
+    "now",
+    "current_timestamp",
+    "current_date",
+    "current_time",
+    "localtime",
+    "localtimestamp",
+    "random",
+    "rand",
+    "uuid",
+    "shuffle",
+    "current_user",
+    "current_role",
+    "current_catalog",
+    "current_schema",
+    "current_path",
+    "current_groups",
+    "from_unixtime_nanos",
+];
+
+/// First keywords of statements without a result set (JDBC runs them as
+/// updates). Trino's `DESCRIBE OUTPUT` reports a `rows` column for INSERT,
+/// but clients must treat DML and DDL as updates.
+const NO_RESULT_SET: &[&str] = &[
+    "insert",
+    "update",
+    "delete",
+    "merge",
+    "create",
+    "drop",
+    "alter",
+    "truncate",
+    "comment",
+    "grant",
+    "revoke",
+    "deny",
+    "set",
+    "reset",
+    "use",
+    "call",
+    "prepare",
+    "deallocate",
+    "start",
+    "commit",
+    "rollback",
+    "refresh",
+    "analyze",
+];
+
+/// What a statement does, by its leading keywords.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Kind {
+    /// `SELECT`, `WITH`, `VALUES`, `TABLE`, possibly parenthesized.
+    Query,
+    /// `SHOW ...`, `DESCRIBE ...` and `EXPLAIN` without `ANALYZE`: read-only.
+    Inspect,
+    /// `USE`, `SET SESSION`, `RESET SESSION`, `SET TIME ZONE`, `SET PATH`:
+    /// change the client's session, no data.
+    Session,
+    /// Changes data or objects; the target, when the statement names one.
+    Write(Option<String>),
+    /// Anything else (`CALL`, `EXECUTE`, `GRANT`, `EXPLAIN ANALYZE`,
+    /// transactions, unparseable text): may change anything.
+    Other,
+}
+
+/// What a write may have changed.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum WriteScope {
+    /// These tables or views (as `catalog.schema.name`).
+    Tables(Vec<String>),
+    /// Unknown, or permissions: everything.
+    All,
+}
+
+/// One statement, read once.
+#[derive(Debug, Clone)]
+pub struct Statement {
+    text: String,
+    tokens: Vec<Token>,
+    kind: Kind,
+}
+
+impl Statement {
+    /// Reads `sql` as Trino's lexer does; `catalog` and `schema` qualify
+    /// the names it finds.
+    pub fn parse(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Statement {
+        let tokens = lexer::tokens(sql);
+        let kind = classify(sql, &tokens, catalog, schema);
+        Statement { text: sql.to_string(), tokens, kind }
+    }
+
+    /// The statement as written.
+    pub fn text(&self) -> &str {
+        &self.text
+    }
+
+    /// What the statement does.
+    pub fn kind(&self) -> &Kind {
+        &self.kind
+    }
+
+    /// The tokens' text, verbatim, joined by single spaces: equal for two
+    /// statements exactly when Trino's parser sees the same tokens.
+    pub fn canonical(&self) -> String {
+        let mut out = String::with_capacity(self.text.len());
+        for t in &self.tokens {
+            if !out.is_empty() {
+                out.push(' ');
+            }
+            out.push_str(t.text(&self.text));
+        }
+        out
+    }
+
+    /// Whether running the statement twice is harmless: a query, or a
+    /// `SHOW`, `DESCRIBE` or plain `EXPLAIN`.
+    pub fn is_plain_read(&self) -> bool {
+        matches!(self.kind, Kind::Query | Kind::Inspect)
+    }
+
+    /// Whether the statement returns rows (else clients run it as an update).
+    pub fn has_result_set(&self) -> bool {
+        self.first_word().is_none_or(|w| !NO_RESULT_SET.contains(&w.to_ascii_lowercase().as_str()))
+    }
+
+    /// What the statement may change, or `None` for reads and session
+    /// statements.
+    pub fn write_scope(&self) -> Option<WriteScope> {
+        match &self.kind {
+            Kind::Query | Kind::Inspect | Kind::Session => None,
+            Kind::Write(Some(t)) => Some(WriteScope::Tables(vec![t.clone()])),
+            Kind::Write(None) | Kind::Other => Some(WriteScope::All),
+        }
+    }
+
+    /// The first non-deterministic function the statement names, if any.
+    /// Quoted names count too: Trino resolves `"now"()` to `now()`.
+    pub fn non_deterministic(&self) -> Option<&'static str> {
+        self.tokens.iter().find_map(|t| {
+            let name = match t.kind {
+                TokenKind::Word => t.text(&self.text).to_ascii_lowercase(),
+                TokenKind::QuotedIdentifier => unquote(t.text(&self.text)).to_lowercase(),
+                _ => return None,
+            };
+            NON_DETERMINISTIC.iter().find(|n| **n == name).copied()
+        })
+    }
+
+    /// Whether the statement names a catalog or schema whose contents
+    /// depend on who asks (`system`, `information_schema`) anywhere.
+    pub fn names_per_user_relations(&self) -> bool {
+        self.tokens.iter().any(|t| {
+            let name = match t.kind {
+                TokenKind::Word => t.text(&self.text).to_ascii_lowercase(),
+                TokenKind::QuotedIdentifier => unquote(t.text(&self.text)).to_lowercase(),
+                _ => return false,
+            };
+            name == "system" || name == "information_schema"
+        })
+    }
+
+    /// Whether the statement reads a table function or a `TABLE t`
+    /// relation, which a plain parser may not list among its tables.
+    pub fn uses_table_keyword(&self) -> bool {
+        self.tokens.iter().any(|t| t.kind == TokenKind::Word && lexer::is_keyword(t.text(&self.text), "table"))
+    }
+
+    /// Byte offsets of the `?` parameter markers, in order.
+    pub fn markers(&self) -> Vec<usize> {
+        self.tokens.iter().filter(|t| t.kind == TokenKind::Parameter).map(|t| t.start).collect()
+    }
+
+    fn first_word(&self) -> Option<&str> {
+        first_word(&self.text, &self.tokens)
+    }
+}
+
+fn first_word<'a>(sql: &'a str, tokens: &[Token]) -> Option<&'a str> {
+    tokens
+        .iter()
+        .find(|t| !(t.kind == TokenKind::Symbol && t.text(sql) == "("))
+        .filter(|t| t.kind == TokenKind::Word)
+        .map(|t| t.text(sql))
+}
+
+/// The identifier a quoted identifier stands for.
+fn unquote(quoted: &str) -> String {
+    quoted[1..quoted.len().saturating_sub(1).max(1)].replace("\"\"", "\"")
+}
+
+/// `catalog.schema.name` of a relation name, in lower case as Trino
+/// resolves it (quoted or not), qualified by the session's catalog and
+/// schema.
+pub fn qualify(parts: &[String], catalog: Option<&str>, schema: Option<&str>) -> String {
+    let parts: Vec<String> = parts.iter().map(|p| p.to_lowercase()).collect();
+    let (c, s) = (catalog.unwrap_or("").to_lowercase(), schema.unwrap_or("").to_lowercase());
+    match parts.as_slice() {
+        [t] => format!("{c}.{s}.{t}"),
+        [sc, t] => format!("{c}.{sc}.{t}"),
+        _ => parts.join("."),
+    }
+}
+
+fn classify(sql: &str, tokens: &[Token], catalog: Option<&str>, schema: Option<&str>) -> Kind {
+    let words: Vec<String> = tokens
+        .iter()
+        .skip_while(|t| t.kind == TokenKind::Symbol && t.text(sql) == "(")
+        .take(6)
+        .map(|t| if t.kind == TokenKind::Word { t.text(sql).to_ascii_lowercase() } else { String::new() })
+        .collect();
+    let w = |i: usize| words.get(i).map(String::as_str).unwrap_or("");
+    // Where the target name starts, for the writes that name one.
+    let target_at = |skip: &[&str]| -> Option<String> {
+        let start = tokens.iter().position(|t| t.kind != TokenKind::Symbol || t.text(sql) != "(")?;
+        let mut i = start;
+        // The leading keywords, then optional IF [NOT] EXISTS.
+        for k in skip {
+            if !tokens.get(i).is_some_and(|t| t.kind == TokenKind::Word && lexer::is_keyword(t.text(sql), k)) {
+                return None;
+            }
+            i += 1;
+        }
+        for k in ["if", "not", "exists"] {
+            if tokens.get(i).is_some_and(|t| t.kind == TokenKind::Word && lexer::is_keyword(t.text(sql), k)) {
+                i += 1;
+            }
+        }
+        let parts = name_at(sql, tokens, i)?;
+        Some(qualify(&parts, catalog, schema))
+    };
+    let write = |skip: &[&str]| Kind::Write(target_at(skip));
+    match (w(0), w(1), w(2)) {
+        ("select" | "with" | "values" | "table", _, _) => Kind::Query,
+        ("show" | "describe" | "desc", _, _) => Kind::Inspect,
+        ("explain", "analyze", _) => Kind::Other,
+        ("explain", _, _) => Kind::Inspect,
+        ("use", _, _) | ("reset", "session", _) => Kind::Session,
+        ("set", "session", "authorization") => Kind::Other,
+        ("set", "session" | "time" | "path", _) => Kind::Session,
+        ("insert", "into", _) => write(&["insert", "into"]),
+        ("update", _, _) => write(&["update"]),
+        ("delete", "from", _) => write(&["delete", "from"]),
+        ("merge", "into", _) => write(&["merge", "into"]),
+        ("truncate", "table", _) => write(&["truncate", "table"]),
+        ("refresh", "materialized", "view") => write(&["refresh", "materialized", "view"]),
+        ("analyze", _, _) => write(&["analyze"]),
+        ("create" | "drop" | "alter", "table" | "view", _) => write(&[w(0), w(1)]),
+        ("create" | "drop" | "alter", "materialized", "view") => write(&[w(0), "materialized", "view"]),
+        ("create", "or", "replace") => match (w(3), w(4)) {
+            ("table" | "view", _) => write(&["create", "or", "replace", w(3)]),
+            ("materialized", "view") => write(&["create", "or", "replace", "materialized", "view"]),
+            _ => Kind::Write(None),
+        },
+        ("comment", "on", "table" | "view") => write(&["comment", "on", w(2)]),
+        ("comment", "on", "column") => {
+            // `COMMENT ON COLUMN t.c`: the table is the name without its last part.
+            let at = tokens.iter().position(|t| t.kind == TokenKind::Word && lexer::is_keyword(t.text(sql), "column"));
+            let table = at.and_then(|i| name_at(sql, tokens, i + 1)).and_then(|mut parts| {
+                parts.pop();
+                (!parts.is_empty()).then(|| qualify(&parts, catalog, schema))
+            });
+            Kind::Write(table)
+        }
+        ("create" | "drop" | "alter" | "comment" | "insert" | "delete" | "merge" | "truncate" | "refresh", _, _) => {
+            Kind::Write(None)
+        }
+        _ => Kind::Other,
+    }
+}
+
+/// The dotted name starting at token `i`: its parts, unquoted.
+fn name_at(sql: &str, tokens: &[Token], mut i: usize) -> Option<Vec<String>> {
+    let mut parts = Vec::new();
+    loop {
+        let t = tokens.get(i)?;
+        parts.push(match t.kind {
+            TokenKind::Word => t.text(sql).to_string(),
+            TokenKind::QuotedIdentifier => unquote(t.text(sql)),
+            _ => return None,
+        });
+        match tokens.get(i + 1) {
+            Some(dot) if dot.kind == TokenKind::Symbol && dot.text(sql) == "." => i += 2,
+            _ => return Some(parts),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests;
