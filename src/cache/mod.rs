@@ -176,6 +176,8 @@ pub enum Lookup<E, P> {
     NotCached,
     /// The fill failed; shared by every waiter of that fill.
     Failed(Arc<FillError<E, P>>),
+    /// Writes kept superseding the fills: run the statement uncached.
+    Uncached,
 }
 
 /// One entry, as the admin API lists it.
@@ -383,27 +385,42 @@ impl ResultCache {
             (Directive::Default, Some((outcome, e))) => return self.serve(outcome, e),
             (Directive::Default, None) => {}
         }
+        // A fill that began before a write finished may hold rows from before
+        // it; a caller must not get those, even one that joined the fill
+        // after the write: such a fill is dropped and run again, a few times
+        // at most under a stream of writes, then the caller runs uncached.
         // Whatever is there may not be served: replace it.
         self.cache.invalidate(&key).await;
-        let generation = self.current_generation();
-        let summary = summarize(&key);
-        let started = Instant::now();
-        let result = self
-            .cache
-            .try_get_with(key, async move {
-                let filled = fill().await?;
-                Ok::<_, FillError<E, P>>(Arc::new(CachedResult::new(filled, tables, generation, summary)))
-            })
-            .await;
-        metrics::histogram!("flightdeck_cache_fill_seconds").record(started.elapsed().as_secs_f64());
-        self.update_gauges();
-        match result {
-            Ok(e) => {
-                metrics::counter!("flightdeck_cache_misses_total").increment(1);
-                Lookup::Cached(Outcome::Miss, e)
+        for _ in 0..3 {
+            let generation = self.current_generation();
+            let summary = summarize(&key);
+            let started = Instant::now();
+            let (fill, tables) = (Arc::clone(&fill), tables.clone());
+            let result = self
+                .cache
+                .try_get_with(key.clone(), async move {
+                    let filled = fill().await?;
+                    Ok::<_, FillError<E, P>>(Arc::new(CachedResult::new(filled, tables, generation, summary)))
+                })
+                .await;
+            metrics::histogram!("flightdeck_cache_fill_seconds").record(started.elapsed().as_secs_f64());
+            self.update_gauges();
+            match result {
+                Ok(e) if self.is_current(&e) => {
+                    metrics::counter!("flightdeck_cache_misses_total").increment(1);
+                    return Lookup::Cached(Outcome::Miss, e);
+                }
+                Ok(superseded) => {
+                    metrics::counter!("flightdeck_cache_superseded_fills_total").increment(1);
+                    // Drop it unless another waiter already replaced it.
+                    if self.cache.get(&key).await.is_some_and(|e| Arc::ptr_eq(&e, &superseded)) {
+                        self.cache.invalidate(&key).await;
+                    }
+                }
+                Err(e) => return Lookup::Failed(e),
             }
-            Err(e) => Lookup::Failed(e),
         }
+        Lookup::Uncached
     }
 
     fn serve<E, P>(&self, outcome: Outcome, e: Arc<CachedResult>) -> Lookup<E, P> {

@@ -78,6 +78,49 @@ async fn concurrent_misses_share_one_fill() {
 }
 
 #[tokio::test]
+async fn a_read_after_a_write_never_gets_a_fill_begun_before_it() {
+    let cache = ResultCache::new(CacheConfig::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let gate = Arc::new(tokio::sync::Semaphore::new(0));
+    let fill = {
+        let (calls, gate) = (Arc::clone(&calls), Arc::clone(&gate));
+        move || {
+            let n = calls.fetch_add(1, Ordering::SeqCst) as i64 + 1;
+            let gate = Arc::clone(&gate);
+            Box::pin(async move {
+                // The first run reads the table before the write lands.
+                if n == 1 {
+                    gate.acquire().await.unwrap().forget();
+                }
+                Ok(filled(1, n))
+            }) as std::pin::Pin<Box<dyn Future<Output = Fill> + Send>>
+        }
+    };
+    let fill = Arc::new(fill);
+    let tables = vec!["memory.default.t".to_string()];
+    let before = tokio::spawn({
+        let (cache, fill, tables) = (cache.clone(), Arc::clone(&fill), tables.clone());
+        async move { cache.get_or_fill(key("q", "a"), tables, Directive::Default, move || fill()).await }
+    });
+    while calls.load(Ordering::SeqCst) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The write finishes while the fill runs; a read starts after it.
+    cache.invalidate_tables(&tables).await;
+    let after = tokio::spawn({
+        let (cache, fill, tables) = (cache.clone(), Arc::clone(&fill), tables.clone());
+        async move { cache.get_or_fill(key("q", "a"), tables, Directive::Default, move || fill()).await }
+    });
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    gate.add_permits(1);
+    let (o, e) = expect_cached(after.await.unwrap());
+    assert_eq!((o, tag(&e)), (Outcome::Miss, 2), "the read after the write gets rows read after it");
+    let (_, e) = expect_cached(before.await.unwrap());
+    assert_eq!(tag(&e), 2);
+    assert_eq!(tag(&cache.peek(&key("q", "a")).await.unwrap().1), 2);
+}
+
+#[tokio::test]
 async fn failed_fill_is_shared_and_not_cached() {
     let cache = ResultCache::new(CacheConfig::default());
     let calls = Arc::new(AtomicUsize::new(0));
@@ -176,13 +219,18 @@ async fn invalidation_during_a_fill_wins() {
     let cache = ResultCache::new(CacheConfig::default());
     let (release, wait) = tokio::sync::oneshot::channel::<()>();
     let wait = Arc::new(Mutex::new(Some(wait)));
-    let fill = move || {
-        let wait = wait.lock().unwrap().take();
-        async move {
-            if let Some(w) = wait {
-                let _ = w.await;
+    let runs = Arc::new(AtomicUsize::new(0));
+    let fill = {
+        let runs = Arc::clone(&runs);
+        move || {
+            let wait = wait.lock().unwrap().take();
+            let n = runs.fetch_add(1, Ordering::SeqCst) as i64 + 1;
+            async move {
+                if let Some(w) = wait {
+                    let _ = w.await;
+                }
+                Ok::<_, FillError<String, ()>>(filled(1, n))
             }
-            Ok::<_, FillError<String, ()>>(filled(1, 7))
         }
     };
     let tables = vec!["memory.default.t".to_string()];
@@ -192,9 +240,9 @@ async fn invalidation_during_a_fill_wins() {
     // A write lands while the fill is running.
     cache.invalidate_tables(&["memory.default.t".to_string()]).await;
     release.send(()).unwrap();
-    let (o, _) = expect_cached(fill_task.await.unwrap());
-    assert_eq!(o, Outcome::Miss, "the caller that started the fill gets its rows");
-    assert!(cache.peek(&key("q", "a")).await.is_none(), "but they are never served as fresh afterwards");
+    let (o, e) = expect_cached(fill_task.await.unwrap());
+    assert_eq!((o, tag(&e)), (Outcome::Miss, 2), "the caller gets rows from a fill begun after the write");
+    assert_eq!(tag(&cache.peek(&key("q", "a")).await.unwrap().1), 2, "the superseded rows are never served");
 }
 
 #[tokio::test]

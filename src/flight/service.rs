@@ -279,6 +279,7 @@ impl FlightdeckService {
                 Lookup::Cached(outcome, entry) => {
                     return Ok(Resolved::new(outcome, Arc::clone(&entry.schema), None, Some(entry.rows)));
                 }
+                Lookup::Uncached => {}
                 Lookup::NotCached => {
                     return Err(Status::failed_precondition("only-if-cached: no cached result for this statement"));
                 }
