@@ -28,6 +28,17 @@ impl Router {
         self.trino.start(&Session::from(ctx), sql).await
     }
 
+    /// Starts text derived from the client's (`origin` maps error
+    /// positions back into what the client wrote).
+    pub async fn start_from(
+        &self,
+        ctx: &SessionContext,
+        sql: &str,
+        origin: Option<std::sync::Arc<crate::trino::Origin>>,
+    ) -> Result<Query> {
+        self.trino.start_from(&Session::from(ctx), sql, origin).await
+    }
+
     /// Runs `sql` to completion in the client's session (small results).
     pub async fn execute(&self, ctx: &SessionContext, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
         self.trino.execute(&Session::from(ctx), sql).await

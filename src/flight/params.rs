@@ -14,21 +14,36 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 
+/// A statement as Trino runs it: the client's text with its parameters
+/// bound, and where that text came from when binding changed it.
+#[derive(Debug, Clone)]
+pub struct Bound {
+    pub sql: String,
+    pub origin: Option<std::sync::Arc<crate::trino::Origin>>,
+}
+
 /// `sql` with its `?` markers replaced by `literals`, in order.
-pub fn bind(sql: &str, literals: &[String]) -> Result<String, String> {
+pub fn bind(sql: &str, literals: &[String]) -> Result<Bound, String> {
     let at = crate::sql::Statement::parse(sql, None, None).markers();
     if at.len() != literals.len() {
         return Err(format!("the statement has {} parameters but {} values were bound", at.len(), literals.len()));
     }
+    if at.is_empty() {
+        return Ok(Bound { sql: sql.to_string(), origin: None });
+    }
     let mut out = String::with_capacity(sql.len() + literals.iter().map(String::len).sum::<usize>());
+    let mut copied = Vec::with_capacity(at.len() + 1);
     let mut last = 0;
     for (pos, lit) in at.iter().zip(literals) {
+        copied.push((out.len(), last, pos - last));
         out.push_str(&sql[last..*pos]);
         out.push_str(lit);
         last = pos + 1;
     }
+    copied.push((out.len(), last, sql.len() - last));
     out.push_str(&sql[last..]);
-    Ok(out)
+    let origin = crate::trino::Origin::new(sql, &out, copied);
+    Ok(Bound { sql: out, origin: Some(std::sync::Arc::new(origin)) })
 }
 
 /// For `INSERT INTO t [(columns)] VALUES (...)`: the table, and for each
@@ -227,7 +242,7 @@ mod tests {
         let sql = "SELECT '?', \"a?\", x -- ?\r FROM t /* ? */ WHERE a = ? AND b = 'it''s ?' AND c = ?";
         assert_eq!(crate::sql::Statement::parse(sql, None, None).markers().len(), 2);
         assert_eq!(
-            bind(sql, &["1".into(), "'z'".into()]).unwrap(),
+            bind(sql, &["1".into(), "'z'".into()]).unwrap().sql,
             sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1)
         );
         assert!(bind("SELECT ?", &[]).is_err());

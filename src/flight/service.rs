@@ -42,7 +42,7 @@ use arrow_flight::FlightData;
 use super::auth::Authenticator;
 use super::error::{sign_status, trino_status};
 use super::metadata;
-use super::params;
+use super::params::{self, Bound};
 use super::proto::session_option_value::OptionValue;
 use super::proto::{self, Kind, PreparedStatementHandle, SessionContext, StatementTicket};
 use super::registry::{PendingQuery, Registry};
@@ -232,12 +232,14 @@ impl FlightdeckService {
         &self,
         ctx: SessionContext,
         sql: String,
+        parameters: Vec<String>,
         descriptor: FlightDescriptor,
         directive: Directive,
     ) -> Result<Response<FlightInfo>, Status> {
         let started = std::time::Instant::now();
+        let bound = params::bind(&sql, &parameters).map_err(Status::invalid_argument)?;
         let Resolved { outcome, schema, registry_key, rows, session: changed, result, run_once } =
-            self.resolve(&ctx, &sql, directive).await?;
+            self.resolve(&ctx, &bound, directive).await?;
         metrics::histogram!("flightdeck_request_seconds", "rpc" => "get_flight_info", "route" => outcome.as_str())
             .record(started.elapsed().as_secs_f64());
         let ticket = StatementTicket {
@@ -248,6 +250,7 @@ impl FlightdeckService {
             cache_status: outcome.as_str().to_string(),
             result: result.unwrap_or_default(),
             run_once,
+            parameters,
         };
         let handle = self.state.signer.sign(Kind::Ticket, &ticket);
         let ticket = TicketStatementQuery { statement_handle: handle.into() };
@@ -271,10 +274,11 @@ impl FlightdeckService {
 
     /// Finds or produces the result of `sql`: a cache entry, or a query
     /// parked in the registry (returning its key).
-    async fn resolve(&self, ctx: &SessionContext, sql: &str, directive: Directive) -> Result<Resolved, Status> {
+    async fn resolve(&self, ctx: &SessionContext, bound: &Bound, directive: Directive) -> Result<Resolved, Status> {
+        let sql = bound.sql.as_str();
         if let Some((cache, key, tables)) = self.cache_key(ctx, sql) {
             let max = cache.config().max_entry_bytes;
-            let fill = filler(self.state.router.clone(), ctx.clone(), sql.to_string(), max);
+            let fill = filler(self.state.router.clone(), ctx.clone(), bound.clone(), max);
             match cache.get_or_fill(key, tables, directive, fill).await {
                 Lookup::Cached(outcome, entry) => {
                     return Ok(Resolved::new(outcome, Arc::clone(&entry.schema), None, Some(entry.rows)));
@@ -305,7 +309,8 @@ impl FlightdeckService {
             return Err(Status::failed_precondition("only-if-cached: this statement is never cached"));
         }
         metrics::counter!("flightdeck_cache_bypass_total").increment(1);
-        let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
+        let mut query =
+            self.state.router.start_from(ctx, sql, bound.origin.clone()).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
         if self.statement(ctx, sql).is_plain_read() {
             let key =
@@ -395,7 +400,8 @@ impl FlightdeckService {
                  replica), and it is not run again because it may change data: call GetFlightInfo again",
             ));
         }
-        let cached = self.cache_key(ctx, &t.sql);
+        let bound = params::bind(&t.sql, &t.parameters).map_err(Status::invalid_argument)?;
+        let cached = self.cache_key(ctx, &bound.sql);
         if let Some((cache, key, _)) = &cached {
             if let Some((_, entry)) = cache.peek(key).await {
                 let messages = entry.encoded.clone();
@@ -403,7 +409,8 @@ impl FlightdeckService {
             }
         }
         tracing::debug!("ticket's result is neither pending nor cached here; running it again");
-        let mut query = self.state.router.start(ctx, &t.sql).await.map_err(|e| trino_status(&e))?;
+        let mut query =
+            self.state.router.start_from(ctx, &bound.sql, bound.origin).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
         let route = if cached.is_some() { Outcome::Miss } else { Outcome::Bypass };
         Ok((route.as_str(), stream_query(PendingQuery { query, schema, prefix: Vec::new() })))
@@ -423,15 +430,10 @@ impl FlightdeckService {
         Ok(h)
     }
 
-    /// The session and the statement to run, its parameters bound.
-    fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(SessionContext, String), Status> {
+    /// The session, the statement and its bound parameters.
+    fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(SessionContext, String, Vec<String>), Status> {
         let h = self.verify_handle(handle, user)?;
-        let sql = if h.parameters.is_empty() {
-            h.sql
-        } else {
-            params::bind(&h.sql, &h.parameters).map_err(Status::invalid_argument)?
-        };
-        Ok((h.session.expect("checked by verify_handle"), sql))
+        Ok((h.session.expect("checked by verify_handle"), h.sql, h.parameters))
     }
 
     /// The parameter schema of `sql` (`DESCRIBE INPUT`); empty without markers.
@@ -492,12 +494,15 @@ impl FlightdeckService {
     }
 
     /// Runs a statement with no result set to completion; returns its update count.
-    async fn run_update(&self, ctx: &SessionContext, sql: &str) -> Result<i64, Status> {
-        let mut query = self.state.router.start(ctx, sql).await.map_err(|e| trino_status(&e))?;
-        query.drain().await.map_err(|e| trino_status(&e))?;
-        if let Some(scope) = self.write_scope(ctx, sql) {
+    async fn run_update(&self, ctx: &SessionContext, bound: &Bound) -> Result<i64, Status> {
+        let mut query =
+            self.state.router.start_from(ctx, &bound.sql, bound.origin.clone()).await.map_err(|e| trino_status(&e))?;
+        let drained = query.drain().await;
+        // A write that failed may still have committed: forget its tables either way.
+        if let Some(scope) = self.write_scope(ctx, &bound.sql) {
             self.invalidate(scope).await;
         }
+        drained.map_err(|e| trino_status(&e))?;
         // DDL and SET have no count: report 0 rows, as JDBC expects.
         Ok(query.update_count().unwrap_or(0))
     }
@@ -520,8 +525,9 @@ impl FlightdeckService {
                 // Trino refuses a statement that does not parse at the HTTP
                 // level when it comes in a header; PREPARE reports the same
                 // problem as a proper query error (name, location).
-                let prepare = format!("PREPARE {DESCRIBE_NAME} FROM {sql}");
-                return Err(match self.state.router.start(ctx, &prepare).await {
+                let prefix = format!("PREPARE {DESCRIBE_NAME} FROM ");
+                let origin = Arc::new(crate::trino::Origin::prefixed(&prefix, sql));
+                return Err(match self.state.router.start_from(ctx, &format!("{prefix}{sql}"), Some(origin)).await {
                     Ok(mut q) => trino_status(&q.drain().await.err().unwrap_or(e)),
                     Err(e) => trino_status(&e),
                 });
@@ -581,7 +587,7 @@ impl FlightSqlService for FlightdeckService {
     ) -> Result<Response<FlightInfo>, Status> {
         let ctx = self.session(request.metadata())?;
         let directive = directive(request.metadata())?;
-        self.statement_info(ctx, query.query, request.into_inner(), directive).await
+        self.statement_info(ctx, query.query, Vec::new(), request.into_inner(), directive).await
     }
 
     async fn get_flight_info_prepared_statement(
@@ -590,9 +596,9 @@ impl FlightSqlService for FlightdeckService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let (ctx, sql) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
+        let (ctx, sql, parameters) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
         let directive = directive(request.metadata())?;
-        self.statement_info(ctx, sql, request.into_inner(), directive).await
+        self.statement_info(ctx, sql, parameters, request.into_inner(), directive).await
     }
 
     async fn do_get_statement(
@@ -679,7 +685,7 @@ impl FlightSqlService for FlightdeckService {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let ctx = self.session(request.metadata())?;
-        self.run_update(&ctx, &cmd.query).await
+        self.run_update(&ctx, &params::Bound { sql: cmd.query, origin: None }).await
     }
 
     async fn do_put_prepared_statement_query(
@@ -725,18 +731,14 @@ impl FlightSqlService for FlightdeckService {
             let batch = batch.map_err(|e| Status::invalid_argument(format!("malformed parameters: {e}")))?;
             for row in 0..batch.num_rows() {
                 let literals = params::literals(&batch, row).map_err(Status::invalid_argument)?;
-                let sql = params::bind(&handle.sql, &literals).map_err(Status::invalid_argument)?;
-                total += self.run_update(&ctx, &sql).await?;
+                let bound = params::bind(&handle.sql, &literals).map_err(Status::invalid_argument)?;
+                total += self.run_update(&ctx, &bound).await?;
                 ran = true;
             }
         }
         if !ran {
-            let sql = if handle.parameters.is_empty() {
-                handle.sql.clone()
-            } else {
-                params::bind(&handle.sql, &handle.parameters).map_err(Status::invalid_argument)?
-            };
-            total = self.run_update(&ctx, &sql).await?;
+            let bound = params::bind(&handle.sql, &handle.parameters).map_err(Status::invalid_argument)?;
+            total = self.run_update(&ctx, &bound).await?;
         }
         Ok(total)
     }

@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 use tonic::{Response, Status};
 
 use super::error::trino_status;
+use super::params::Bound;
 use super::proto::SessionContext;
 use super::registry::PendingQuery;
 use super::service::{BoxStream, CACHE_HEADER, MAX_FLIGHT_DATA_BYTES, PREFETCH_BATCHES};
@@ -88,13 +89,13 @@ pub(super) type Fill = Result<Filled, FillError<crate::trino::Error, PendingQuer
 pub(super) fn filler(
     router: Router,
     ctx: SessionContext,
-    sql: String,
+    bound: Bound,
     max_bytes: u64,
 ) -> impl Fn() -> Pin<Box<dyn std::future::Future<Output = Fill> + Send>> + Send + Sync + 'static {
     move || {
-        let (router, ctx, sql) = (router.clone(), ctx.clone(), sql.clone());
+        let (router, ctx, bound) = (router.clone(), ctx.clone(), bound.clone());
         Box::pin(async move {
-            let mut query = router.start(&ctx, &sql).await.map_err(FillError::Failed)?;
+            let mut query = router.start_from(&ctx, &bound.sql, bound.origin).await.map_err(FillError::Failed)?;
             let schema = query.wait_for_schema().await.map_err(FillError::Failed)?;
             let mut batches = Vec::new();
             let mut bytes = 0u64;

@@ -17,7 +17,7 @@ use serde_json::value::RawValue;
 use url::Url;
 
 use super::decode::BatchDecoder;
-use super::error::{Error, QueryError, Result};
+use super::error::{Error, Origin, QueryError, Result};
 use super::types::{Column, TrinoType};
 
 /// How Flightdeck authenticates itself to Trino.
@@ -140,8 +140,14 @@ const TRINO_CATALOG: HeaderName = HeaderName::from_static("x-trino-catalog");
 const TRINO_SCHEMA: HeaderName = HeaderName::from_static("x-trino-schema");
 const TRINO_PREPARED: HeaderName = HeaderName::from_static("x-trino-prepared-statement");
 
+/// A header value as Trino reads it: ISO-8859-1. A name outside it (`用户`)
+/// is refused rather than sent as UTF-8 bytes, which Trino would read as
+/// another name (`ç\u{94}¨...`) and run the query as that user.
 fn header(v: &str) -> Result<HeaderValue> {
-    HeaderValue::from_str(v).map_err(|_| Error::InvalidHeader(v.to_string()))
+    let latin1: Option<Vec<u8>> = v.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
+    latin1
+        .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
+        .ok_or_else(|| Error::InvalidHeader(v.to_string()))
 }
 
 fn urlenc(s: &str) -> String {
@@ -210,6 +216,12 @@ impl TrinoClient {
 
     /// Submits `sql` and returns the running query after Trino's first answer.
     pub async fn start(&self, session: &Session, sql: &str) -> Result<Query> {
+        self.start_from(session, sql, None).await
+    }
+
+    /// [`TrinoClient::start`] for text Flightdeck derived from the client's:
+    /// positions in the query's errors point into the client's text.
+    pub async fn start_from(&self, session: &Session, sql: &str, origin: Option<Arc<Origin>>) -> Result<Query> {
         let mut headers = self.inner.post_headers.clone();
         headers.insert(TRINO_USER, header(&session.user)?);
         if let Some(c) = &session.catalog {
@@ -244,6 +256,7 @@ impl TrinoClient {
             update_type: None,
             update_count: None,
             session_updates: Vec::new(),
+            origin,
         };
         query.apply_headers(&resp_headers);
         query.apply_page(&bytes)?;
@@ -402,6 +415,7 @@ pub struct Query {
     update_type: Option<String>,
     update_count: Option<i64>,
     session_updates: Vec<SessionUpdate>,
+    origin: Option<Arc<Origin>>,
 }
 
 fn decode_component(s: &str) -> String {
@@ -509,6 +523,9 @@ impl Query {
         if let Some(mut e) = page.error {
             self.next_uri = None;
             e.query_id = Some(self.id.clone());
+            if let Some(o) = &self.origin {
+                o.relocate(&mut e);
+            }
             return Err(Error::Query(e));
         }
         if page.update_type.is_some() {

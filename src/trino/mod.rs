@@ -6,5 +6,5 @@ mod error;
 pub mod types;
 
 pub use client::{ClientStats, Query, Session, SessionUpdate, TrinoAuth, TrinoClient, TrinoConfig};
-pub use error::{Error, ErrorLocation, QueryError, Result};
+pub use error::{Error, ErrorLocation, Origin, QueryError, Result};
 pub use types::{Column, TrinoType, schema_for};

@@ -220,3 +220,53 @@ async fn statements_trino_reads_differently_never_share_a_cache_entry() {
         }
     }
 }
+
+/// The `x-trino-error-location` of a failed call, and its message.
+fn located(e: &tonic::Status) -> (String, String) {
+    let loc = e.metadata().get("x-trino-error-location").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    (loc, e.message().to_string())
+}
+
+/// Trino's own position for `sql`, as `line:column`.
+async fn trino_location(sql: &str) -> String {
+    match trino_direct().execute(&session("check"), sql).await {
+        Err(flightdeck::trino::Error::Query(q)) => {
+            let l = q.error_location.expect("Trino gives a position");
+            format!("{}:{}", l.line_number, l.column_number)
+        }
+        other => panic!("{sql}: expected a query error, got {:?}", other.map(|r| r.1)),
+    }
+}
+
+#[tokio::test]
+async fn error_positions_point_into_the_clients_text() {
+    use std::sync::Arc;
+    let server = TestServer::uncached().await;
+    let mut c = server.client().await;
+    for sql in ["SELEC 1", "SELECT 1 FRO t", "SELECT 'é', x\r\nFRO t", "  \tSELECT 1 +", "SELECT 1 --c\rFRO t"] {
+        let want = trino_location(sql).await;
+        for e in [c.prepare(sql).await.unwrap_err(), c.info(sql).await.unwrap_err()] {
+            let (loc, message) = located(&e);
+            assert_eq!(loc, want, "{sql:?}: {message}");
+            assert!(message.contains(&format!("line {want}: ")), "{sql:?}: {message}");
+        }
+    }
+    // Bound parameters are longer than their `?`: positions after them
+    // still point into the statement as the client wrote it.
+    let sql = "SELECT ?, 'é' AS x\r\n FROM (VALUES 1) t(v) WHERE 'a' = ?";
+    let want = trino_location(&sql.replace('?', "1")).await;
+    let prepared = c.prepare(sql).await.unwrap();
+    let batch = RecordBatch::try_new(
+        Arc::new(Schema::new(vec![
+            Field::new("a", arrow::datatypes::DataType::Int64, true),
+            Field::new("b", arrow::datatypes::DataType::Int64, true),
+        ])),
+        vec![Arc::new(arrow::array::Int64Array::from(vec![1234567])), Arc::new(arrow::array::Int64Array::from(vec![5]))],
+    )
+    .unwrap();
+    let handle = c.bind(prepared.prepared_statement_handle, batch).await.unwrap();
+    let e = c.prepared_info(handle).await.unwrap_err();
+    let (loc, message) = located(&e);
+    assert_eq!(loc, want, "{message}");
+    assert!(message.contains(&format!("line {want}: ")), "{message}");
+}
