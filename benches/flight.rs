@@ -20,7 +20,7 @@ use arrow_flight::FlightData;
 use arrow_flight::decode::FlightRecordBatchStream;
 use arrow_flight::encode::FlightDataEncoderBuilder;
 use criterion::{BenchmarkId, Criterion, Throughput, criterion_group, criterion_main};
-use flightdeck::cache::{CacheConfig, Directive, FillError, Filled, ResultCache};
+use flightdeck::cache::{CacheConfig, Directive, FillError, Filled, Reads, ResultCache};
 use futures::{StreamExt, TryStreamExt};
 
 async fn encode(schema: SchemaRef, batches: Vec<RecordBatch>) -> Vec<FlightData> {
@@ -89,15 +89,20 @@ fn flight(c: &mut Criterion) {
         let sql = format!("SELECT * FROM tpch.tiny.{name}");
         let key = || cache.key(&sql, "bench", Some("tpch"), Some("tiny"), &[], None).unwrap();
         let encoded = rt.block_on(encode(Arc::clone(schema), batches.clone()));
-        let filled =
-            Filled { schema: Arc::clone(schema), batches: batches.clone(), encoded, trino_query_id: "q".into() };
+        let filled = Filled {
+            schema: Arc::clone(schema),
+            batches: batches.clone(),
+            encoded,
+            trino_query_id: "q".into(),
+            reads: Some(Reads { tables: vec![format!("tpch.tiny.{name}")], per_user: false }),
+        };
         let slot = std::sync::Mutex::new(Some(filled));
         let (k, tables) = key();
         let fill = move || {
             let f = slot.lock().unwrap().take().expect("filled once");
             async move { Ok::<_, FillError<String, ()>>(f) }
         };
-        rt.block_on(cache.get_or_fill(k, tables, Directive::Default, fill));
+        rt.block_on(cache.get_or_fill(k, "bench", tables, Directive::Default, fill));
         group.throughput(Throughput::Bytes(arrow_bytes(batches)));
         group.bench_function(BenchmarkId::new(*name, format!("{rows}x{}", schema.fields().len())), |b| {
             b.to_async(&rt).iter(|| async {

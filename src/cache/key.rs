@@ -102,11 +102,15 @@ pub fn cacheable(stmt: &Statement, catalog: Option<&str>, schema: Option<&str>) 
     if let Some(f) = stmt.non_deterministic() {
         return Err(Bypass::NonDeterministic(f));
     }
-    let tables = tables(stmt, catalog, schema).ok_or(Bypass::Unparsed)?;
-    if tables.iter().any(|t| t.starts_with("system.")) {
+    // Trino's live `system` tables are never cached, however they are named.
+    if stmt.names_system() {
         return Err(Bypass::SystemTables);
     }
-    let complete = !stmt.uses_table_keyword() && !stmt.names_per_user_relations();
+    // A statement the parser cannot read is still cached for its user:
+    // Trino's account of what it read tags the entry once it has run.
+    let parsed = tables(stmt, catalog, schema);
+    let complete = parsed.is_some() && !stmt.uses_table_keyword() && !stmt.names_per_user_relations();
+    let tables = parsed.unwrap_or_default();
     Ok(Cacheable { canonical: stmt.canonical(), tables, complete })
 }
 
@@ -130,7 +134,8 @@ mod tests {
         assert_eq!(cacheable(&st("INSERT INTO t VALUES 1"), None, None), Err(Bypass::NotAQuery));
         assert_eq!(cacheable(&st("SHOW TABLES"), None, None), Err(Bypass::NotAQuery));
         assert_eq!(cacheable(&st("SELECT * FROM system.runtime.queries"), None, None), Err(Bypass::SystemTables));
-        assert_eq!(cacheable(&st("SELECT ((("), None, None), Err(Bypass::Unparsed));
+        assert!(!cacheable(&st("SELECT ((("), None, None).unwrap().complete);
+        assert_eq!(cacheable(&st("SELECT * FROM \"SYSTEM\".runtime.queries"), None, None), Err(Bypass::SystemTables));
         // Relations a parser may not list are never taken as the whole story.
         for sql in
             ["TABLE nation", "SELECT * FROM tpch.information_schema.tables", "SELECT * FROM TABLE(sequence(1, 2))"]

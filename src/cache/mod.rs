@@ -68,7 +68,23 @@ pub struct Filled {
     /// The Flight messages for the hit path, schema message first.
     pub encoded: Vec<FlightData>,
     pub trino_query_id: String,
+    /// What the statement read, as Trino reported it; `None` when unknown.
+    pub reads: Option<Reads>,
 }
+
+/// The relations a statement read, as Trino reports them after running it
+/// (views, and the tables beneath them).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// `catalog.schema.name`, lower case.
+    pub tables: Vec<String>,
+    /// The answer depends on who asked: a view, a row filter or column mask,
+    /// `information_schema` or the `system` catalog among them.
+    pub per_user: bool,
+}
+
+/// Tag of an entry whose reads are unknown: any write drops it.
+const ANY_TABLE: &str = "*";
 
 /// A cached result.
 #[derive(Debug)]
@@ -90,7 +106,15 @@ pub struct CachedResult {
 }
 
 impl CachedResult {
-    fn new(f: Filled, tables: Vec<String>, generation: u64, summary: String) -> Self {
+    fn new(f: Filled, mut tables: Vec<String>, generation: u64, summary: String) -> Self {
+        // Tagged with everything it named and everything Trino says it read,
+        // so a write to a base table drops entries that read a view over it.
+        match &f.reads {
+            Some(r) => tables.extend(r.tables.iter().cloned()),
+            None => tables.push(ANY_TABLE.to_string()),
+        }
+        tables.sort();
+        tables.dedup();
         let arrow: usize = f.batches.iter().map(RecordBatch::get_array_memory_size).sum();
         let encoded: usize =
             f.encoded.iter().map(|d| d.data_header.len() + d.data_body.len() + d.app_metadata.len()).sum();
@@ -166,6 +190,10 @@ impl Outcome {
 pub enum FillError<E, P> {
     Failed(E),
     TooLarge(Mutex<Option<P>>),
+    /// Filled under a shared key, but Trino's account of what it read does
+    /// not prove every user gets the same answer: the rows, for the first
+    /// caller to keep under its own key.
+    NotShared(Mutex<Option<Filled>>),
 }
 
 /// Result of [`ResultCache::get_or_fill`].
@@ -199,6 +227,8 @@ pub struct EntryInfo {
 struct Generations {
     counter: AtomicU64,
     tables: Mutex<HashMap<String, u64>>,
+    /// Generation of the last write to any table.
+    any_table: AtomicU64,
     /// Generation of the last "invalidate everything".
     all: AtomicU64,
 }
@@ -214,6 +244,9 @@ pub struct ResultCache {
     /// Statements already classified (normalized text, tables read), so the
     /// hit path does not parse SQL on every request. Bounded by text size.
     classified: moka::sync::Cache<(String, Option<String>, Option<String>), Arc<Classified>>,
+    /// Shared keys whose statements turned out to read per-user or
+    /// unshared relations: they are keyed per user from then on.
+    unshared: moka::sync::Cache<CacheKey, ()>,
 }
 
 impl ResultCache {
@@ -243,7 +276,8 @@ impl ResultCache {
                 u32::try_from(k.0.len() + text + 64).unwrap_or(u32::MAX)
             })
             .build();
-        ResultCache { cache, config: Arc::new(config), generations: Arc::default(), classified }
+        let unshared = moka::sync::Cache::builder().max_capacity(100_000).build();
+        ResultCache { cache, config: Arc::new(config), generations: Arc::default(), classified, unshared }
     }
 
     pub fn config(&self) -> &CacheConfig {
@@ -266,28 +300,38 @@ impl ResultCache {
                 Arc::new(cacheable(&crate::sql::Statement::parse(sql, catalog, schema), catalog, schema))
             });
         let Cacheable { canonical, tables, complete } = classified.as_ref().clone()?;
-        let shared = complete
-            && !tables.is_empty()
-            && tables.iter().all(|t| {
-                self.config
-                    .shared_namespaces
-                    .iter()
-                    .any(|ns| t.strip_prefix(ns.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
-            });
+        let shared = complete && !tables.is_empty() && tables.iter().all(|t| self.in_shared_namespace(t));
         let mut props = session_properties.to_vec();
         props.sort();
-        Ok((
-            CacheKey {
-                sql: canonical,
-                user: (!shared).then(|| user.to_string()),
-                catalog: catalog.map(str::to_string),
-                schema: schema.map(str::to_string),
-                session_properties: props,
-                time_zone: time_zone.map(str::to_string),
-                parameters: Vec::new(),
-            },
-            tables,
-        ))
+        let mut key = CacheKey {
+            sql: canonical,
+            user: (!shared).then(|| user.to_string()),
+            catalog: catalog.map(str::to_string),
+            schema: schema.map(str::to_string),
+            session_properties: props,
+            time_zone: time_zone.map(str::to_string),
+            parameters: Vec::new(),
+        };
+        if shared && self.unshared.contains_key(&key) {
+            key.user = Some(user.to_string());
+        }
+        Ok((key, tables))
+    }
+
+    fn in_shared_namespace(&self, table: &str) -> bool {
+        self.config
+            .shared_namespaces
+            .iter()
+            .any(|ns| table.strip_prefix(ns.as_str()).is_some_and(|rest| rest.is_empty() || rest.starts_with('.')))
+    }
+
+    /// Whether Trino's account of what a statement read proves that every
+    /// user gets the same answer: known, no view, filter, mask or per-user
+    /// schema, and every relation in a shared namespace.
+    fn provably_shared(&self, reads: Option<&Reads>) -> bool {
+        reads.is_some_and(|r| {
+            !r.per_user && !r.tables.is_empty() && r.tables.iter().all(|t| self.in_shared_namespace(t))
+        })
     }
 
     fn current_generation(&self) -> u64 {
@@ -297,6 +341,9 @@ impl ResultCache {
     /// False once any table the entry read was written after its fill began.
     fn is_current(&self, e: &CachedResult) -> bool {
         if self.generations.all.load(Ordering::SeqCst) > e.generation {
+            return false;
+        }
+        if e.tables.iter().any(|t| t == ANY_TABLE) && self.generations.any_table.load(Ordering::SeqCst) > e.generation {
             return false;
         }
         let tables = self.generations.tables.lock().expect("generations lock");
@@ -313,8 +360,13 @@ impl ResultCache {
                 tables.insert(t.clone(), generation);
             }
         }
-        let doomed: Vec<Arc<CacheKey>> =
-            self.cache.iter().filter(|(_, v)| v.tables.iter().any(|t| written.contains(t))).map(|(k, _)| k).collect();
+        self.generations.any_table.store(generation, Ordering::SeqCst);
+        let doomed: Vec<Arc<CacheKey>> = self
+            .cache
+            .iter()
+            .filter(|(_, v)| v.tables.iter().any(|t| t == ANY_TABLE || written.contains(t)))
+            .map(|(k, _)| k)
+            .collect();
         for k in doomed {
             self.cache.invalidate(k.as_ref()).await;
         }
@@ -360,7 +412,8 @@ impl ResultCache {
     /// callers with the same key and caches what it returns.
     pub async fn get_or_fill<F, Fut, E, P>(
         &self,
-        key: CacheKey,
+        mut key: CacheKey,
+        owner: &str,
         tables: Vec<String>,
         directive: Directive,
         fill: F,
@@ -395,12 +448,16 @@ impl ResultCache {
             let generation = self.current_generation();
             let summary = summarize(&key);
             let started = Instant::now();
-            let (fill, tables) = (Arc::clone(&fill), tables.clone());
+            let (fill, fill_tables) = (Arc::clone(&fill), tables.clone());
+            let (shared, this) = (key.user.is_none(), self.clone());
             let result = self
                 .cache
                 .try_get_with(key.clone(), async move {
                     let filled = fill().await?;
-                    Ok::<_, FillError<E, P>>(Arc::new(CachedResult::new(filled, tables, generation, summary)))
+                    if shared && !this.provably_shared(filled.reads.as_ref()) {
+                        return Err(FillError::NotShared(Mutex::new(Some(filled))));
+                    }
+                    Ok::<_, FillError<E, P>>(Arc::new(CachedResult::new(filled, fill_tables, generation, summary)))
                 })
                 .await;
             metrics::histogram!("flightdeck_cache_fill_seconds").record(started.elapsed().as_secs_f64());
@@ -417,7 +474,24 @@ impl ResultCache {
                         self.cache.invalidate(&key).await;
                     }
                 }
-                Err(e) => return Lookup::Failed(e),
+                Err(e) => {
+                    let FillError::NotShared(slot) = &*e else { return Lookup::Failed(e) };
+                    // Keyed per user from now on. The caller that ran the fill
+                    // keeps its rows; any other waiter fills its own.
+                    metrics::counter!("flightdeck_cache_not_shared_total").increment(1);
+                    self.unshared.insert(key.clone(), ());
+                    key.user = Some(owner.to_string());
+                    let mine = slot.lock().expect("not-shared slot").take();
+                    if let Some(filled) = mine {
+                        let entry = Arc::new(CachedResult::new(filled, tables.clone(), generation, summarize(&key)));
+                        self.cache.insert(key.clone(), Arc::clone(&entry)).await;
+                        if self.is_current(&entry) {
+                            metrics::counter!("flightdeck_cache_misses_total").increment(1);
+                            return Lookup::Cached(Outcome::Miss, entry);
+                        }
+                    }
+                    self.cache.invalidate(&key).await;
+                }
             }
         }
         Lookup::Uncached
@@ -452,6 +526,10 @@ impl ResultCache {
         tokio::spawn(async move {
             let generation = this.current_generation();
             match fill().await {
+                Ok(filled) if key.user.is_none() && !this.provably_shared(filled.reads.as_ref()) => {
+                    this.unshared.insert(key.clone(), ());
+                    this.cache.invalidate(&key).await;
+                }
                 Ok(filled) => {
                     let fresh = CachedResult::new(filled, tables, generation, summarize(&key));
                     this.cache.insert(key, Arc::new(fresh)).await;

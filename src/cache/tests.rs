@@ -10,7 +10,13 @@ type Fill = Result<Filled, FillError<String, ()>>;
 fn filled(rows: usize, tag: i64) -> Filled {
     let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
     let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(vec![tag; rows]))]).unwrap();
-    Filled { schema, batches: vec![batch], encoded: Vec::new(), trino_query_id: format!("q{tag}") }
+    Filled {
+        schema,
+        batches: vec![batch],
+        encoded: Vec::new(),
+        trino_query_id: format!("q{tag}"),
+        reads: Some(Reads::default()),
+    }
 }
 
 fn key(sql: &str, user: &str) -> CacheKey {
@@ -63,7 +69,13 @@ async fn concurrent_misses_share_one_fill() {
             barrier.wait().await;
             let (outcome, e) = expect_cached(
                 cache
-                    .get_or_fill(key("q", "a"), vec![], Directive::Default, counting(&calls, Duration::from_millis(50)))
+                    .get_or_fill(
+                        key("q", "a"),
+                        "a",
+                        vec![],
+                        Directive::Default,
+                        counting(&calls, Duration::from_millis(50)),
+                    )
                     .await,
             );
             (outcome, tag(&e))
@@ -100,7 +112,7 @@ async fn a_read_after_a_write_never_gets_a_fill_begun_before_it() {
     let tables = vec!["memory.default.t".to_string()];
     let before = tokio::spawn({
         let (cache, fill, tables) = (cache.clone(), Arc::clone(&fill), tables.clone());
-        async move { cache.get_or_fill(key("q", "a"), tables, Directive::Default, move || fill()).await }
+        async move { cache.get_or_fill(key("q", "a"), "a", tables, Directive::Default, move || fill()).await }
     });
     while calls.load(Ordering::SeqCst) == 0 {
         tokio::task::yield_now().await;
@@ -109,7 +121,7 @@ async fn a_read_after_a_write_never_gets_a_fill_begun_before_it() {
     cache.invalidate_tables(&tables).await;
     let after = tokio::spawn({
         let (cache, fill, tables) = (cache.clone(), Arc::clone(&fill), tables.clone());
-        async move { cache.get_or_fill(key("q", "a"), tables, Directive::Default, move || fill()).await }
+        async move { cache.get_or_fill(key("q", "a"), "a", tables, Directive::Default, move || fill()).await }
     });
     tokio::time::sleep(Duration::from_millis(20)).await;
     gate.add_permits(1);
@@ -136,11 +148,11 @@ async fn failed_fill_is_shared_and_not_cached() {
     };
     let f = Arc::new(failing);
     let (a, b) = tokio::join!(
-        cache.get_or_fill(key("q", "a"), vec![], Directive::Default, {
+        cache.get_or_fill(key("q", "a"), "a", vec![], Directive::Default, {
             let f = Arc::clone(&f);
             move || f()
         }),
-        cache.get_or_fill(key("q", "a"), vec![], Directive::Default, {
+        cache.get_or_fill(key("q", "a"), "a", vec![], Directive::Default, {
             let f = Arc::clone(&f);
             move || f()
         })
@@ -153,7 +165,7 @@ async fn failed_fill_is_shared_and_not_cached() {
     }
     assert_eq!(calls.load(Ordering::SeqCst), 1);
     assert!(cache.peek(&key("q", "a")).await.is_none());
-    let _ = cache.get_or_fill(key("q", "a"), vec![], Directive::Default, move || f()).await;
+    let _ = cache.get_or_fill(key("q", "a"), "a", vec![], Directive::Default, move || f()).await;
     assert_eq!(calls.load(Ordering::SeqCst), 2, "a failure is not cached");
 }
 
@@ -169,7 +181,7 @@ async fn ttl_then_stale_while_one_refresh_runs() {
     let get = |cache: ResultCache, calls: Arc<AtomicUsize>| async move {
         expect_cached(
             cache
-                .get_or_fill(key("q", "a"), vec![], Directive::Default, counting(&calls, Duration::from_secs(1)))
+                .get_or_fill(key("q", "a"), "a", vec![], Directive::Default, counting(&calls, Duration::from_secs(1)))
                 .await,
         )
     };
@@ -206,7 +218,7 @@ async fn byte_budget_evicts() {
                 async move { Ok::<_, FillError<String, ()>>(filled(1000, i)) }
             }
         };
-        expect_cached(cache.get_or_fill(key(&format!("q{i}"), "a"), vec![], Directive::Default, fill).await);
+        expect_cached(cache.get_or_fill(key(&format!("q{i}"), "a"), "a", vec![], Directive::Default, fill).await);
     }
     let size = cache.weighted_size().await;
     assert!(size <= entry * 3, "{size} bytes held, budget {}", entry * 3);
@@ -235,7 +247,8 @@ async fn invalidation_during_a_fill_wins() {
     };
     let tables = vec!["memory.default.t".to_string()];
     let c = cache.clone();
-    let fill_task = tokio::spawn(async move { c.get_or_fill(key("q", "a"), tables, Directive::Default, fill).await });
+    let fill_task =
+        tokio::spawn(async move { c.get_or_fill(key("q", "a"), "a", tables, Directive::Default, fill).await });
     tokio::time::sleep(Duration::from_millis(50)).await;
     // A write lands while the fill is running.
     cache.invalidate_tables(&["memory.default.t".to_string()]).await;
@@ -250,8 +263,8 @@ async fn writes_invalidate_what_read_the_table() {
     let cache = ResultCache::new(CacheConfig::default());
     let calls = Arc::new(AtomicUsize::new(0));
     let fill = || counting(&calls, Duration::ZERO);
-    expect_cached(cache.get_or_fill(key("a", "u"), vec!["c.s.t1".into()], Directive::Default, fill()).await);
-    expect_cached(cache.get_or_fill(key("b", "u"), vec!["c.s.t2".into()], Directive::Default, fill()).await);
+    expect_cached(cache.get_or_fill(key("a", "u"), "u", vec!["c.s.t1".into()], Directive::Default, fill()).await);
+    expect_cached(cache.get_or_fill(key("b", "u"), "u", vec!["c.s.t2".into()], Directive::Default, fill()).await);
     cache.invalidate_tables(&["c.s.t1".into()]).await;
     assert!(cache.peek(&key("a", "u")).await.is_none());
     assert_eq!(cache.peek(&key("b", "u")).await.unwrap().0, Outcome::Hit);
@@ -266,20 +279,20 @@ async fn directives() {
     let calls = Arc::new(AtomicUsize::new(0));
     let fill = || counting(&calls, Duration::ZERO);
     assert!(matches!(
-        cache.get_or_fill(key("q", "a"), vec![], Directive::OnlyIfCached, fill()).await,
+        cache.get_or_fill(key("q", "a"), "a", vec![], Directive::OnlyIfCached, fill()).await,
         Lookup::NotCached
     ));
     assert_eq!(calls.load(Ordering::SeqCst), 0);
-    expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::Default, fill()).await);
+    expect_cached(cache.get_or_fill(key("q", "a"), "a", vec![], Directive::Default, fill()).await);
     assert_eq!(
-        expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::OnlyIfCached, fill()).await).0,
+        expect_cached(cache.get_or_fill(key("q", "a"), "a", vec![], Directive::OnlyIfCached, fill()).await).0,
         Outcome::Hit
     );
-    let (o, e) = expect_cached(cache.get_or_fill(key("q", "a"), vec![], Directive::NoCache, fill()).await);
+    let (o, e) = expect_cached(cache.get_or_fill(key("q", "a"), "a", vec![], Directive::NoCache, fill()).await);
     assert_eq!((o, tag(&e)), (Outcome::Miss, 2), "no-cache goes to Trino and refreshes");
     tokio::time::sleep(Duration::from_millis(1100)).await;
     let (o, e) = expect_cached(
-        cache.get_or_fill(key("q", "a"), vec![], Directive::MaxAge(Duration::from_secs(1)), fill()).await,
+        cache.get_or_fill(key("q", "a"), "a", vec![], Directive::MaxAge(Duration::from_secs(1)), fill()).await,
     );
     assert_eq!((o, tag(&e)), (Outcome::Miss, 3), "older than max-age");
     assert_eq!("max-age=5".parse::<Directive>().unwrap(), Directive::MaxAge(Duration::from_secs(5)));

@@ -279,7 +279,7 @@ impl FlightdeckService {
         if let Some((cache, key, tables)) = self.cache_key(ctx, sql) {
             let max = cache.config().max_entry_bytes;
             let fill = filler(self.state.router.clone(), ctx.clone(), bound.clone(), max);
-            match cache.get_or_fill(key, tables, directive, fill).await {
+            match cache.get_or_fill(key, &ctx.user, tables, directive, fill).await {
                 Lookup::Cached(outcome, entry) => {
                     return Ok(Resolved::new(outcome, Arc::clone(&entry.schema), None, Some(entry.rows)));
                 }
@@ -289,6 +289,8 @@ impl FlightdeckService {
                 }
                 Lookup::Failed(e) => match &*e {
                     FillError::Failed(err) => return Err(trino_status(err)),
+                    // Handled inside the cache.
+                    FillError::NotShared(_) => {}
                     FillError::TooLarge(slot) => {
                         metrics::counter!("flightdeck_cache_too_large_total").increment(1);
                         // The first caller streams on from what the fill read;

@@ -110,7 +110,17 @@ pub(super) fn filler(
             let encoded = encode(Arc::clone(&schema), &batches)
                 .await
                 .map_err(|e| FillError::Failed(crate::trino::Error::Protocol(format!("cannot encode result: {e}"))))?;
-            Ok(Filled { schema, batches, encoded, trino_query_id: query.id().to_string() })
+            // What Trino says the statement read decides which writes drop the
+            // entry and whether users may share it; unknown if Trino has no
+            // record of the query any more.
+            let reads = match router.trino().reads(&ctx.user, query.id()).await {
+                Ok(r) => Some(r),
+                Err(e) => {
+                    tracing::debug!(error = %e, "no account of what the query read");
+                    None
+                }
+            };
+            Ok(Filled { schema, batches, encoded, trino_query_id: query.id().to_string(), reads })
         })
     }
 }

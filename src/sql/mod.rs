@@ -32,6 +32,100 @@ const NON_DETERMINISTIC: &[&str] = &[
     "from_unixtime_nanos",
 ];
 
+/// The keywords Trino 476 reserves (each checked: `SELECT 1 AS <word>`
+/// fails). They can never be identifiers unquoted, so their case never
+/// reaches a result; every other word's case may (`AS Foo` names a column
+/// `Foo`).
+const RESERVED: &[&str] = &[
+    "alter",
+    "and",
+    "as",
+    "auto",
+    "between",
+    "by",
+    "case",
+    "cast",
+    "constraint",
+    "create",
+    "cross",
+    "cube",
+    "current_catalog",
+    "current_date",
+    "current_path",
+    "current_role",
+    "current_schema",
+    "current_time",
+    "current_timestamp",
+    "current_user",
+    "deallocate",
+    "delete",
+    "describe",
+    "distinct",
+    "drop",
+    "else",
+    "end",
+    "escape",
+    "except",
+    "exists",
+    "extract",
+    "false",
+    "for",
+    "from",
+    "full",
+    "group",
+    "grouping",
+    "having",
+    "in",
+    "inner",
+    "insert",
+    "intersect",
+    "into",
+    "is",
+    "join",
+    "json_array",
+    "json_exists",
+    "json_object",
+    "json_query",
+    "json_table",
+    "json_value",
+    "left",
+    "like",
+    "listagg",
+    "localtime",
+    "localtimestamp",
+    "natural",
+    "normalize",
+    "not",
+    "null",
+    "on",
+    "or",
+    "order",
+    "outer",
+    "prepare",
+    "recursive",
+    "right",
+    "rollup",
+    "select",
+    "skip",
+    "table",
+    "then",
+    "trim",
+    "true",
+    "uescape",
+    "union",
+    "unnest",
+    "using",
+    "values",
+    "when",
+    "where",
+    "with",
+];
+
+/// Whether `word` is a keyword Trino reserves (any case).
+pub fn is_reserved(word: &str) -> bool {
+    RESERVED.iter().any(|r| r.eq_ignore_ascii_case(word))
+}
+
 /// First keywords of statements without a result set (JDBC runs them as
 /// updates). Trino's `DESCRIBE OUTPUT` reports a `rows` column for INSERT,
 /// but clients must treat DML and DDL as updates.
@@ -114,15 +208,21 @@ impl Statement {
         &self.kind
     }
 
-    /// The tokens' text, verbatim, joined by single spaces: equal for two
-    /// statements exactly when Trino's parser sees the same tokens.
+    /// The tokens' text joined by single spaces, verbatim but for reserved
+    /// keywords, in lower case: equal for two statements exactly when
+    /// Trino's parser sees the same tokens and every name keeps its case.
     pub fn canonical(&self) -> String {
         let mut out = String::with_capacity(self.text.len());
         for t in &self.tokens {
             if !out.is_empty() {
                 out.push(' ');
             }
-            out.push_str(t.text(&self.text));
+            let text = t.text(&self.text);
+            if t.kind == TokenKind::Word && is_reserved(text) {
+                out.push_str(&text.to_ascii_lowercase());
+            } else {
+                out.push_str(text);
+            }
         }
         out
     }
@@ -171,6 +271,16 @@ impl Statement {
                 _ => return false,
             };
             name == "system" || name == "information_schema"
+        })
+    }
+
+    /// Whether the statement names a `system` catalog or schema (Trino's live
+    /// tables) anywhere.
+    pub fn names_system(&self) -> bool {
+        self.tokens.iter().any(|t| match t.kind {
+            TokenKind::Word => lexer::is_keyword(t.text(&self.text), "system"),
+            TokenKind::QuotedIdentifier => unquote(t.text(&self.text)).eq_ignore_ascii_case("system"),
+            _ => false,
         })
     }
 

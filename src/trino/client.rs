@@ -145,9 +145,7 @@ const TRINO_PREPARED: HeaderName = HeaderName::from_static("x-trino-prepared-sta
 /// another name (`ç\u{94}¨...`) and run the query as that user.
 fn header(v: &str) -> Result<HeaderValue> {
     let latin1: Option<Vec<u8>> = v.chars().map(|c| u8::try_from(u32::from(c)).ok()).collect();
-    latin1
-        .and_then(|bytes| HeaderValue::from_bytes(&bytes).ok())
-        .ok_or_else(|| Error::InvalidHeader(v.to_string()))
+    latin1.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()).ok_or_else(|| Error::InvalidHeader(v.to_string()))
 }
 
 fn urlenc(s: &str) -> String {
@@ -261,6 +259,38 @@ impl TrinoClient {
         query.apply_headers(&resp_headers);
         query.apply_page(&bytes)?;
         Ok(query)
+    }
+
+    /// What a finished query read, from Trino's own record of it
+    /// (`/v1/query/{id}`, `referencedTables`): every view and table, with
+    /// whether any of them makes the answer depend on the user.
+    pub async fn reads(&self, user: &str, query_id: &str) -> Result<crate::cache::Reads> {
+        let url = self
+            .inner
+            .statement_url
+            .join(&format!("/v1/query/{}", urlenc(query_id)))
+            .map_err(|e| Error::Config(e.to_string()))?;
+        let mut headers = HeaderMap::new();
+        headers.insert(TRINO_USER, header(user)?);
+        if let Some(a) = &self.inner.auth_header {
+            headers.insert(AUTHORIZATION, a.clone());
+        }
+        let (_, body) = self.request(Retry::Idempotent, |http| http.get(url.clone()).headers(headers.clone())).await?;
+        let info: QueryInfo =
+            serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("/v1/query/{query_id}: {e}")))?;
+        let mut reads = crate::cache::Reads::default();
+        for t in info.referenced_tables {
+            let (catalog, schema) = (t.catalog.to_lowercase(), t.schema.to_lowercase());
+            reads.per_user |= t.view_text.is_some()
+                || !t.filters.is_empty()
+                || t.columns.iter().any(|c| !c.masks.is_empty())
+                || catalog == "system"
+                || schema == "information_schema";
+            reads.tables.push(format!("{catalog}.{schema}.{}", t.table.to_lowercase()));
+        }
+        reads.tables.sort();
+        reads.tables.dedup();
+        Ok(reads)
     }
 
     /// Whether Trino answers `/v1/info` and has finished starting.
@@ -392,6 +422,34 @@ struct Page<'a> {
     error: Option<QueryError>,
     update_type: Option<String>,
     update_count: Option<i64>,
+}
+
+/// The part of Trino's `QueryInfo` that says what a query read.
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct QueryInfo {
+    #[serde(default)]
+    referenced_tables: Vec<ReferencedTable>,
+}
+
+#[derive(Deserialize)]
+#[serde(rename_all = "camelCase")]
+struct ReferencedTable {
+    catalog: String,
+    schema: String,
+    table: String,
+    #[serde(default)]
+    filters: Vec<serde::de::IgnoredAny>,
+    #[serde(default)]
+    columns: Vec<ReferencedColumn>,
+    /// Present for views.
+    view_text: Option<String>,
+}
+
+#[derive(Deserialize)]
+struct ReferencedColumn {
+    #[serde(default)]
+    masks: Vec<serde::de::IgnoredAny>,
 }
 
 #[derive(Deserialize)]

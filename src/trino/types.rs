@@ -198,92 +198,6 @@ impl TrinoType {
     }
 }
 
-/// Keywords Trino reserves: a row field of this name is quoted in type names.
-const RESERVED: &[&str] = &[
-    "alter",
-    "and",
-    "as",
-    "between",
-    "by",
-    "case",
-    "cast",
-    "constraint",
-    "create",
-    "cross",
-    "cube",
-    "current_catalog",
-    "current_date",
-    "current_path",
-    "current_role",
-    "current_schema",
-    "current_time",
-    "current_timestamp",
-    "current_user",
-    "deallocate",
-    "delete",
-    "describe",
-    "distinct",
-    "drop",
-    "else",
-    "end",
-    "escape",
-    "except",
-    "execute",
-    "exists",
-    "extract",
-    "false",
-    "for",
-    "from",
-    "full",
-    "group",
-    "grouping",
-    "having",
-    "in",
-    "inner",
-    "insert",
-    "intersect",
-    "into",
-    "is",
-    "join",
-    "json_array",
-    "json_exists",
-    "json_object",
-    "json_query",
-    "json_table",
-    "json_value",
-    "left",
-    "like",
-    "listagg",
-    "localtime",
-    "localtimestamp",
-    "natural",
-    "normalize",
-    "not",
-    "null",
-    "on",
-    "or",
-    "order",
-    "outer",
-    "prepare",
-    "recursive",
-    "right",
-    "rollup",
-    "select",
-    "skip",
-    "table",
-    "then",
-    "trim",
-    "true",
-    "uescape",
-    "union",
-    "unnest",
-    "using",
-    "values",
-    "when",
-    "where",
-    "with",
-];
-
 /// A row field name as Trino prints it inside a type: bare when it is a
 /// plain ASCII identifier (`id`, `ID`, `a_b`) and not reserved, else quoted
 /// with doubled quotes (`"select"`, `"_x"`, `"a b"`, `"année"`).
@@ -291,7 +205,7 @@ fn row_field_display(name: &str) -> String {
     let mut chars = name.chars();
     let plain = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
-        && !RESERVED.contains(&name.to_ascii_lowercase().as_str());
+        && !crate::sql::is_reserved(name);
     if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
 }
 

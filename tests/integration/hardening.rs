@@ -261,7 +261,10 @@ async fn error_positions_point_into_the_clients_text() {
             Field::new("a", arrow::datatypes::DataType::Int64, true),
             Field::new("b", arrow::datatypes::DataType::Int64, true),
         ])),
-        vec![Arc::new(arrow::array::Int64Array::from(vec![1234567])), Arc::new(arrow::array::Int64Array::from(vec![5]))],
+        vec![
+            Arc::new(arrow::array::Int64Array::from(vec![1234567])),
+            Arc::new(arrow::array::Int64Array::from(vec![5])),
+        ],
     )
     .unwrap();
     let handle = c.bind(prepared.prepared_statement_handle, batch).await.unwrap();
@@ -269,4 +272,90 @@ async fn error_positions_point_into_the_clients_text() {
     let (loc, message) = located(&e);
     assert_eq!(loc, want, "{message}");
     assert!(message.contains(&format!("line {want}: ")), "{message}");
+}
+
+/// The first column of every row, as text.
+fn texts(batches: &[RecordBatch]) -> Vec<String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Utf8).unwrap();
+        out.extend(col.as_string::<i32>().iter().map(|v| v.unwrap_or("NULL").to_string()));
+    }
+    out
+}
+
+#[tokio::test]
+async fn writes_drop_every_entry_that_read_what_they_changed() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await.as_user("alice");
+    let m = marker("inval");
+    let (base, view) = (format!("memory.default.{m}_base"), format!("memory.default.{m}_view"));
+    c.update(&format!("CREATE TABLE {base} AS SELECT 1 AS x")).await.unwrap();
+    c.update(&format!("CREATE VIEW {view} SECURITY INVOKER AS SELECT count(*) AS n FROM {base}")).await.unwrap();
+    let reads = [
+        format!("SELECT n FROM {view}"),
+        format!("SELECT count(*) FROM (TABLE {base})"),
+        format!("SELECT count(*) FROM {base} -- a comment\r"),
+    ];
+    for sql in &reads {
+        assert_eq!(texts(&c.query_cached(sql, None).await.unwrap().1), ["1"], "{sql}");
+        assert_eq!(c.query_cached(sql, None).await.unwrap().0, "hit", "{sql}: cached");
+    }
+    // A write to the base table reaches entries that read it through a view.
+    c.update(&format!("INSERT INTO {base} VALUES 2")).await.unwrap();
+    for sql in &reads {
+        assert_eq!(texts(&c.query_cached(sql, None).await.unwrap().1), ["2"], "{sql} after the insert");
+    }
+    // Replacing the view reaches entries that read it.
+    c.update(&format!("CREATE OR REPLACE VIEW {view} AS SELECT BIGINT '42' AS n")).await.unwrap();
+    assert_eq!(texts(&c.query_cached(&reads[0], None).await.unwrap().1), ["42"]);
+    // A write through GetFlightInfo, with a comment Trino ends at `\r`.
+    let (info, _) = c.info_cached(&format!("-- c\rINSERT INTO {base} VALUES 3"), None).await.unwrap();
+    c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+    assert_eq!(texts(&c.query_cached(&reads[2], None).await.unwrap().1), ["3"]);
+    c.update(&format!("DROP VIEW {view}")).await.unwrap();
+    c.update(&format!("DROP TABLE {base}")).await.unwrap();
+}
+
+#[tokio::test]
+async fn shared_namespaces_share_only_what_trino_proves_is_the_same_for_everyone() {
+    let m = marker("sh");
+    let schema = format!("memory.{m}");
+    let mut config = Config::for_trino(&trino_url());
+    config.cache.shared_namespaces = vec!["tpch".into(), schema.clone()];
+    let server = TestServer::with_config(config).await;
+    let base = server.client().await;
+    let (mut alice, mut bob, mut restricted) = (base.as_user("alice"), base.as_user("bob"), base.as_user("restricted"));
+    alice.update(&format!("CREATE SCHEMA {schema}")).await.unwrap();
+    alice.update(&format!("CREATE TABLE {schema}.t AS SELECT * FROM (VALUES 'alice', 'bob') v(owner)")).await.unwrap();
+    alice
+        .update(&format!(
+            "CREATE VIEW {schema}.mine SECURITY INVOKER AS SELECT owner FROM {schema}.t WHERE owner = current_user"
+        ))
+        .await
+        .unwrap();
+    // A plain shared table is shared.
+    let plain = format!("SELECT owner FROM {schema}.t ORDER BY 1");
+    assert_eq!(alice.query_cached(&plain, None).await.unwrap().0, "miss");
+    assert_eq!(bob.query_cached(&plain, None).await.unwrap().0, "hit", "shared between users");
+    // A view that filters on the user is not, although it lies in the namespace.
+    let mine = format!("SELECT owner FROM {schema}.mine");
+    assert_eq!(texts(&alice.query_cached(&mine, None).await.unwrap().1), ["alice"]);
+    assert_eq!(texts(&bob.query_cached(&mine, None).await.unwrap().1), ["bob"]);
+    assert_eq!(texts(&alice.query_cached(&mine, None).await.unwrap().1), ["alice"]);
+    // information_schema answers per user (Trino filters it by access):
+    // each user's listing comes from Trino as that user, never another's.
+    let listing = "SELECT table_name FROM tpch.information_schema.tables WHERE table_schema = 'tiny' ORDER BY 1";
+    assert_eq!(alice.query_cached(listing, None).await.unwrap().0, "miss");
+    let (outcome, seen) = restricted.query_cached(listing, None).await.unwrap();
+    assert_eq!(outcome, "miss", "not shared");
+    let (_, own) = trino_direct().execute(&session("restricted"), listing).await.unwrap();
+    assert_eq!(texts(&seen), texts(&own));
+    // `TABLE t` and table functions are checked by Trino's account too.
+    let table = format!("SELECT * FROM (TABLE {schema}.t) ORDER BY 1");
+    let _ = alice.query_cached(&table, None).await.unwrap();
+    assert_eq!(texts(&bob.query_cached(&table, None).await.unwrap().1), ["alice", "bob"]);
+    for sql in [format!("DROP VIEW {schema}.mine"), format!("DROP TABLE {schema}.t"), format!("DROP SCHEMA {schema}")] {
+        alice.update(&sql).await.unwrap();
+    }
 }
