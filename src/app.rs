@@ -12,7 +12,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::admin::{self, AdminState};
 use crate::cache::ResultCache;
 use crate::config::Config;
-use crate::flight::{Authenticator, FlightdeckService, Registry, ServiceState, Signer};
+use crate::flight::{AuthGate, Authenticator, FlightdeckService, Registry, ServiceState, Signer};
 use crate::router::Router;
 use crate::trino::TrinoClient;
 
@@ -62,6 +62,16 @@ impl Application {
                 "no ticket secret configured: using a random one, so tickets and tokens are valid on this process only"
             );
         }
+        if matches!(config.auth, crate::config::AuthMode::None) && !flight_addr.ip().is_loopback() {
+            tracing::warn!(
+                addr = %flight_addr,
+                "AUTHENTICATION IS OFF on a non-loopback address: anyone who can reach this port runs queries as \
+                 any Trino user they name; use --auth password, or listen on loopback"
+            );
+        }
+        if config.allow_insecure_password && config.tls.is_none() && !flight_addr.ip().is_loopback() {
+            tracing::warn!(addr = %flight_addr, "passwords and tokens cross the network in clear text (--allow-insecure-password)");
+        }
         // Install the recorder before anything records.
         let _ = admin::prometheus();
         let signer = Signer::new(config.ticket_secret.clone());
@@ -84,6 +94,7 @@ impl Application {
             registry,
             config.default_catalog.clone(),
             config.default_schema.clone(),
+            config.session_ttl,
         ));
         let admin = AdminState { cache, trino, token: config.admin_token.clone() };
         Ok(Application {
@@ -134,9 +145,12 @@ impl Application {
             shutdown.await;
             trigger.cancel();
         });
-        let service = FlightServiceServer::new(FlightdeckService::new(Arc::clone(&self.state)))
-            .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
-            .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES);
+        let service = AuthGate::new(
+            FlightServiceServer::new(FlightdeckService::new(Arc::clone(&self.state)))
+                .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
+                .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
+            self.state.auth.clone(),
+        );
         tracing::info!(addr = %self.flight_addr, "Flight SQL listening");
         tracing::info!(addr = %self.admin_addr, "admin HTTP listening");
         let janitor = tokio::spawn(self.state.registry.clone().janitor());

@@ -43,6 +43,9 @@ pub struct CacheConfig {
     /// How long after `ttl` an entry may still be served, marked stale,
     /// while one refresh runs.
     pub stale_while_revalidate: Duration,
+    /// How long past that an entry is kept, to be served marked stale
+    /// while Trino cannot be reached.
+    pub stale_if_error: Duration,
     /// Catalogs or `catalog.schema` prefixes whose results all users share.
     pub shared_namespaces: Vec<String>,
 }
@@ -55,6 +58,7 @@ impl Default for CacheConfig {
             max_entry_bytes: 64 << 20,
             ttl: Duration::from_secs(60),
             stale_while_revalidate: Duration::from_secs(30),
+            stale_if_error: Duration::ZERO,
             shared_namespaces: Vec::new(),
         }
     }
@@ -255,7 +259,7 @@ impl ResultCache {
             .max_capacity(config.max_bytes)
             .weigher(|_k: &CacheKey, v: &Arc<CachedResult>| u32::try_from(v.bytes).unwrap_or(u32::MAX))
             // A backstop only: freshness is judged on the tokio clock.
-            .time_to_live(config.ttl + config.stale_while_revalidate + Duration::from_secs(1))
+            .time_to_live(config.ttl + config.stale_while_revalidate + config.stale_if_error + Duration::from_secs(1))
             .eviction_listener(|_k, _v, cause| {
                 let reason = match cause {
                     moka::notification::RemovalCause::Expired => "expired",

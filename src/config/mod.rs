@@ -111,9 +111,21 @@ pub struct ServeArgs {
     #[arg(long, env = "FLIGHTDECK_DEFAULT_USER", value_name = "USER")]
     pub default_user: Option<String>,
 
-    /// Lifetime of bearer tokens issued by Handshake, in seconds [default: 43200].
+    /// Lifetime of bearer tokens issued by Handshake, in seconds; renewing
+    /// a token with Handshake never extends it [default: 43200].
     #[arg(long, env = "FLIGHTDECK_TOKEN_TTL_SECS", value_name = "SECS")]
     pub token_ttl_secs: Option<String>,
+
+    /// Lifetime of session cookies and prepared-statement handles, in
+    /// seconds [default: 86400].
+    #[arg(long, env = "FLIGHTDECK_SESSION_TTL_SECS", value_name = "SECS")]
+    pub session_ttl_secs: Option<String>,
+
+    /// Allow --auth password on a plain-gRPC, non-loopback listener, which
+    /// sends passwords and tokens in clear text: `true` or `false`
+    /// [default: false].
+    #[arg(long, env = "FLIGHTDECK_ALLOW_INSECURE_PASSWORD", value_name = "BOOL", num_args = 0..=1, default_missing_value = "true")]
+    pub allow_insecure_password: Option<String>,
 
     /// Secret that signs tickets, prepared-statement handles and tokens
     /// (at least 32 bytes). Replicas that share it serve each other's tickets.
@@ -133,6 +145,22 @@ pub struct ServeArgs {
     /// the ticket stays valid and runs the query again [default: 60].
     #[arg(long, env = "FLIGHTDECK_PENDING_QUERY_TTL_SECS", value_name = "SECS")]
     pub pending_query_ttl_secs: Option<String>,
+
+    /// Most of those queries one user may hold [default: a sixteenth of
+    /// --pending-queries, at least 1].
+    #[arg(long, env = "FLIGHTDECK_PENDING_QUERIES_PER_USER", value_name = "N")]
+    pub pending_queries_per_user: Option<String>,
+
+    /// Budget for results held in memory outside the cache (cache fills in
+    /// progress, parked queries' read-ahead, answers of writes), e.g.
+    /// `512MiB`; requests beyond it fail with RESOURCE_EXHAUSTED [default: 1GiB].
+    #[arg(long, env = "FLIGHTDECK_MEMORY_BUDGET", value_name = "SIZE")]
+    pub memory_budget: Option<String>,
+
+    /// Seconds each HTTP request to Trino may take before it fails
+    /// [default: 60].
+    #[arg(long, env = "FLIGHTDECK_TRINO_REQUEST_TIMEOUT_SECS", value_name = "SECS")]
+    pub trino_request_timeout_secs: Option<String>,
 
     /// Result cache on or off: `true` or `false` [default: true].
     #[arg(long, env = "FLIGHTDECK_CACHE", value_name = "BOOL")]
@@ -156,6 +184,12 @@ pub struct ServeArgs {
     /// `stale`) while one refresh runs [default: 30].
     #[arg(long, env = "FLIGHTDECK_CACHE_STALE_SECS", value_name = "SECS")]
     pub cache_stale_secs: Option<String>,
+
+    /// Seconds past that during which a result may still be served, marked
+    /// `stale`, when Trino cannot be reached; clients may ask for it per
+    /// request with `x-flightdeck-cache: max-stale=N` up to this [default: 0].
+    #[arg(long, env = "FLIGHTDECK_CACHE_STALE_IF_ERROR_SECS", value_name = "SECS")]
+    pub cache_stale_if_error_secs: Option<String>,
 
     /// Catalog or `catalog.schema` whose results all users share; repeatable
     /// (comma-separated in the environment). Only for data every user may read.
@@ -200,6 +234,7 @@ struct FileCache {
     max_entry_bytes: Option<toml::Value>,
     ttl_secs: Option<u64>,
     stale_secs: Option<u64>,
+    stale_if_error_secs: Option<u64>,
     shared_namespaces: Vec<String>,
 }
 
@@ -222,6 +257,8 @@ struct FileFlight {
     ticket_secret_file: Option<PathBuf>,
     pending_queries: Option<u64>,
     pending_query_ttl_secs: Option<u64>,
+    pending_queries_per_user: Option<u64>,
+    memory_budget: Option<toml::Value>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -238,6 +275,7 @@ struct FileTrino {
     schema: Option<String>,
     time_zone: Option<String>,
     session_properties: std::collections::BTreeMap<String, String>,
+    request_timeout_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -247,6 +285,8 @@ struct FileAuth {
     users_file: Option<PathBuf>,
     default_user: Option<String>,
     token_ttl_secs: Option<u64>,
+    session_ttl_secs: Option<u64>,
+    allow_insecure_password: Option<bool>,
 }
 
 /// TLS certificate and key, read at start.
@@ -267,8 +307,9 @@ impl std::fmt::Debug for TlsFiles {
 pub enum AuthMode {
     /// Any user name is accepted; no password is checked.
     None,
-    /// User names and bcrypt password hashes, `user:hash` per line.
-    Password { users: Vec<(String, String)> },
+    /// User names and bcrypt password hashes, `user:hash` per line, read
+    /// again from `path` when it changes.
+    Password { users: Vec<(String, String)>, path: PathBuf },
 }
 
 /// The checked configuration Flightdeck runs with.
@@ -285,10 +326,17 @@ pub struct Config {
     pub auth: AuthMode,
     pub default_user: String,
     pub token_ttl: Duration,
+    /// Lifetime of session cookies and prepared-statement handles.
+    pub session_ttl: Duration,
+    /// Password authentication allowed over plain gRPC off loopback.
+    pub allow_insecure_password: bool,
     /// Signing key; `None` means make a random one at start.
     pub ticket_secret: Option<Vec<u8>>,
     pub pending_queries: u64,
     pub pending_query_ttl: Duration,
+    pub pending_queries_per_user: u64,
+    /// Bytes of results held in memory outside the cache.
+    pub memory_budget: u64,
     pub cache: CacheConfig,
     pub admin_listen: SocketAddr,
     /// Admin API token; the API answers 403 without one configured.
@@ -469,7 +517,7 @@ impl Config {
                     AuthMode::None
                 }
                 Some(p) => match load_users(&p) {
-                    Ok(users) => AuthMode::Password { users },
+                    Ok(users) => AuthMode::Password { users, path: p.clone() },
                     Err(e) => {
                         errors.push(format!("users file {}: {e}", p.display()));
                         AuthMode::None
@@ -486,6 +534,14 @@ impl Config {
             errors.push("default user: must not be empty".into());
         }
         let token_ttl = num(&args.token_ttl_secs, file.auth.token_ttl_secs, 43_200, "token ttl", &mut errors);
+        let session_ttl = num(&args.session_ttl_secs, file.auth.session_ttl_secs, 86_400, "session ttl", &mut errors);
+        let allow_insecure_password = match &args.allow_insecure_password {
+            Some(v) => parse_bool(v).unwrap_or_else(|| {
+                errors.push(format!("allow insecure password: `{v}` is not true or false"));
+                false
+            }),
+            None => file.auth.allow_insecure_password.unwrap_or(false),
+        };
 
         let ticket_secret = secret_value(
             "ticket secret",
@@ -505,16 +561,29 @@ impl Config {
         }
         let pending_ttl =
             num(&args.pending_query_ttl_secs, file.flight.pending_query_ttl_secs, 60, "pending query ttl", &mut errors);
+        let pending_per_user = num(
+            &args.pending_queries_per_user,
+            file.flight.pending_queries_per_user,
+            (pending_queries / 16).max(1),
+            "pending queries per user",
+            &mut errors,
+        );
+        if pending_per_user == 0 {
+            errors.push("pending queries per user: must be at least 1".into());
+        }
+        let request_timeout = num(
+            &args.trino_request_timeout_secs,
+            file.trino.request_timeout_secs,
+            60,
+            "trino request timeout",
+            &mut errors,
+        );
 
         let cache_enabled = match &args.cache {
-            Some(v) => match v.trim().to_ascii_lowercase().as_str() {
-                "true" | "on" | "1" | "yes" => true,
-                "false" | "off" | "0" | "no" => false,
-                other => {
-                    errors.push(format!("cache: `{other}` is not true or false"));
-                    true
-                }
-            },
+            Some(v) => parse_bool(v).unwrap_or_else(|| {
+                errors.push(format!("cache: `{v}` is not true or false"));
+                true
+            }),
             None => file.cache.enabled.unwrap_or(true),
         };
         let size =
@@ -531,6 +600,8 @@ impl Config {
                     default
                 })
             };
+        let memory_budget =
+            size(&args.memory_budget, &file.flight.memory_budget, 1 << 30, "memory budget", &mut errors);
         let defaults = CacheConfig::default();
         let max_bytes =
             size(&args.cache_max_bytes, &file.cache.max_bytes, defaults.max_bytes, "cache max bytes", &mut errors);
@@ -552,6 +623,13 @@ impl Config {
             "cache stale",
             &mut errors,
         );
+        let stale_if_error = num(
+            &args.cache_stale_if_error_secs,
+            file.cache.stale_if_error_secs,
+            defaults.stale_if_error.as_secs(),
+            "cache stale if error",
+            &mut errors,
+        );
         // Lower-cased here, as table names are when statements are parsed.
         let shared_namespaces: Vec<String> = file
             .cache
@@ -567,6 +645,7 @@ impl Config {
             max_entry_bytes,
             ttl: Duration::from_secs(ttl),
             stale_while_revalidate: Duration::from_secs(stale),
+            stale_if_error: Duration::from_secs(stale_if_error),
             shared_namespaces,
         };
         let admin_text = pick(&args.admin_listen, &file.admin.listen).unwrap_or_else(|| "127.0.0.1:9090".into());
@@ -584,10 +663,23 @@ impl Config {
             errors.push("admin token: use at least 16 characters".into());
         }
 
+        // Passwords and tokens must not cross a network in clear text.
+        if matches!(auth_mode, AuthMode::Password { .. })
+            && tls.is_none()
+            && !listen.ip().is_loopback()
+            && !allow_insecure_password
+        {
+            errors.push(format!(
+                "auth: password authentication on plain gRPC at {listen} would send passwords and tokens in clear \
+                 text: configure --tls-cert and --tls-key, listen on loopback behind a TLS proxy, or set \
+                 --allow-insecure-password"
+            ));
+        }
         if !errors.is_empty() {
             return Err(errors);
         }
         let mut trino = TrinoConfig::new(url.expect("checked above"));
+        trino.request_timeout = Duration::from_secs(request_timeout.max(1));
         trino.auth = auth;
         trino.ca_file = ca_file;
         trino.time_zone = time_zone;
@@ -602,13 +694,26 @@ impl Config {
             auth: auth_mode,
             default_user,
             token_ttl: Duration::from_secs(token_ttl),
+            session_ttl: Duration::from_secs(session_ttl),
+            allow_insecure_password,
             ticket_secret: ticket_secret.map(String::into_bytes),
             pending_queries,
             pending_query_ttl: Duration::from_secs(pending_ttl),
+            pending_queries_per_user: pending_per_user,
+            memory_budget,
             cache,
             admin_listen,
             admin_token,
         })
+    }
+}
+
+/// `true`/`false` and their usual spellings.
+fn parse_bool(v: &str) -> Option<bool> {
+    match v.trim().to_ascii_lowercase().as_str() {
+        "true" | "on" | "1" | "yes" => Some(true),
+        "false" | "off" | "0" | "no" => Some(false),
+        _ => None,
     }
 }
 
@@ -651,7 +756,7 @@ fn read_secret(path: &Path) -> Result<String, String> {
 }
 
 /// Parses a `user:bcrypt-hash` password file (Trino's format).
-fn load_users(path: &Path) -> Result<Vec<(String, String)>, String> {
+pub(crate) fn load_users(path: &Path) -> Result<Vec<(String, String)>, String> {
     let text = std::fs::read_to_string(path).map_err(|e| e.to_string())?;
     let mut users = Vec::new();
     for (i, line) in text.lines().enumerate() {
@@ -799,7 +904,7 @@ mod tests {
         std::fs::write(&users, "# comment\nalice:$2y$04$abcdefghijklmnopqrstuu5Yv0M8Q0Yb7Pj0nM3T6U1D7r2y6c7Xm\n")
             .unwrap();
         let c = Config::resolve(&parse(&["--auth", "password", "--users-file", users.to_str().unwrap()])).unwrap();
-        let AuthMode::Password { users } = c.auth else { panic!("password mode") };
+        let AuthMode::Password { users, .. } = c.auth else { panic!("password mode") };
         assert_eq!(users[0].0, "alice");
         std::fs::write(dir.path().join("bad"), "alice plain\n").unwrap();
         let errors =

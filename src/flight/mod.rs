@@ -16,7 +16,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/flightdeck.v1.rs"));
 }
 
-pub use auth::Authenticator;
+pub use auth::{AuthGate, Authenticator};
 pub use registry::Registry;
 pub use service::{FlightdeckService, MAX_FLIGHT_DATA_BYTES, ServiceState};
 pub use signing::Signer;

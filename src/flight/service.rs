@@ -87,6 +87,8 @@ pub struct ServiceState {
     closed_statements: moka::sync::Cache<Vec<u8>, ()>,
     pub default_catalog: Option<String>,
     pub default_schema: Option<String>,
+    /// Lifetime of session cookies and prepared-statement handles.
+    session_ttl_secs: i64,
     sql_info: SqlInfoData,
     xdbc_types: XdbcTypeInfoData,
 }
@@ -103,6 +105,7 @@ impl ServiceState {
         registry: Registry,
         default_catalog: Option<String>,
         default_schema: Option<String>,
+        session_ttl: std::time::Duration,
     ) -> Self {
         ServiceState {
             router,
@@ -114,6 +117,7 @@ impl ServiceState {
             registry,
             default_catalog,
             default_schema,
+            session_ttl_secs: session_ttl.as_secs() as i64,
             closed_statements: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(86_400))
@@ -267,7 +271,9 @@ impl FlightdeckService {
         let mut response = Response::new(info);
         response.metadata_mut().insert(CACHE_HEADER, MetadataValue::from_static(outcome.as_str()));
         if let Some(updated) = changed {
-            response.metadata_mut().insert("set-cookie", session::set_cookie(&self.state.signer, &updated));
+            response
+                .metadata_mut()
+                .insert("set-cookie", session::set_cookie(&self.state.signer, &updated, self.state.session_ttl_secs));
         }
         Ok(response)
     }
@@ -426,6 +432,9 @@ impl FlightdeckService {
         if owner.user != user {
             return Err(Status::permission_denied("prepared statement belongs to another user"));
         }
+        if h.expires_at < now_secs() {
+            return Err(Status::not_found("prepared statement handle has expired: prepare it again"));
+        }
         if self.state.closed_statements.contains_key(&h.id) {
             return Err(Status::not_found("prepared statement was closed: prepare it again"));
         }
@@ -571,7 +580,7 @@ impl FlightSqlService for FlightdeckService {
         &self,
         request: Request<Streaming<HandshakeRequest>>,
     ) -> Result<Response<BoxStream<HandshakeResponse>>, Status> {
-        let (user, token) = self.state.auth.handshake(request.metadata())?;
+        let (user, token) = self.state.auth.handshake(request.metadata()).await?;
         tracing::debug!(%user, "handshake");
         let reply = HandshakeResponse { protocol_version: 0, payload: token.clone().into() };
         let mut response: Response<BoxStream<HandshakeResponse>> =
@@ -658,6 +667,7 @@ impl FlightSqlService for FlightdeckService {
             session: Some(ctx),
             parameters: Vec::new(),
             id: rand::random::<[u8; 16]>().to_vec(),
+            expires_at: now_secs() + self.state.session_ttl_secs,
         };
         Ok(ActionCreatePreparedStatementResult {
             prepared_statement_handle: self.state.signer.sign(Kind::Prepared, &handle).into(),
@@ -959,7 +969,9 @@ impl FlightSqlService for FlightdeckService {
                 let body = proto::SetSessionOptionsResult { errors }.encode_to_vec();
                 let mut response =
                     Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed());
-                response.metadata_mut().insert("set-cookie", session::set_cookie(&self.state.signer, &ctx));
+                response
+                    .metadata_mut()
+                    .insert("set-cookie", session::set_cookie(&self.state.signer, &ctx, self.state.session_ttl_secs));
                 Ok(response)
             }
             "GetSessionOptions" => {

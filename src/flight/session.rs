@@ -11,7 +11,7 @@ use tonic::metadata::{MetadataMap, MetadataValue};
 
 use super::proto::session_option_value::OptionValue;
 use super::proto::{self, Kind, SessionContext};
-use super::signing::Signer;
+use super::signing::{Signer, now_secs};
 use crate::router::Router;
 use crate::trino::SessionUpdate;
 
@@ -28,8 +28,9 @@ pub fn from_cookie(signer: &Signer, md: &MetadataMap, user: &str) -> Option<Sess
         .flat_map(|v| v.split(';'))
         .find_map(|kv| kv.trim().strip_prefix(COOKIE).and_then(|r| r.strip_prefix('=')))?;
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim()).ok()?;
-    match signer.verify::<SessionContext>(Kind::Session, &bytes) {
-        Ok(ctx) if ctx.user == user => Some(ctx),
+    match signer.verify::<proto::SessionCookie>(Kind::Session, &bytes) {
+        Ok(c) if c.expires_at < now_secs() => None,
+        Ok(proto::SessionCookie { session: Some(ctx), .. }) if ctx.user == user => Some(ctx),
         Ok(_) => None,
         Err(e) => {
             tracing::debug!(error = %e, "ignoring session cookie");
@@ -38,10 +39,11 @@ pub fn from_cookie(signer: &Signer, md: &MetadataMap, user: &str) -> Option<Sess
     }
 }
 
-/// A `set-cookie` value carrying `ctx`.
-pub fn set_cookie(signer: &Signer, ctx: &SessionContext) -> MetadataValue<tonic::metadata::Ascii> {
-    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signer.sign(Kind::Session, ctx));
-    MetadataValue::try_from(format!("{COOKIE}={value}; Path=/; HttpOnly")).expect("base64 is ASCII")
+/// A `set-cookie` value carrying `ctx`, honoured for `ttl_secs`.
+pub fn set_cookie(signer: &Signer, ctx: &SessionContext, ttl_secs: i64) -> MetadataValue<tonic::metadata::Ascii> {
+    let cookie = proto::SessionCookie { session: Some(ctx.clone()), expires_at: now_secs() + ttl_secs };
+    let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signer.sign(Kind::Session, &cookie));
+    MetadataValue::try_from(format!("{COOKIE}={value}; Path=/; Max-Age={ttl_secs}; HttpOnly")).expect("base64 is ASCII")
 }
 
 /// A `set-cookie` value that ends the session.
@@ -157,13 +159,17 @@ mod tests {
             &mut ctx,
             &[SessionUpdate::Catalog("tpch".into()), SessionUpdate::SetProperty("a".into(), "1".into())]
         ));
-        let header = set_cookie(&signer, &ctx);
+        let header = set_cookie(&signer, &ctx, 60);
         let cookie = header.to_str().unwrap().split(';').next().unwrap().to_string();
         let mut md = MetadataMap::new();
         md.insert("cookie", format!("other=1; {cookie}").parse().unwrap());
         assert_eq!(from_cookie(&signer, &md, "alice"), Some(ctx.clone()));
         assert_eq!(from_cookie(&signer, &md, "bob"), None, "another user's cookie is ignored");
         assert_eq!(from_cookie(&Signer::new(None), &md, "alice"), None, "a cookie of another secret is ignored");
+        let mut expired = MetadataMap::new();
+        let header = set_cookie(&signer, &ctx, -1);
+        expired.insert("cookie", header.to_str().unwrap().split(';').next().unwrap().parse().unwrap());
+        assert_eq!(from_cookie(&signer, &expired, "alice"), None, "an expired cookie is ignored");
         apply(&mut ctx, &[SessionUpdate::ClearProperty("a".into())]);
         assert!(ctx.properties.is_empty());
     }

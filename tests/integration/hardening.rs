@@ -359,3 +359,104 @@ async fn shared_namespaces_share_only_what_trino_proves_is_the_same_for_everyone
         alice.update(&sql).await.unwrap();
     }
 }
+
+fn users_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::path::PathBuf {
+    let path = dir.join("users");
+    let text: String = users.iter().map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap())).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+fn password_args(users: std::path::PathBuf) -> flightdeck::config::ServeArgs {
+    flightdeck::config::ServeArgs {
+        listen: Some("127.0.0.1:0".into()),
+        trino_url: Some(trino_url()),
+        auth: Some("password".into()),
+        users_file: Some(users),
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn credentials_expire_and_are_checked_again() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path(), &[("alice", "s3cret"), ("bob", "b0b:=x")]);
+    let mut args = password_args(users.clone());
+    args.token_ttl_secs = Some("3".into());
+    args.session_ttl_secs = Some("3".into());
+    let server = TestServer::with_config(Config::resolve(&args).unwrap()).await;
+    let mut alice = server.client().await;
+    let token = alice.handshake("alice", "s3cret").await.unwrap();
+    let prepared = alice.prepare("SELECT 1").await.unwrap();
+    // Renewing through Handshake with the token never extends it.
+    let mut renewed = server.client().await;
+    renewed.authorization = Some(format!("Bearer {token}"));
+    let mut req = tonic::Request::new(futures::stream::iter([arrow_flight::HandshakeRequest::default()]));
+    req.metadata_mut().insert("authorization", format!("Bearer {token}").parse().unwrap());
+    let resp = renewed.inner.handshake(req).await.unwrap();
+    let renewed_token = resp.metadata().get("authorization").unwrap().to_str().unwrap().to_string();
+    renewed.authorization = Some(renewed_token);
+    renewed.info("SELECT 1").await.unwrap();
+    // A user removed from the users file is refused at once, token or not.
+    let mut bob = server.client().await;
+    bob.handshake("bob", "b0b:=x").await.unwrap();
+    bob.info("SELECT 1").await.unwrap();
+    tokio::time::sleep(Duration::from_millis(1100)).await;
+    users_file(dir.path(), &[("alice", "s3cret")]);
+    tokio::time::sleep(Duration::from_millis(2500)).await;
+    let e = bob.info("SELECT 1").await.unwrap_err();
+    assert_eq!(e.code(), Code::Unauthenticated, "{e}");
+    assert_eq!(bob.handshake("bob", "b0b:=x").await.unwrap_err().code(), Code::Unauthenticated);
+    // Past the lifetimes: the renewed token, and the handle, are refused.
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    for c in [&mut alice, &mut renewed] {
+        let e = c.info("SELECT 1").await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{e}");
+    }
+    alice.handshake("alice", "s3cret").await.unwrap();
+    let e = alice.prepared_info(prepared.prepared_statement_handle).await.unwrap_err();
+    assert_eq!(e.code(), Code::NotFound, "{e}");
+    assert!(e.message().contains("expired"), "{e}");
+}
+
+#[tokio::test]
+async fn strangers_are_refused_before_their_message_is_read() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path(), &[("alice", "s3cret")]);
+    let server = TestServer::with_config(Config::resolve(&password_args(users)).unwrap()).await;
+    let mut c = server.client().await;
+    c.inner = c.inner.max_encoding_message_size(200 << 20);
+    // Larger than any message the server decodes: had it been read first,
+    // the answer would be "message too large", not "who are you".
+    let huge = format!("SELECT '{}'", "x".repeat(100 << 20));
+    for auth in [None, Some("Bearer forged".to_string()), Some("Basic YWxpY2U6czNjcmV0".to_string())] {
+        c.authorization = auth.clone();
+        let e = c.info(&huge).await.unwrap_err();
+        assert_eq!(e.code(), Code::Unauthenticated, "{auth:?}: {e}");
+    }
+}
+
+#[test]
+fn password_auth_is_refused_on_plain_grpc_off_loopback_unless_allowed() {
+    let dir = tempfile::tempdir().unwrap();
+    let users = users_file(dir.path(), &[("alice", "s3cret")]);
+    let mut args = password_args(users);
+    args.listen = Some("0.0.0.0:0".into());
+    let errors = Config::resolve(&args).unwrap_err();
+    assert!(errors.iter().any(|e| e.contains("clear text")), "{errors:?}");
+    args.allow_insecure_password = Some("true".into());
+    assert!(Config::resolve(&args).is_ok());
+    args.allow_insecure_password = None;
+    args.listen = Some("127.0.0.1:0".into());
+    assert!(Config::resolve(&args).is_ok(), "loopback is fine");
+}
+
+#[tokio::test]
+async fn user_names_reach_trino_as_written_or_are_refused() {
+    let server = TestServer::uncached().await;
+    let c = server.client().await;
+    let (_, b) = c.as_user("josé").query_cached("SELECT current_user", None).await.unwrap();
+    assert_eq!(texts(&b), ["josé"]);
+    let e = c.as_user("用户").query_cached("SELECT current_user", None).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument, "{e}");
+}
