@@ -83,7 +83,7 @@ impl Application {
         );
         let trino = TrinoClient::new(&config.trino)?;
         let cache = config.cache.enabled.then(|| ResultCache::new(config.cache.clone()));
-        let registry = Registry::new(config.pending_queries, config.pending_query_ttl);
+        let registry = Registry::new(config.pending_queries, config.pending_queries_per_user, config.pending_query_ttl);
         let state = Arc::new(ServiceState::new(
             Router::new(trino.clone()),
             cache.clone(),
@@ -95,6 +95,7 @@ impl Application {
             config.default_catalog.clone(),
             config.default_schema.clone(),
             config.session_ttl,
+            crate::memory::MemoryBudget::new(config.memory_budget),
         ));
         let admin = AdminState { cache, trino, token: config.admin_token.clone() };
         Ok(Application {

@@ -13,6 +13,7 @@
 //!   tickets and handles. It delegates execution to the router.
 //! - [`cache`]: results kept as Arrow and as encoded Flight messages,
 //!   bounded in bytes, single-flight, isolated per user.
+//! - [`memory`]: one budget for results buffered outside the cache.
 //! - [`router`]: where a statement runs (Trino today).
 //! - [`admin`]: Prometheus metrics, health and readiness, and the admin API.
 //! - [`app`]: binds the listeners and runs the servers until shutdown.
@@ -29,6 +30,8 @@ pub mod cache;
 pub mod config;
 /// The Flight SQL service.
 pub mod flight;
+/// The memory budget of buffered results.
+pub mod memory;
 /// Where statements run.
 pub mod router;
 /// Reading statement text as Trino does.

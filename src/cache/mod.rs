@@ -150,6 +150,9 @@ pub enum Directive {
     MaxAge(Duration),
     /// Answer from the cache or fail.
     OnlyIfCached,
+    /// As `Default`, and when Trino cannot be reached, accept an entry this
+    /// far past its stale window (within what the cache keeps).
+    MaxStale(Duration),
 }
 
 impl std::str::FromStr for Directive {
@@ -160,9 +163,15 @@ impl std::str::FromStr for Directive {
         match s.as_str() {
             "no-cache" => Ok(Directive::NoCache),
             "only-if-cached" => Ok(Directive::OnlyIfCached),
-            _ => match s.strip_prefix("max-age=").map(str::parse::<u64>) {
-                Some(Ok(n)) => Ok(Directive::MaxAge(Duration::from_secs(n))),
-                _ => Err(format!("x-flightdeck-cache: expected no-cache, max-age=N or only-if-cached, got `{s}`")),
+            _ => match (
+                s.strip_prefix("max-age=").map(str::parse::<u64>),
+                s.strip_prefix("max-stale=").map(str::parse::<u64>),
+            ) {
+                (Some(Ok(n)), _) => Ok(Directive::MaxAge(Duration::from_secs(n))),
+                (_, Some(Ok(n))) => Ok(Directive::MaxStale(Duration::from_secs(n))),
+                _ => Err(format!(
+                    "x-flightdeck-cache: expected no-cache, max-age=N, max-stale=N or only-if-cached, got `{s}`"
+                )),
             },
         }
     }
@@ -412,6 +421,18 @@ impl ResultCache {
         }
     }
 
+    /// An entry past its stale window but within `allowed` more, not
+    /// superseded by a write: for when Trino cannot be reached.
+    pub async fn peek_stale(&self, key: &CacheKey, allowed: Duration) -> Option<Arc<CachedResult>> {
+        let e = self.cache.get(key).await?;
+        let within = e.created.elapsed() < self.config.ttl + self.config.stale_while_revalidate + allowed;
+        (within && self.is_current(&e)).then(|| {
+            e.hits.fetch_add(1, Ordering::Relaxed);
+            metrics::counter!("flightdeck_cache_stale_total").increment(1);
+            e
+        })
+    }
+
     /// Answers from the cache, or runs `fill` once for all concurrent
     /// callers with the same key and caches what it returns.
     pub async fn get_or_fill<F, Fut, E, P>(
@@ -435,18 +456,21 @@ impl ResultCache {
             (Directive::OnlyIfCached, None) => return Lookup::NotCached,
             (Directive::MaxAge(max), Some((_, e))) if e.created.elapsed() <= max => return self.serve(Outcome::Hit, e),
             (Directive::MaxAge(_), _) => {}
-            (Directive::Default, Some((Outcome::Stale, e))) => {
+            (Directive::Default | Directive::MaxStale(_), Some((Outcome::Stale, e))) => {
                 self.refresh_in_background(key.clone(), tables.clone(), Arc::clone(&e), Arc::clone(&fill));
                 return self.serve(Outcome::Stale, e);
             }
-            (Directive::Default, Some((outcome, e))) => return self.serve(outcome, e),
-            (Directive::Default, None) => {}
+            (Directive::Default | Directive::MaxStale(_), Some((outcome, e))) => return self.serve(outcome, e),
+            (Directive::Default | Directive::MaxStale(_), None) => {}
         }
         // A fill that began before a write finished may hold rows from before
         // it; a caller must not get those, even one that joined the fill
         // after the write: such a fill is dropped and run again, a few times
         // at most under a stream of writes, then the caller runs uncached.
-        // Whatever is there may not be served: replace it.
+        // Whatever is there may not be served: replace it, but keep it at
+        // hand while it is not superseded, to put back if the fill fails
+        // (an answer for when Trino cannot be reached: `peek_stale`).
+        let previous = self.cache.get(&key).await.filter(|e| self.is_current(e));
         self.cache.invalidate(&key).await;
         for _ in 0..3 {
             let generation = self.current_generation();
@@ -479,7 +503,14 @@ impl ResultCache {
                     }
                 }
                 Err(e) => {
-                    let FillError::NotShared(slot) = &*e else { return Lookup::Failed(e) };
+                    let FillError::NotShared(slot) = &*e else {
+                        if let Some(p) = previous {
+                            if self.is_current(&p) {
+                                self.cache.entry(key).or_insert(p).await;
+                            }
+                        }
+                        return Lookup::Failed(e);
+                    };
                     // Keyed per user from now on. The caller that ran the fill
                     // keeps its rows; any other waiter fills its own.
                     metrics::counter!("flightdeck_cache_not_shared_total").increment(1);

@@ -1,14 +1,20 @@
 //! Queries started by GetFlightInfo, waiting for their DoGet.
 //!
-//! Bounded in count and time: an entry that is evicted or expires is
-//! dropped, which cancels its Trino query. A ticket whose entry is gone
-//! (expired, or issued by another replica) runs its statement again.
+//! Bounded in count, per user and in time: an entry that is evicted or
+//! expires is dropped, which cancels its Trino query. One user can hold at
+//! most `per_user` entries; when the registry is full, the oldest entry of
+//! whoever holds the most goes, so no user can push out everyone else's.
+//! A ticket whose entry is gone runs its statement again, unless it may
+//! write (then it fails: see the ticket's `run_once`).
 
+use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use arrow::datatypes::SchemaRef;
+use tokio::time::Instant;
 
+use crate::memory::Reservation;
 use crate::trino::Query;
 
 /// A started query and the schema promised for it.
@@ -18,27 +24,61 @@ pub struct PendingQuery {
     pub schema: SchemaRef,
     /// Batches already read from the query, streamed before the rest.
     pub prefix: Vec<arrow::record_batch::RecordBatch>,
+    /// The memory budget `prefix` holds.
+    pub reservation: Option<Reservation>,
 }
 
-type Slot = Arc<Mutex<Option<PendingQuery>>>;
+/// Why a query could not be parked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error(
+    "{user} already has {held} queries waiting for their DoGet (the most one user may have): read or cancel them first"
+)]
+pub struct UserFull {
+    pub user: String,
+    pub held: usize,
+}
+
+#[derive(Debug)]
+struct Entry {
+    user: String,
+    parked: Instant,
+    pending: PendingQuery,
+}
 
 /// The registry; cheap to clone.
 #[derive(Debug, Clone)]
 pub struct Registry {
-    cache: moka::sync::Cache<[u8; 16], Slot>,
+    entries: Arc<Mutex<HashMap<[u8; 16], Entry>>>,
+    capacity: usize,
+    per_user: usize,
     ttl: Duration,
 }
 
 impl Registry {
-    pub fn new(capacity: u64, ttl: Duration) -> Self {
-        Registry { cache: moka::sync::Cache::builder().max_capacity(capacity).time_to_live(ttl).build(), ttl }
+    /// At most `capacity` entries, `per_user` of them one user's, each kept `ttl`.
+    pub fn new(capacity: u64, per_user: u64, ttl: Duration) -> Self {
+        Registry {
+            entries: Arc::default(),
+            capacity: capacity.max(1) as usize,
+            per_user: per_user.max(1) as usize,
+            ttl,
+        }
     }
 
-    /// Drops expired and evicted entries now, cancelling their queries.
-    /// The cache only does this on access, so a quiet server calls it
-    /// periodically (see [`Registry::janitor`]).
+    /// Drops expired entries now, cancelling their queries.
     pub fn run_pending_tasks(&self) {
-        self.cache.run_pending_tasks();
+        let expired: Vec<Entry> = {
+            let mut entries = self.entries.lock().expect("registry lock");
+            let keys: Vec<[u8; 16]> =
+                entries.iter().filter(|(_, e)| e.parked.elapsed() >= self.ttl).map(|(k, _)| *k).collect();
+            keys.iter().filter_map(|k| entries.remove(k)).collect()
+        };
+        if !expired.is_empty() {
+            metrics::counter!("flightdeck_pending_expired_total").increment(expired.len() as u64);
+        }
+        self.update_gauge();
+        // Dropped outside the lock: dropping cancels the Trino queries.
+        drop(expired);
     }
 
     /// Runs [`Registry::run_pending_tasks`] often enough that an expired
@@ -52,28 +92,63 @@ impl Registry {
         }
     }
 
-    /// Stores a started query, returning the key its ticket carries.
-    pub fn insert(&self, pending: PendingQuery) -> [u8; 16] {
+    /// Parks `user`'s started query, returning the key its ticket carries.
+    pub fn insert(&self, user: &str, pending: PendingQuery) -> Result<[u8; 16], UserFull> {
         let key: [u8; 16] = rand::random();
-        self.cache.insert(key, Arc::new(Mutex::new(Some(pending))));
-        key
+        let evicted = {
+            let mut entries = self.entries.lock().expect("registry lock");
+            let held = entries.values().filter(|e| e.user == user).count();
+            if held >= self.per_user {
+                metrics::counter!("flightdeck_pending_refused_total").increment(1);
+                return Err(UserFull { user: user.to_string(), held });
+            }
+            let evicted = if entries.len() >= self.capacity { evict_one(&mut entries) } else { None };
+            entries.insert(key, Entry { user: user.to_string(), parked: Instant::now(), pending });
+            evicted
+        };
+        if evicted.is_some() {
+            metrics::counter!("flightdeck_pending_evicted_total").increment(1);
+        }
+        self.update_gauge();
+        drop(evicted);
+        Ok(key)
     }
 
     /// Takes the query for `key`: each started query is streamed once.
     pub fn take(&self, key: &[u8]) -> Option<PendingQuery> {
         let key: [u8; 16] = key.try_into().ok()?;
-        let slot = self.cache.remove(&key)?;
-        let taken = slot.lock().expect("registry slot lock").take();
-        taken
+        let entry = self.entries.lock().expect("registry lock").remove(&key)?;
+        self.update_gauge();
+        if entry.parked.elapsed() >= self.ttl {
+            // Expired, not yet swept: as good as gone.
+            return None;
+        }
+        Some(entry.pending)
     }
 
-    /// Entries held now (after pending evictions run).
+    /// Entries held now (after expired ones are dropped).
     pub fn len(&self) -> u64 {
         self.run_pending_tasks();
-        self.cache.entry_count()
+        self.entries.lock().expect("registry lock").len() as u64
     }
 
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+
+    fn update_gauge(&self) {
+        let n = self.entries.lock().expect("registry lock").len();
+        metrics::gauge!("flightdeck_pending_queries").set(n as f64);
+    }
+}
+
+/// Removes the oldest entry of the user holding the most.
+fn evict_one(entries: &mut HashMap<[u8; 16], Entry>) -> Option<Entry> {
+    let mut counts: HashMap<&str, usize> = HashMap::new();
+    for e in entries.values() {
+        *counts.entry(e.user.as_str()).or_default() += 1;
+    }
+    let heaviest = counts.into_iter().max_by_key(|(_, n)| *n).map(|(u, _)| u.to_string())?;
+    let key = entries.iter().filter(|(_, e)| e.user == heaviest).min_by_key(|(_, e)| e.parked).map(|(k, _)| *k)?;
+    entries.remove(&key)
 }

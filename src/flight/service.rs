@@ -66,6 +66,8 @@ pub(super) const PREFETCH_BATCHES: usize = 2;
 const TICKET_LIFETIME_SECS: i64 = 3600;
 /// Request and response metadata naming how the cache was used.
 pub(super) const CACHE_HEADER: &str = "x-flightdeck-cache";
+/// Response metadata: seconds since a cached answer was read from Trino.
+const AGE_HEADER: &str = "x-flightdeck-age";
 /// Name under which a statement is prepared for `DESCRIBE OUTPUT`.
 const DESCRIBE_NAME: &str = "flightdeck_describe";
 
@@ -82,6 +84,8 @@ pub struct ServiceState {
     pub auth: Authenticator,
     pub signer: Signer,
     pub registry: Registry,
+    /// Budget of results buffered outside the cache.
+    pub memory: crate::memory::MemoryBudget,
     /// Ids of closed prepared statements (this replica's), so their
     /// handles are refused afterwards. Bounded; entries expire after a day.
     closed_statements: moka::sync::Cache<Vec<u8>, ()>,
@@ -106,6 +110,7 @@ impl ServiceState {
         default_catalog: Option<String>,
         default_schema: Option<String>,
         session_ttl: std::time::Duration,
+        memory: crate::memory::MemoryBudget,
     ) -> Self {
         ServiceState {
             router,
@@ -118,6 +123,7 @@ impl ServiceState {
             default_catalog,
             default_schema,
             session_ttl_secs: session_ttl.as_secs() as i64,
+            memory,
             closed_statements: moka::sync::Cache::builder()
                 .max_capacity(100_000)
                 .time_to_live(std::time::Duration::from_secs(86_400))
@@ -242,7 +248,7 @@ impl FlightdeckService {
     ) -> Result<Response<FlightInfo>, Status> {
         let started = std::time::Instant::now();
         let bound = params::bind(&sql, &parameters).map_err(Status::invalid_argument)?;
-        let Resolved { outcome, schema, registry_key, rows, session: changed, result, run_once } =
+        let Resolved { outcome, schema, registry_key, rows, session: changed, result, run_once, age } =
             self.resolve(&ctx, &bound, directive).await?;
         metrics::histogram!("flightdeck_request_seconds", "rpc" => "get_flight_info", "route" => outcome.as_str())
             .record(started.elapsed().as_secs_f64());
@@ -270,6 +276,9 @@ impl FlightdeckService {
         }
         let mut response = Response::new(info);
         response.metadata_mut().insert(CACHE_HEADER, MetadataValue::from_static(outcome.as_str()));
+        if let Some(age) = age {
+            response.metadata_mut().insert(AGE_HEADER, MetadataValue::from(age.as_secs()));
+        }
         if let Some(updated) = changed {
             response
                 .metadata_mut()
@@ -284,31 +293,46 @@ impl FlightdeckService {
         let sql = bound.sql.as_str();
         if let Some((cache, key, tables)) = self.cache_key(ctx, sql) {
             let max = cache.config().max_entry_bytes;
-            let fill = filler(self.state.router.clone(), ctx.clone(), bound.clone(), max);
-            match cache.get_or_fill(key, &ctx.user, tables, directive, fill).await {
+            let fill = filler(self.state.router.clone(), ctx.clone(), bound.clone(), max, self.state.memory.clone());
+            match cache.get_or_fill(key.clone(), &ctx.user, tables, directive, fill).await {
                 Lookup::Cached(outcome, entry) => {
-                    return Ok(Resolved::new(outcome, Arc::clone(&entry.schema), None, Some(entry.rows)));
+                    let mut resolved = Resolved::new(outcome, Arc::clone(&entry.schema), None, Some(entry.rows));
+                    resolved.age = Some(entry.created.elapsed());
+                    return Ok(resolved);
                 }
                 Lookup::Uncached => {}
                 Lookup::NotCached => {
                     return Err(Status::failed_precondition("only-if-cached: no cached result for this statement"));
                 }
                 Lookup::Failed(e) => match &*e {
-                    FillError::Failed(err) => return Err(trino_status(err)),
+                    FillError::Failed(err) if err.code() == tonic::Code::Unavailable => {
+                        // Trino is down: an older answer, marked stale, if the
+                        // request or the operator allows one that old.
+                        let allowed = match directive {
+                            Directive::MaxStale(d) => d,
+                            _ => cache.config().stale_if_error,
+                        };
+                        if let Some(entry) = cache.peek_stale(&key, allowed).await {
+                            metrics::counter!("flightdeck_cache_stale_if_error_total").increment(1);
+                            let mut resolved =
+                                Resolved::new(Outcome::Stale, Arc::clone(&entry.schema), None, Some(entry.rows));
+                            resolved.age = Some(entry.created.elapsed());
+                            return Ok(resolved);
+                        }
+                        return Err(err.clone());
+                    }
+                    FillError::Failed(err) => return Err(err.clone()),
                     // Handled inside the cache.
                     FillError::NotShared(_) => {}
                     FillError::TooLarge(slot) => {
                         metrics::counter!("flightdeck_cache_too_large_total").increment(1);
                         // The first caller streams on from what the fill read;
                         // any other waiter runs its own query below.
-                        if let Some(pending) = slot.lock().expect("overflow slot").take() {
+                        let taken = slot.lock().expect("overflow slot").take();
+                        if let Some(pending) = taken {
                             let schema = Arc::clone(&pending.schema);
-                            return Ok(Resolved::new(
-                                Outcome::Bypass,
-                                schema,
-                                Some(self.state.registry.insert(pending)),
-                                None,
-                            ));
+                            let key = self.park(&ctx.user, pending)?;
+                            return Ok(Resolved::new(Outcome::Bypass, schema, Some(key), None));
                         }
                     }
                 },
@@ -321,8 +345,8 @@ impl FlightdeckService {
             self.state.router.start_from(ctx, sql, bound.origin.clone()).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
         if self.statement(ctx, sql).is_plain_read() {
-            let key =
-                self.state.registry.insert(PendingQuery { query, schema: Arc::clone(&schema), prefix: Vec::new() });
+            let pending = PendingQuery { query, schema: Arc::clone(&schema), prefix: Vec::new(), reservation: None };
+            let key = self.park(&ctx.user, pending)?;
             return Ok(Resolved::new(Outcome::Bypass, schema, Some(key), None));
         }
         // Anything that is not a plain read may write, so it runs exactly
@@ -330,18 +354,21 @@ impl FlightdeckService {
         // or `SET SESSION` reaches the client's session cookie, and the
         // ticket carries the answer so that no redemption runs it again.
         let mut prefix = Vec::new();
-        let mut bytes = 0;
+        let mut reservation = self.state.memory.reservation();
         let drained = loop {
             match query.next_batch().await {
                 Ok(Some(b)) => {
-                    bytes += b.get_array_memory_size();
+                    let grown = reservation.grow(b.get_array_memory_size() as u64);
                     prefix.push(b);
-                    if bytes > INLINE_RESULT_BYTES {
+                    if let Err(e) = grown {
+                        break Err(Status::resource_exhausted(e.to_string()));
+                    }
+                    if reservation.bytes() > INLINE_RESULT_BYTES as u64 {
                         break Ok(false);
                     }
                 }
                 Ok(None) => break Ok(true),
-                Err(e) => break Err(e),
+                Err(e) => break Err(trino_status(&e)),
             }
         };
         // A write that failed may still have committed (the connection
@@ -349,7 +376,7 @@ impl FlightdeckService {
         if let Some(scope) = self.write_scope(ctx, sql) {
             self.invalidate(scope).await;
         }
-        let finished = drained.map_err(|e| trino_status(&e))?;
+        let finished = drained?;
         let mut resolved = Resolved::new(Outcome::Bypass, Arc::clone(&schema), None, None);
         resolved.run_once = true;
         let mut updated = ctx.clone();
@@ -360,9 +387,15 @@ impl FlightdeckService {
             resolved.rows = Some(prefix.iter().map(|b| b.num_rows() as u64).sum());
             resolved.result = Some(ipc_bytes(&schema, &prefix)?);
         } else {
-            resolved.registry_key = Some(self.state.registry.insert(PendingQuery { query, schema, prefix }));
+            let pending = PendingQuery { query, schema, prefix, reservation: Some(reservation) };
+            resolved.registry_key = Some(self.park(&ctx.user, pending)?);
         }
         Ok(resolved)
+    }
+
+    /// Parks a started query for its DoGet.
+    fn park(&self, user: &str, pending: PendingQuery) -> Result<[u8; 16], Status> {
+        self.state.registry.insert(user, pending).map_err(|e| Status::resource_exhausted(e.to_string()))
     }
 
     fn statement(&self, ctx: &SessionContext, sql: &str) -> Statement {
@@ -421,7 +454,7 @@ impl FlightdeckService {
             self.state.router.start_from(ctx, &bound.sql, bound.origin).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
         let route = if cached.is_some() { Outcome::Miss } else { Outcome::Bypass };
-        Ok((route.as_str(), stream_query(PendingQuery { query, schema, prefix: Vec::new() })))
+        Ok((route.as_str(), stream_query(PendingQuery { query, schema, prefix: Vec::new(), reservation: None })))
     }
 
     fn verify_handle(&self, handle: &[u8], user: &str) -> Result<PreparedStatementHandle, Status> {

@@ -22,6 +22,7 @@ use super::proto::SessionContext;
 use super::registry::PendingQuery;
 use super::service::{BoxStream, CACHE_HEADER, MAX_FLIGHT_DATA_BYTES, PREFETCH_BATCHES};
 use crate::cache::{Directive, FillError, Filled, Outcome};
+use crate::memory::MemoryBudget;
 use crate::router::Router;
 
 /// How a statement's GetFlightInfo was answered.
@@ -39,11 +40,13 @@ pub(super) struct Resolved {
     pub result: Option<Vec<u8>>,
     /// The statement may have written: never run it again for this ticket.
     pub run_once: bool,
+    /// How old a cached answer is.
+    pub age: Option<std::time::Duration>,
 }
 
 impl Resolved {
     pub fn new(outcome: Outcome, schema: SchemaRef, registry_key: Option<[u8; 16]>, rows: Option<u64>) -> Self {
-        Resolved { outcome, schema, registry_key, rows, session: None, result: None, run_once: false }
+        Resolved { outcome, schema, registry_key, rows, session: None, result: None, run_once: false, age: None }
     }
 }
 
@@ -81,7 +84,7 @@ pub(super) fn ipc_stream(bytes: &[u8]) -> Result<BoxStream<FlightData>, Status> 
     Ok(Box::pin(flight))
 }
 
-pub(super) type Fill = Result<Filled, FillError<crate::trino::Error, PendingQuery>>;
+pub(super) type Fill = Result<Filled, FillError<Status, PendingQuery>>;
 
 /// The fill of a cache entry: runs `sql` on Trino to its end, unless the
 /// result outgrows `max_bytes`; then the query is handed back, with what it
@@ -91,25 +94,31 @@ pub(super) fn filler(
     ctx: SessionContext,
     bound: Bound,
     max_bytes: u64,
+    memory: MemoryBudget,
 ) -> impl Fn() -> Pin<Box<dyn std::future::Future<Output = Fill> + Send>> + Send + Sync + 'static {
     move || {
-        let (router, ctx, bound) = (router.clone(), ctx.clone(), bound.clone());
+        let (router, ctx, bound, memory) = (router.clone(), ctx.clone(), bound.clone(), memory.clone());
         Box::pin(async move {
-            let mut query = router.start_from(&ctx, &bound.sql, bound.origin).await.map_err(FillError::Failed)?;
-            let schema = query.wait_for_schema().await.map_err(FillError::Failed)?;
+            let failed = |e: crate::trino::Error| FillError::Failed(trino_status(&e));
+            let mut query = router.start_from(&ctx, &bound.sql, bound.origin).await.map_err(failed)?;
+            let schema = query.wait_for_schema().await.map_err(failed)?;
             let mut batches = Vec::new();
-            let mut bytes = 0u64;
-            while let Some(b) = query.next_batch().await.map_err(FillError::Failed)? {
-                bytes += b.get_array_memory_size() as u64;
+            // The rows are held here until the entry is complete: against the
+            // budget, so that many concurrent fills cannot exhaust memory.
+            let mut reservation = memory.reservation();
+            while let Some(b) = query.next_batch().await.map_err(failed)? {
+                reservation
+                    .grow(b.get_array_memory_size() as u64)
+                    .map_err(|e| FillError::Failed(Status::resource_exhausted(e.to_string())))?;
                 batches.push(b);
-                if bytes > max_bytes {
-                    let pending = PendingQuery { query, schema, prefix: batches };
+                if reservation.bytes() > max_bytes {
+                    let pending = PendingQuery { query, schema, prefix: batches, reservation: Some(reservation) };
                     return Err(FillError::TooLarge(std::sync::Mutex::new(Some(pending))));
                 }
             }
             let encoded = encode(Arc::clone(&schema), &batches)
                 .await
-                .map_err(|e| FillError::Failed(crate::trino::Error::Protocol(format!("cannot encode result: {e}"))))?;
+                .map_err(|e| FillError::Failed(Status::internal(format!("cannot encode result: {e}"))))?;
             // What Trino says the statement read decides which writes drop the
             // entry and whether users may share it; unknown if Trino has no
             // record of the query any more.
@@ -170,7 +179,7 @@ pub(super) fn batch_response<E: std::fmt::Display>(
 /// a small bounded channel, so Trino is read only as fast as the client
 /// reads; when the client goes away the task cancels the Trino query.
 pub(super) fn stream_query(pending: PendingQuery) -> BoxStream<arrow_flight::FlightData> {
-    let PendingQuery { mut query, schema, prefix } = pending;
+    let PendingQuery { mut query, schema, prefix, reservation } = pending;
     let (tx, mut rx) = mpsc::channel(PREFETCH_BATCHES);
     tokio::spawn(async move {
         for batch in prefix {
@@ -179,6 +188,8 @@ pub(super) fn stream_query(pending: PendingQuery) -> BoxStream<arrow_flight::Fli
                 return;
             }
         }
+        // The read-ahead is on its way to the client.
+        drop(reservation);
         loop {
             let next = tokio::select! {
                 _ = tx.closed() => break,

@@ -460,3 +460,101 @@ async fn user_names_reach_trino_as_written_or_are_refused() {
     let e = c.as_user("用户").query_cached("SELECT current_user", None).await.unwrap_err();
     assert_eq!(e.code(), Code::InvalidArgument, "{e}");
 }
+
+#[tokio::test]
+async fn one_user_cannot_fill_the_registry_or_push_out_others() {
+    let mut config = Config::for_trino(&trino_url());
+    config.cache.enabled = false;
+    config.pending_queries = 4;
+    config.pending_queries_per_user = 3;
+    let server = TestServer::with_config(config).await;
+    let base = server.client().await;
+    let (mut alice, mut bob) = (base.as_user("alice"), base.as_user("bob"));
+    let m = marker("registry");
+    let bob_sql = format!("SELECT '{m}' AS bob");
+    let bob_info = bob.info(&bob_sql).await.unwrap();
+    for i in 0..3 {
+        alice.info(&format!("SELECT {i} AS alice")).await.unwrap();
+    }
+    // Alice is at her limit: refused, nobody else's query is touched.
+    let e = alice.info("SELECT 'one too many'").await.unwrap_err();
+    assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
+    // The registry is full: Bob's next query pushes out Alice's oldest, not his own.
+    bob.info("SELECT 'bob again'").await.unwrap();
+    assert_eq!(server.state.registry.len(), 4);
+    let (_, b) = bob.fetch(bob_info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+    assert_eq!(texts(&b), [m.clone()]);
+    assert_eq!(trino_queries_containing(&m).await, 1, "Bob's parked query was streamed, not run again");
+}
+
+#[tokio::test]
+async fn buffered_results_stay_within_the_memory_budget() {
+    let mut config = Config::for_trino(&trino_url());
+    config.memory_budget = 1 << 20;
+    let server = TestServer::with_config(config).await;
+    let mut c = server.client().await;
+    // A cache fill, and the answer of a statement that may write, both
+    // larger than the budget: refused clearly, and nothing stays reserved.
+    for sql in [
+        "SELECT orderkey, comment FROM tpch.tiny.orders",
+        "EXECUTE IMMEDIATE 'SELECT orderkey, comment FROM tpch.tiny.orders'",
+    ] {
+        let e = c.query(sql).await.unwrap_err();
+        assert_eq!(e.code(), Code::ResourceExhausted, "{sql}: {e}");
+        assert!(e.message().contains("memory budget"), "{e}");
+        assert_eq!(server.state.memory.used(), 0, "{sql}: reservations given back");
+    }
+    // Small answers still work.
+    assert_eq!(rows(&c.query("SELECT * FROM tpch.tiny.nation").await.unwrap().2), 25);
+    assert_eq!(server.state.memory.used(), 0);
+}
+
+/// GetFlightInfo's `x-flightdeck-cache` and `x-flightdeck-age`.
+async fn cache_answer(
+    c: &mut Client,
+    sql: &str,
+    directive: Option<&str>,
+) -> Result<(String, Option<u64>), tonic::Status> {
+    use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
+    use prost::Message;
+    let d = arrow_flight::FlightDescriptor::new_cmd(
+        CommandStatementQuery { query: sql.into(), transaction_id: None }.as_any().encode_to_vec(),
+    );
+    let mut req = c.request(d);
+    if let Some(v) = directive {
+        req.metadata_mut().insert("x-flightdeck-cache", v.parse().unwrap());
+    }
+    let resp = c.inner.get_flight_info(req).await?;
+    let md = resp.metadata();
+    let outcome = md.get("x-flightdeck-cache").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+    let age = md.get("x-flightdeck-age").map(|v| v.to_str().unwrap().parse().unwrap());
+    Ok((outcome, age))
+}
+
+#[tokio::test]
+async fn stale_answers_when_trino_is_down_if_allowed() {
+    let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
+    let proxy = SwitchProxy::start(target).await;
+    let mut config = Config::for_trino(&format!("http://{}", proxy.addr));
+    config.cache.ttl = Duration::from_secs(1);
+    config.cache.stale_while_revalidate = Duration::ZERO;
+    config.cache.stale_if_error = Duration::from_secs(30);
+    let server = TestServer::with_config(config).await;
+    let mut c = server.client().await;
+    let sql = format!("SELECT '{}' AS m", marker("stale_if_error"));
+    assert_eq!(cache_answer(&mut c, &sql, None).await.unwrap(), ("miss".into(), Some(0)));
+    tokio::time::sleep(Duration::from_millis(2100)).await;
+    proxy.switch_off();
+    // Past its freshness, Trino gone: served marked stale, with its age.
+    let (outcome, age) = cache_answer(&mut c, &sql, None).await.unwrap();
+    assert_eq!(outcome, "stale");
+    assert!(age.unwrap() >= 2, "{age:?}");
+    // A request may ask for less than the operator allows.
+    let e = cache_answer(&mut c, &sql, Some("max-stale=0")).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e}");
+    // A statement never cached still fails clearly.
+    let e = cache_answer(&mut c, "SELECT 'never seen'", None).await.unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e}");
+    proxy.switch_on();
+    assert_eq!(cache_answer(&mut c, &sql, None).await.unwrap().0, "miss", "refreshed once Trino is back");
+}
