@@ -1,6 +1,7 @@
 """Fixtures for the Python client tests: the project's local Trino and a
 Flightdeck binary started with password authentication."""
 
+import concurrent.futures
 import os
 import socket
 import subprocess
@@ -31,20 +32,29 @@ def flightdeck_binary() -> str:
     )
 
 
-def start_flightdeck(trino_url: str, tmp: Path, *extra: str):
-    """Starts `flightdeck serve` with password auth for USER; returns the
-    process and its Flight SQL port once it accepts connections."""
+def hash_password(password: str) -> str:
+    """`flightdeck hash-password --cost 4` of `password` (read from stdin)."""
+    return subprocess.run(
+        [flightdeck_binary(), "hash-password", "--cost", "4"],
+        input=password.encode(), capture_output=True, check=True,
+    ).stdout.decode().strip()
+
+
+def start_flightdeck(trino_url: str, tmp: Path, *extra: str, users=None):
+    """Starts `flightdeck serve` with password auth for `users`, a list of
+    (user, password) pairs (default: USER alone); returns the process and
+    its Flight SQL port once it accepts connections."""
     binary = flightdeck_binary()
-    hashed = subprocess.run(
-        [binary, "hash-password", "--cost", "4"], input=PASSWORD, capture_output=True, text=True, check=True
-    ).stdout.strip()
-    users = tmp / "users"
-    users.write_text(f"{USER}:{hashed}\n")
+    users = users or [(USER, PASSWORD)]
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        hashes = list(pool.map(hash_password, [p for _, p in users]))
+    users_file = tmp / "users"
+    users_file.write_text("".join(f"{u}:{h}\n" for (u, _), h in zip(users, hashes)), encoding="utf-8")
     port = _free_port()
     log = open(tmp / "flightdeck.log", "w")
     proc = subprocess.Popen(
         [binary, "serve", "--listen", f"127.0.0.1:{port}", "--trino-url", trino_url,
-         "--auth", "password", "--users-file", str(users), "--admin-listen", "127.0.0.1:0", *extra],
+         "--auth", "password", "--users-file", str(users_file), "--admin-listen", "127.0.0.1:0", *extra],
         stdout=log, stderr=subprocess.STDOUT,
     )
     deadline = time.time() + 30
