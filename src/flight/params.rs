@@ -338,3 +338,54 @@ mod tests {
         );
     }
 }
+
+#[cfg(test)]
+mod properties {
+    use std::sync::Arc;
+
+    use arrow::array::{Float64Array, Int64Array, StringArray, TimestampNanosecondArray};
+    use arrow::datatypes::{Field, Schema};
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::sql::lexer::{TokenKind, tokens};
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 2000, ..ProptestConfig::default() })]
+
+        /// Whatever the values, binding never panics, a string stays one
+        /// string literal (it cannot end early and inject SQL), and the
+        /// statement keeps its shape: `SELECT <literal>` and nothing more.
+        #[test]
+        fn bound_values_stay_single_literals(
+            s in "\\PC{0,20}|['\"\\-\\r\\n/*?;]{0,10}",
+            i in any::<i64>(),
+            f in any::<f64>(),
+            ts in any::<i64>(),
+        ) {
+            let schema = Arc::new(Schema::new(vec![
+                Field::new("s", DataType::Utf8, true),
+                Field::new("i", DataType::Int64, true),
+                Field::new("f", DataType::Float64, true),
+                Field::new("t", DataType::Timestamp(TimeUnit::Nanosecond, None), true),
+            ]));
+            let batch = RecordBatch::try_new(
+                schema,
+                vec![
+                    Arc::new(StringArray::from(vec![s.clone()])),
+                    Arc::new(Int64Array::from(vec![i])),
+                    Arc::new(Float64Array::from(vec![f])),
+                    Arc::new(TimestampNanosecondArray::from(vec![ts])),
+                ],
+            )
+            .unwrap();
+            let lits = literals(&batch, 0).unwrap();
+            let bound = bind("SELECT ?, ?, ?, ? -- ?\r", &lits).unwrap();
+            let toks = tokens(&bound.sql);
+            let strings: Vec<_> = toks.iter().filter(|t| t.kind == TokenKind::String).collect();
+            prop_assert_eq!(strings[0].text(&bound.sql), format!("'{}'", s.replace('\'', "''")));
+            prop_assert!(!toks.iter().any(|t| t.kind == TokenKind::Unrecognized || t.text(&bound.sql) == ";"));
+            prop_assert_eq!(toks.iter().filter(|t| t.text(&bound.sql) == ",").count(), 3);
+        }
+    }
+}

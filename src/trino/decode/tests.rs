@@ -237,3 +237,109 @@ fn text_parsers() {
     assert_eq!(parse_timestamp("2024-01-01 00:00:00 Mars/Olympus", TimeUnit::Millisecond, true), None);
     assert_eq!(parse_timestamp("2024-01-01 00:00:00 UTC", TimeUnit::Millisecond, false), None);
 }
+
+mod properties {
+    use proptest::prelude::*;
+
+    use super::*;
+
+    /// Any JSON value, a few levels deep, with the strings and numbers Trino
+    /// pages carry and some it never sends.
+    fn json() -> impl Strategy<Value = serde_json::Value> {
+        let leaf = prop_oneof![
+            Just(serde_json::Value::Null),
+            any::<bool>().prop_map(serde_json::Value::from),
+            any::<i64>().prop_map(serde_json::Value::from),
+            any::<f64>().prop_filter("finite", |f| f.is_finite()).prop_map(serde_json::Value::from),
+            prop_oneof![
+                Just("NaN".to_string()),
+                Just("Infinity".to_string()),
+                Just("-Infinity".to_string()),
+                Just("2024-02-29".to_string()),
+                Just("2024-02-30 25:61:61.123456789012".to_string()),
+                Just("+10000-01-01 00:00:00.000 UTC".to_string()),
+                Just("12:34:56.789 +05:30".to_string()),
+                Just("99999999999999999999999999999999999999999".to_string()),
+                Just("-1.5".to_string()),
+                Just("AAEC/w==".to_string()),
+                "\\PC{0,12}",
+            ]
+            .prop_map(serde_json::Value::from),
+        ];
+        leaf.prop_recursive(3, 24, 4, |inner| {
+            prop_oneof![
+                prop::collection::vec(inner.clone(), 0..4).prop_map(serde_json::Value::Array),
+                prop::collection::btree_map("[a-z]{1,3}", inner, 0..3)
+                    .prop_map(|m| serde_json::Value::Object(m.into_iter().collect())),
+            ]
+        })
+    }
+
+    fn any_type() -> impl Strategy<Value = TrinoType> {
+        prop::sample::select(vec![
+            "boolean",
+            "tinyint",
+            "smallint",
+            "integer",
+            "bigint",
+            "real",
+            "double",
+            "decimal(38,10)",
+            "decimal(5,2)",
+            "varchar",
+            "char(3)",
+            "varbinary",
+            "json",
+            "date",
+            "time(3)",
+            "time(12)",
+            "timestamp(0)",
+            "timestamp(9)",
+            "timestamp(3) with time zone",
+            "timestamp(12) with time zone",
+            "interval day to second",
+            "interval year to month",
+            "uuid",
+            "ipaddress",
+            "array(integer)",
+            "map(varchar, array(double))",
+            "row(a integer, \"b c\" varchar)",
+            "HyperLogLog",
+        ])
+        .prop_map(|t| TrinoType::parse(t).unwrap())
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 3000, ..ProptestConfig::default() })]
+
+        /// No page, however malformed, panics the decoder: it decodes or
+        /// reports an error.
+        #[test]
+        fn no_page_panics_the_decoder(types in prop::collection::vec(any_type(), 1..4), rows in prop::collection::vec(prop::collection::vec(json(), 0..5), 0..4)) {
+            let columns: Vec<Column> =
+                types.into_iter().enumerate().map(|(i, ty)| Column { name: format!("c{i}"), ty }).collect();
+            let mut d = BatchDecoder::new(&columns);
+            let page = serde_json::Value::Array(rows.into_iter().map(serde_json::Value::Array).collect()).to_string();
+            if d.decode(&page).is_ok() {
+                let _ = d.finish();
+            }
+        }
+
+        /// Well-formed values come back exactly.
+        #[test]
+        fn integers_and_strings_round_trip(values in prop::collection::vec((any::<Option<i64>>(), any::<Option<String>>()), 0..20)) {
+            let columns = vec![
+                Column { name: "i".into(), ty: TrinoType::BigInt },
+                Column { name: "s".into(), ty: TrinoType::Varchar(None) },
+            ];
+            let page = serde_json::Value::Array(values.iter().map(|(i, s)| serde_json::json!([i, s])).collect());
+            let mut d = BatchDecoder::new(&columns);
+            d.decode(&page.to_string()).unwrap();
+            let b = d.finish().unwrap();
+            let ints: Vec<Option<i64>> = b.column(0).as_primitive::<Int64Type>().iter().collect();
+            let strs: Vec<Option<String>> = b.column(1).as_string::<i32>().iter().map(|s| s.map(str::to_string)).collect();
+            prop_assert_eq!(ints, values.iter().map(|(i, _)| *i).collect::<Vec<_>>());
+            prop_assert_eq!(strs, values.iter().map(|(_, s)| s.clone()).collect::<Vec<_>>());
+        }
+    }
+}
