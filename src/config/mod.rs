@@ -912,4 +912,16 @@ mod tests {
                 .unwrap_err();
         assert!(errors[0].contains("line 1"), "{errors:?}");
     }
+
+    #[test]
+    fn the_sample_file_is_valid() {
+        let args = ServeArgs {
+            config: Some(Path::new(env!("CARGO_MANIFEST_DIR")).join("deploy/flightdeck.toml")),
+            ..Default::default()
+        };
+        let c = Config::resolve(&args).unwrap();
+        assert_eq!(c.memory_budget, 1 << 30);
+        assert_eq!(c.pending_queries_per_user, 64);
+        assert_eq!(c.session_ttl, Duration::from_secs(86_400));
+    }
 }
