@@ -102,6 +102,13 @@ pub(super) fn filler(
             let failed = |e: crate::trino::Error| FillError::Failed(trino_status(&e));
             let mut query = router.start_from(&ctx, &bound.sql, bound.origin).await.map_err(failed)?;
             let schema = query.wait_for_schema().await.map_err(failed)?;
+            // What Trino says the statement read decides which writes drop the
+            // entry and whether users may share it. Trino knows it once the
+            // statement is analysed: asked now, beside reading the rows.
+            let reads = {
+                let (trino, user, id) = (router.trino().clone(), ctx.user.clone(), query.id().to_string());
+                tokio::spawn(async move { trino.reads(&user, &id).await })
+            };
             let mut batches = Vec::new();
             // The rows are held here until the entry is complete: against the
             // budget, so that many concurrent fills cannot exhaust memory.
@@ -119,15 +126,13 @@ pub(super) fn filler(
             let encoded = encode(Arc::clone(&schema), &batches)
                 .await
                 .map_err(|e| FillError::Failed(Status::internal(format!("cannot encode result: {e}"))))?;
-            // What Trino says the statement read decides which writes drop the
-            // entry and whether users may share it; unknown if Trino has no
-            // record of the query any more.
-            let reads = match router.trino().reads(&ctx.user, query.id()).await {
-                Ok(r) => Some(r),
-                Err(e) => {
+            let reads = match reads.await {
+                Ok(Ok(r)) => Some(r),
+                Ok(Err(e)) => {
                     tracing::debug!(error = %e, "no account of what the query read");
                     None
                 }
+                Err(_) => None,
             };
             Ok(Filled { schema, batches, encoded, trino_query_id: query.id().to_string(), reads })
         })
