@@ -558,3 +558,41 @@ async fn stale_answers_when_trino_is_down_if_allowed() {
     proxy.switch_on();
     assert_eq!(cache_answer(&mut c, &sql, None).await.unwrap().0, "miss", "refreshed once Trino is back");
 }
+
+#[tokio::test]
+async fn a_statement_trino_may_have_accepted_is_never_submitted_again() {
+    let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
+    for status in ["502 Bad Gateway", "504 Gateway Timeout"] {
+        let gateway = LosingGateway::start(target, status).await;
+        let mut config = Config::for_trino(&format!("http://{}", gateway.addr));
+        config.cache.enabled = false;
+        let server = TestServer::with_config(config).await;
+        let e = server.client().await.info("SELECT 1").await.unwrap_err();
+        assert_eq!(e.code(), Code::Unavailable, "{status}: {e}");
+        // Trino got the submission; sending it again could run it twice
+        // behind a gateway that dispatches on submission.
+        assert_eq!(gateway.posts.load(std::sync::atomic::Ordering::SeqCst), 1, "{status}: submitted once");
+    }
+}
+
+#[tokio::test]
+async fn a_trino_that_never_answers_times_out() {
+    // Accepts connections and never answers, like a hung coordinator.
+    let silent = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = silent.local_addr().unwrap();
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((s, _)) = silent.accept().await {
+            open.push(s);
+        }
+    });
+    let mut config = Config::for_trino(&format!("http://{addr}"));
+    config.trino.request_timeout = Duration::from_secs(1);
+    let server = TestServer::with_config(config).await;
+    let e = tokio::time::timeout(Duration::from_secs(20), server.client().await.info("SELECT 1"))
+        .await
+        .expect("an answer, not a hang")
+        .unwrap_err();
+    assert_eq!(e.code(), Code::Unavailable, "{e}");
+    held.abort();
+}

@@ -446,3 +446,77 @@ impl Drop for FlakyGateway {
         self.task.abort();
     }
 }
+
+/// A gateway that passes the first statement submission (`POST`) it gets on
+/// to Trino and then answers the client `status` (as a load balancer does
+/// when its upstream connection drops after the request went out); every
+/// other request is forwarded. A client that retries that submission
+/// submits it twice.
+pub struct LosingGateway {
+    pub addr: SocketAddr,
+    /// Statement submissions seen.
+    pub posts: Arc<std::sync::atomic::AtomicUsize>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl LosingGateway {
+    pub async fn start(target: SocketAddr, status: &'static str) -> LosingGateway {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = listener.local_addr().unwrap();
+        let first = Arc::new(AtomicBool::new(true));
+        let posts = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let counter = Arc::clone(&posts);
+        let task = tokio::spawn(async move {
+            loop {
+                let Ok((mut inbound, _)) = listener.accept().await else { return };
+                let (first, counter) = (Arc::clone(&first), Arc::clone(&counter));
+                tokio::spawn(async move {
+                    // One whole request: its head, then its body.
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    let head_end = loop {
+                        if let Some(p) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            break p + 4;
+                        }
+                        match inbound.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    };
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_ascii_lowercase();
+                    let Ok(mut outbound) = TcpStream::connect(target).await else { return };
+                    if head.starts_with("post ") {
+                        counter.fetch_add(1, Ordering::SeqCst);
+                    }
+                    if !(head.starts_with("post ") && first.swap(false, Ordering::SeqCst)) {
+                        let _ = outbound.write_all(&buf).await;
+                        let _ = tokio::io::copy_bidirectional(&mut inbound, &mut outbound).await;
+                        return;
+                    }
+                    let length: usize = head
+                        .lines()
+                        .find_map(|l| l.strip_prefix("content-length:").map(|v| v.trim().parse().unwrap_or(0)))
+                        .unwrap_or(0);
+                    while buf.len() < head_end + length {
+                        match inbound.read(&mut chunk).await {
+                            Ok(0) | Err(_) => return,
+                            Ok(n) => buf.extend_from_slice(&chunk[..n]),
+                        }
+                    }
+                    let _ = outbound.write_all(&buf).await;
+                    let _ = outbound.read(&mut chunk).await;
+                    let reply = format!("HTTP/1.1 {status}\r\ncontent-length: 0\r\nconnection: close\r\n\r\n");
+                    let _ = inbound.write_all(reply.as_bytes()).await;
+                });
+            }
+        });
+        LosingGateway { addr, posts, task }
+    }
+}
+
+impl Drop for LosingGateway {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
