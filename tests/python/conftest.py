@@ -8,7 +8,9 @@ import subprocess
 import time
 from pathlib import Path
 
+import adbc_driver_flightsql.dbapi as flight_sql
 import pytest
+import trino
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "alice", "s3cret"
@@ -75,3 +77,19 @@ def flightdeck(trino_url, tmp_path_factory):
     yield f"grpc://127.0.0.1:{port}"
     proc.terminate()
     proc.wait(timeout=10)
+
+
+@pytest.fixture(scope="module")
+def trino_cursor(trino_url):
+    """A DB-API cursor on Trino directly, as USER."""
+    conn = trino.dbapi.connect(host="127.0.0.1", port=int(trino_url.rsplit(":", 1)[1]), user=USER)
+    yield conn.cursor()
+    conn.close()
+
+
+@pytest.fixture(scope="module")
+def conn(flightdeck):
+    """An ADBC Flight SQL connection to the session's Flightdeck, as USER."""
+    c = flight_sql.connect(flightdeck, db_kwargs={"username": USER, "password": PASSWORD})
+    yield c
+    c.close()

@@ -10,7 +10,6 @@ import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 import pyarrow as pa
 import pytest
-import trino
 
 from conftest import PASSWORD, USER
 
@@ -56,20 +55,6 @@ def norm(v):
     if isinstance(v, (list, tuple)):
         return [norm(x) for x in v]
     return v
-
-
-@pytest.fixture(scope="module")
-def trino_cursor(trino_url):
-    conn = trino.dbapi.connect(host="127.0.0.1", port=int(trino_url.rsplit(":", 1)[1]), user=USER)
-    yield conn.cursor()
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def conn(flightdeck):
-    c = flight_sql.connect(flightdeck, db_kwargs={"username": USER, "password": PASSWORD})
-    yield c
-    c.close()
 
 
 def trino_rows(cur, sql):

@@ -10,7 +10,7 @@ from pathlib import Path
 import pytest
 
 from conftest import PASSWORD, ROOT, USER, start_flightdeck
-from test_adbc import trino_cursor, trino_rows  # noqa: F401  (fixture)
+from test_adbc import trino_rows
 
 JAR = os.environ.get("FLIGHTDECK_JDBC_JAR", "")
 

@@ -3,7 +3,7 @@
 import pyarrow as pa
 import pytest
 
-from test_adbc import conn, trino_cursor, trino_rows  # noqa: F401  (fixtures)
+from test_adbc import trino_rows
 
 
 def objects(conn, **kw):

@@ -10,11 +10,9 @@ a plain statement (GetFlightInfo straight away, where the cache answers).
 
 import uuid
 
-import adbc_driver_flightsql.dbapi as flight_sql
 import adbc_driver_manager
 import pyarrow as pa
 import pytest
-import trino
 
 from conftest import PASSWORD, USER
 from test_adbc import arrow_rows, trino_rows
@@ -69,20 +67,6 @@ def answer(run, sql):
         return "ok", run(sql)
     except Exception as e:  # either client's error type
         return "error", str(e)
-
-
-@pytest.fixture(scope="module")
-def trino_cursor(trino_url):
-    conn = trino.dbapi.connect(host="127.0.0.1", port=int(trino_url.rsplit(":", 1)[1]), user=USER)
-    yield conn.cursor()
-    conn.close()
-
-
-@pytest.fixture(scope="module")
-def conn(flightdeck):
-    c = flight_sql.connect(flightdeck, db_kwargs={"username": USER, "password": PASSWORD})
-    yield c
-    c.close()
 
 
 def prepared(conn, sql, parameters=None):
