@@ -30,6 +30,8 @@ pub struct Application {
     admin_addr: SocketAddr,
     state: Arc<ServiceState>,
     admin: AdminState,
+    trino: TrinoClient,
+    shutdown_grace: std::time::Duration,
 }
 
 /// Errors building the application.
@@ -97,7 +99,7 @@ impl Application {
             config.session_ttl,
             crate::memory::MemoryBudget::new(config.memory_budget),
         ));
-        let admin = AdminState { cache, trino, token: config.admin_token.clone() };
+        let admin = AdminState { cache, trino: trino.clone(), token: config.admin_token.clone() };
         Ok(Application {
             listener,
             plain_listener,
@@ -107,6 +109,8 @@ impl Application {
             admin_addr,
             state,
             admin,
+            trino,
+            shutdown_grace: config.shutdown_grace,
         })
     }
 
@@ -175,15 +179,40 @@ impl Application {
             let identity = tonic::transport::Identity::from_pem(&tls.cert_pem, &tls.key_pem);
             builder = builder.tls_config(tonic::transport::ServerTlsConfig::new().identity(identity))?;
         }
-        let served = builder
+        let serve = builder
             .add_service(service)
-            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), token.cancelled())
-            .await;
+            .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), token.cancelled());
+        // Shutdown: stop accepting, cancel what waits for a DoGet, let open
+        // streams finish for the grace period, then drop them (which cancels
+        // their Trino queries) so the process exits before it is killed.
+        let registry = self.state.registry.clone();
+        let grace = self.shutdown_grace;
+        let deadline = async {
+            token.cancelled().await;
+            let parked = registry.clear();
+            tracing::info!(parked, ?grace, "shutting down: parked queries cancelled, draining open streams");
+            tokio::time::sleep(grace).await;
+        };
+        let served = tokio::select! {
+            served = serve => served,
+            _ = deadline => {
+                tracing::warn!("open streams outlived the shutdown grace period: stopping them");
+                Ok(())
+            }
+        };
+        // Streams still open stop here and cancel their Trino queries; a
+        // moment lets their tasks send the cancellations awaited below.
+        self.state.stop_streams.cancel();
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
         if let Some(p) = plain {
-            let _ = p.await;
+            if tokio::time::timeout(grace, &mut Box::pin(p)).await.is_err() {
+                tracing::warn!("plain-gRPC streams outlived the shutdown grace period: dropping them");
+            }
         }
         token.cancel();
         janitor.abort();
+        self.state.registry.clear();
+        self.trino.cancels_settled(std::time::Duration::from_secs(3)).await;
         if let Ok(Err(e)) = admin.await {
             tracing::warn!(error = %e, "admin server failed");
         }

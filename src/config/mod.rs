@@ -151,6 +151,12 @@ pub struct ServeArgs {
     #[arg(long, env = "FLIGHTDECK_PENDING_QUERIES_PER_USER", value_name = "N")]
     pub pending_queries_per_user: Option<String>,
 
+    /// Seconds open streams may run on after SIGTERM before they are dropped
+    /// (and their Trino queries cancelled); keep it under the orchestrator's
+    /// grace period [default: 20].
+    #[arg(long, env = "FLIGHTDECK_SHUTDOWN_GRACE_SECS", value_name = "SECS")]
+    pub shutdown_grace_secs: Option<String>,
+
     /// Budget for results held in memory outside the cache (cache fills in
     /// progress, parked queries' read-ahead, answers of writes), e.g.
     /// `512MiB`; requests beyond it fail with RESOURCE_EXHAUSTED [default: 1GiB].
@@ -259,6 +265,7 @@ struct FileFlight {
     pending_query_ttl_secs: Option<u64>,
     pending_queries_per_user: Option<u64>,
     memory_budget: Option<toml::Value>,
+    shutdown_grace_secs: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -337,6 +344,8 @@ pub struct Config {
     pub pending_queries_per_user: u64,
     /// Bytes of results held in memory outside the cache.
     pub memory_budget: u64,
+    /// How long open streams may run on after shutdown begins.
+    pub shutdown_grace: Duration,
     pub cache: CacheConfig,
     pub admin_listen: SocketAddr,
     /// Admin API token; the API answers 403 without one configured.
@@ -571,6 +580,8 @@ impl Config {
         if pending_per_user == 0 {
             errors.push("pending queries per user: must be at least 1".into());
         }
+        let shutdown_grace =
+            num(&args.shutdown_grace_secs, file.flight.shutdown_grace_secs, 20, "shutdown grace", &mut errors);
         let request_timeout = num(
             &args.trino_request_timeout_secs,
             file.trino.request_timeout_secs,
@@ -701,6 +712,7 @@ impl Config {
             pending_query_ttl: Duration::from_secs(pending_ttl),
             pending_queries_per_user: pending_per_user,
             memory_budget,
+            shutdown_grace: Duration::from_secs(shutdown_grace),
             cache,
             admin_listen,
             admin_token,

@@ -126,6 +126,13 @@ impl Registry {
         Some(entry.pending)
     }
 
+    /// Drops every entry, cancelling their queries (at shutdown).
+    pub fn clear(&self) -> usize {
+        let all: Vec<Entry> = self.entries.lock().expect("registry lock").drain().map(|(_, e)| e).collect();
+        self.update_gauge();
+        all.len()
+    }
+
     /// Entries held now (after expired ones are dropped).
     pub fn len(&self) -> u64 {
         self.run_pending_tasks();

@@ -93,6 +93,9 @@ pub struct ServiceState {
     pub default_schema: Option<String>,
     /// Lifetime of session cookies and prepared-statement handles.
     session_ttl_secs: i64,
+    /// Cancelled when open streams must stop (the shutdown grace is over):
+    /// each cancels its Trino query.
+    pub stop_streams: tokio_util::sync::CancellationToken,
     sql_info: SqlInfoData,
     xdbc_types: XdbcTypeInfoData,
 }
@@ -123,6 +126,7 @@ impl ServiceState {
             default_catalog,
             default_schema,
             session_ttl_secs: session_ttl.as_secs() as i64,
+            stop_streams: tokio_util::sync::CancellationToken::new(),
             memory,
             closed_statements: moka::sync::Cache::builder()
                 .max_capacity(100_000)
@@ -433,7 +437,7 @@ impl FlightdeckService {
             return Ok((from_ticket.as_str(), ipc_stream(&t.result)?));
         }
         if let Some(p) = self.state.registry.take(&t.registry_key) {
-            return Ok((from_ticket.as_str(), stream_query(p)));
+            return Ok((from_ticket.as_str(), stream_query(p, self.state.stop_streams.clone())));
         }
         if t.run_once {
             return Err(Status::failed_precondition(
@@ -454,7 +458,8 @@ impl FlightdeckService {
             self.state.router.start_from(ctx, &bound.sql, bound.origin).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
         let route = if cached.is_some() { Outcome::Miss } else { Outcome::Bypass };
-        Ok((route.as_str(), stream_query(PendingQuery { query, schema, prefix: Vec::new(), reservation: None })))
+        let pending = PendingQuery { query, schema, prefix: Vec::new(), reservation: None };
+        Ok((route.as_str(), stream_query(pending, self.state.stop_streams.clone())))
     }
 
     fn verify_handle(&self, handle: &[u8], user: &str) -> Result<PreparedStatementHandle, Status> {

@@ -183,35 +183,62 @@ pub(super) fn batch_response<E: std::fmt::Display>(
 /// Streams a query's batches as Flight data. A task pulls Trino pages into
 /// a small bounded channel, so Trino is read only as fast as the client
 /// reads; when the client goes away the task cancels the Trino query.
-pub(super) fn stream_query(pending: PendingQuery) -> BoxStream<arrow_flight::FlightData> {
+pub(super) fn stream_query(
+    pending: PendingQuery,
+    stop: tokio_util::sync::CancellationToken,
+) -> BoxStream<arrow_flight::FlightData> {
     let PendingQuery { mut query, schema, prefix, reservation } = pending;
     let (tx, mut rx) = mpsc::channel(PREFETCH_BATCHES);
     tokio::spawn(async move {
+        // Hands a batch to the client, unless it went away or the server
+        // must stop; false then.
+        let send = |item| {
+            let (tx, stop) = (&tx, &stop);
+            async move {
+                tokio::select! {
+                    sent = tx.send(item) => sent.is_ok(),
+                    _ = stop.cancelled() => false,
+                }
+            }
+        };
+        let mut finished = false;
         for batch in prefix {
-            if tx.send(Ok(batch)).await.is_err() {
-                query.cancel();
-                return;
+            if !send(Ok(batch)).await {
+                break;
             }
         }
         // The read-ahead is on its way to the client.
         drop(reservation);
-        loop {
+        while !tx.is_closed() && !stop.is_cancelled() {
             let next = tokio::select! {
                 _ = tx.closed() => break,
+                _ = stop.cancelled() => break,
                 next = query.next_batch() => next,
             };
             match next {
                 Ok(Some(batch)) => {
-                    if tx.send(Ok(batch)).await.is_err() {
+                    if !send(Ok(batch)).await {
                         break;
                     }
                 }
-                Ok(None) => return,
+                Ok(None) => {
+                    finished = true;
+                    break;
+                }
                 Err(e) => {
-                    let _ = tx.send(Err(FlightError::Tonic(Box::new(trino_status(&e))))).await;
-                    return;
+                    let _ = send(Err(FlightError::Tonic(Box::new(trino_status(&e))))).await;
+                    finished = true;
+                    break;
                 }
             }
+        }
+        if finished {
+            return;
+        }
+        if stop.is_cancelled() {
+            let _ = tx.try_send(Err(FlightError::Tonic(Box::new(Status::unavailable(
+                "Flightdeck is shutting down: run the statement again",
+            )))));
         }
         tracing::debug!(query_id = query.id(), "client went away; cancelling Trino query");
         query.cancel();

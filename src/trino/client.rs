@@ -133,6 +133,8 @@ struct Inner {
     auth_header: Option<HeaderValue>,
     retry_budget: Duration,
     stats: ClientStats,
+    /// Cancellations sent and not yet answered.
+    cancels_in_flight: AtomicU64,
 }
 
 const TRINO_USER: HeaderName = HeaderName::from_static("x-trino-user");
@@ -203,6 +205,7 @@ impl TrinoClient {
                 auth_header,
                 retry_budget: cfg.retry_budget,
                 stats: ClientStats::default(),
+                cancels_in_flight: AtomicU64::new(0),
             }),
         })
     }
@@ -374,15 +377,33 @@ impl TrinoClient {
         let client = self.clone();
         let Ok(rt) = tokio::runtime::Handle::try_current() else { return };
         client.inner.stats.queries_cancelled.fetch_add(1, Ordering::Relaxed);
+        client.inner.cancels_in_flight.fetch_add(1, Ordering::SeqCst);
         rt.spawn(async move {
-            let mut req = client.inner.http.delete(&uri).header(TRINO_USER, user);
-            if let Some(a) = &client.inner.auth_header {
-                req = req.header(AUTHORIZATION, a.clone());
+            // A cancel that does not reach Trino leaves the query running
+            // until Trino's client timeout: try again for a few seconds.
+            for attempt in 1..=5u64 {
+                let mut req = client.inner.http.delete(&uri).header(TRINO_USER, user.clone());
+                if let Some(a) = &client.inner.auth_header {
+                    req = req.header(AUTHORIZATION, a.clone());
+                }
+                match req.send().await {
+                    Ok(r) if !r.status().is_server_error() => break,
+                    Ok(r) => tracing::debug!(status = %r.status(), attempt, "could not cancel Trino query"),
+                    Err(e) => tracing::debug!(error = %e, attempt, "could not cancel Trino query"),
+                }
+                tokio::time::sleep(Duration::from_millis(200 * attempt)).await;
             }
-            if let Err(e) = req.send().await {
-                tracing::debug!(error = %e, "could not cancel Trino query");
-            }
+            client.inner.cancels_in_flight.fetch_sub(1, Ordering::SeqCst);
         });
+    }
+
+    /// Waits, at most `limit`, until every cancellation sent so far has
+    /// reached Trino (or given up): before the process exits.
+    pub async fn cancels_settled(&self, limit: Duration) {
+        let deadline = tokio::time::Instant::now() + limit;
+        while self.inner.cancels_in_flight.load(Ordering::SeqCst) > 0 && tokio::time::Instant::now() < deadline {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
 }
 
