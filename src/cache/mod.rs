@@ -463,15 +463,15 @@ impl ResultCache {
             (Directive::Default | Directive::MaxStale(_), Some((outcome, e))) => return self.serve(outcome, e),
             (Directive::Default | Directive::MaxStale(_), None) => {}
         }
-        // A fill that began before a write finished may hold rows from before
-        // it; a caller must not get those, even one that joined the fill
-        // after the write: such a fill is dropped and run again, a few times
-        // at most under a stream of writes, then the caller runs uncached.
         // Whatever is there may not be served: replace it, but keep it at
         // hand while it is not superseded, to put back if the fill fails
         // (an answer for when Trino cannot be reached: `peek_stale`).
         let previous = self.cache.get(&key).await.filter(|e| self.is_current(e));
         self.cache.invalidate(&key).await;
+        // A fill that began before a write finished may hold rows from before
+        // it; a caller must not get those, even one that joined the fill
+        // after the write: such a fill is dropped and run again, a few times
+        // at most under a stream of writes, then the caller runs uncached.
         for _ in 0..3 {
             let generation = self.current_generation();
             let summary = summarize(&key);
