@@ -51,7 +51,10 @@ pub fn bind(sql: &str, literals: &[String]) -> Result<Bound, String> {
 /// statement lists none). Trino cannot type those parameters itself.
 pub fn insert_targets(sql: &str) -> Option<(String, Vec<Target>)> {
     use sqlparser::ast::{Expr, SetExpr, Statement, TableObject, Value};
-    let mut statements = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql).ok()?;
+    // Parsed from Trino's tokens, so that comments end where Trino ends them.
+    let canonical = crate::sql::Statement::parse(sql, None, None).canonical();
+    let mut statements =
+        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, &canonical).ok()?;
     let Some(Statement::Insert(insert)) = statements.pop() else { return None };
     let TableObject::TableName(table) = &insert.table else { return None };
     let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else { return None };
@@ -259,6 +262,11 @@ mod tests {
             Some(("t".into(), vec![Target::Name("b".into()), Target::Name("a".into())]))
         );
         assert_eq!(insert_targets("SELECT ?"), None);
+        assert_eq!(
+            insert_targets("insert into t -- (a)\r(b) values (?)"),
+            Some(("t".into(), vec![Target::Name("b".into())])),
+            "a comment ends at a lone CR"
+        );
     }
 
     #[test]

@@ -271,7 +271,7 @@ impl TrinoClient {
         let url = self
             .inner
             .statement_url
-            .join(&format!("/v1/query/{}", urlenc(query_id)))
+            .join(&format!("/v1/query/{}?pruned=true", urlenc(query_id)))
             .map_err(|e| Error::Config(e.to_string()))?;
         let mut headers = HeaderMap::new();
         headers.insert(TRINO_USER, header(user)?);
