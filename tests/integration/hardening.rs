@@ -597,25 +597,3 @@ async fn a_trino_that_never_answers_times_out() {
     held.abort();
 }
 
-#[tokio::test]
-async fn a_read_after_a_write_gets_rows_the_write_left() {
-    let server = TestServer::start().await;
-    let c = server.client().await.as_user("alice");
-    let table = format!("memory.default.{}", marker("raw"));
-    c.clone().update(&format!("CREATE TABLE {table} AS SELECT 1 AS x")).await.unwrap();
-    // Reads the small table at once, then counts for a few seconds: the
-    // fill holds the rows from before the write that lands meanwhile.
-    let sql = format!("SELECT x, (SELECT count(*) FROM tpch.sf1.lineitem) AS n FROM {table} ORDER BY x");
-    let before = tokio::spawn({
-        let (mut c, sql) = (c.clone(), sql.clone());
-        async move { c.query_cached(&sql, None).await.unwrap() }
-    });
-    tokio::time::sleep(Duration::from_millis(700)).await;
-    c.clone().update(&format!("INSERT INTO {table} VALUES 2")).await.unwrap();
-    // Starts after the write finished: it may join the fill in flight, but
-    // must not be answered with the rows that fill read before the write.
-    let (_, after) = c.clone().query_cached(&sql, None).await.unwrap();
-    assert_eq!(texts(&after), ["1", "2"]);
-    let _ = before.await.unwrap();
-    c.clone().update(&format!("DROP TABLE {table}")).await.unwrap();
-}
