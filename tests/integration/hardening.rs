@@ -596,4 +596,3 @@ async fn a_trino_that_never_answers_times_out() {
     assert_eq!(e.code(), Code::Unavailable, "{e}");
     held.abort();
 }
-
