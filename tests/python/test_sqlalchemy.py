@@ -3,7 +3,7 @@
 import sqlalchemy as sa
 
 from conftest import PASSWORD, USER
-from test_adbc import trino_cursor, trino_rows  # noqa: F401  (fixture)
+from test_adbc import trino_rows
 
 
 def engine(flightdeck):
