@@ -39,8 +39,14 @@ struct Users {
 #[derive(Debug)]
 struct UsersState {
     users: Arc<Vec<(String, String)>>,
-    modified: Option<SystemTime>,
+    /// Modification time and length when last read: a change to either
+    /// means the file is read again.
+    modified: Option<(SystemTime, u64)>,
     checked: Instant,
+}
+
+fn signature(path: &std::path::Path) -> Option<(SystemTime, u64)> {
+    std::fs::metadata(path).ok().and_then(|m| Some((m.modified().ok()?, m.len())))
 }
 
 /// How often the users file's modification time is looked at.
@@ -59,7 +65,7 @@ impl Users {
         let mut st = self.state.write().expect("users lock");
         if st.checked.elapsed() >= USERS_RECHECK {
             st.checked = Instant::now();
-            let modified = std::fs::metadata(&self.path).and_then(|m| m.modified()).ok();
+            let modified = signature(&self.path);
             if modified != st.modified {
                 match crate::config::load_users(&self.path) {
                     Ok(users) => {
@@ -123,7 +129,7 @@ impl Authenticator {
                 path: path.clone(),
                 state: RwLock::new(UsersState {
                     users: Arc::new(users.clone()),
-                    modified: std::fs::metadata(path).and_then(|m| m.modified()).ok(),
+                    modified: signature(path),
                     checked: Instant::now(),
                 }),
             })),
