@@ -183,8 +183,8 @@ impl Application {
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), token.cancelled());
         // Shutdown: stop accepting, cancel what waits for a DoGet, let open
-        // streams finish for the grace period, then drop them (which cancels
-        // their Trino queries) so the process exits before it is killed.
+        // streams finish for the grace period, then stop them (each cancels
+        // its Trino query) so the process exits before it is killed.
         let registry = self.state.registry.clone();
         let grace = self.shutdown_grace;
         let deadline = async {
