@@ -71,12 +71,13 @@ impl Registry {
             let mut entries = self.entries.lock().expect("registry lock");
             let keys: Vec<[u8; 16]> =
                 entries.iter().filter(|(_, e)| e.parked.elapsed() >= self.ttl).map(|(k, _)| *k).collect();
-            keys.iter().filter_map(|k| entries.remove(k)).collect()
+            let expired = keys.iter().filter_map(|k| entries.remove(k)).collect();
+            gauge(&entries);
+            expired
         };
         if !expired.is_empty() {
             metrics::counter!("flightdeck_pending_expired_total").increment(expired.len() as u64);
         }
-        self.update_gauge();
         // Dropped outside the lock: dropping cancels the Trino queries.
         drop(expired);
     }
@@ -104,12 +105,12 @@ impl Registry {
             }
             let evicted = if entries.len() >= self.capacity { evict_one(&mut entries) } else { None };
             entries.insert(key, Entry { user: user.to_string(), parked: Instant::now(), pending });
+            gauge(&entries);
             evicted
         };
         if evicted.is_some() {
             metrics::counter!("flightdeck_pending_evicted_total").increment(1);
         }
-        self.update_gauge();
         drop(evicted);
         Ok(key)
     }
@@ -117,8 +118,12 @@ impl Registry {
     /// Takes the query for `key`: each started query is streamed once.
     pub fn take(&self, key: &[u8]) -> Option<PendingQuery> {
         let key: [u8; 16] = key.try_into().ok()?;
-        let entry = self.entries.lock().expect("registry lock").remove(&key)?;
-        self.update_gauge();
+        let entry = {
+            let mut entries = self.entries.lock().expect("registry lock");
+            let entry = entries.remove(&key);
+            gauge(&entries);
+            entry?
+        };
         if entry.parked.elapsed() >= self.ttl {
             // Expired, not yet swept: as good as gone.
             return None;
@@ -128,8 +133,12 @@ impl Registry {
 
     /// Drops every entry, cancelling their queries (at shutdown).
     pub fn clear(&self) -> usize {
-        let all: Vec<Entry> = self.entries.lock().expect("registry lock").drain().map(|(_, e)| e).collect();
-        self.update_gauge();
+        let all: Vec<Entry> = {
+            let mut entries = self.entries.lock().expect("registry lock");
+            let all = entries.drain().map(|(_, e)| e).collect();
+            gauge(&entries);
+            all
+        };
         all.len()
     }
 
@@ -142,11 +151,11 @@ impl Registry {
     pub fn is_empty(&self) -> bool {
         self.len() == 0
     }
+}
 
-    fn update_gauge(&self) {
-        let n = self.entries.lock().expect("registry lock").len();
-        metrics::gauge!("flightdeck_pending_queries").set(n as f64);
-    }
+/// Publishes the count, under the lock that changed it.
+fn gauge(entries: &HashMap<[u8; 16], Entry>) {
+    metrics::gauge!("flightdeck_pending_queries").set(entries.len() as f64);
 }
 
 /// Removes the oldest entry of the user holding the most.

@@ -348,7 +348,8 @@ impl FlightdeckService {
         let mut query =
             self.state.router.start_from(ctx, sql, bound.origin.clone()).await.map_err(|e| trino_status(&e))?;
         let schema = query.wait_for_schema().await.map_err(|e| trino_status(&e))?;
-        if self.statement(ctx, sql).is_plain_read() {
+        let statement = self.statement(ctx, sql);
+        if statement.is_plain_read() {
             let pending = PendingQuery { query, schema: Arc::clone(&schema), prefix: Vec::new(), reservation: None };
             let key = self.park(&ctx.user, pending)?;
             return Ok(Resolved::new(Outcome::Bypass, schema, Some(key), None));
@@ -377,9 +378,7 @@ impl FlightdeckService {
         };
         // A write that failed may still have committed (the connection
         // dropped after Trino's commit, say): forget its tables either way.
-        if let Some(scope) = self.write_scope(ctx, sql) {
-            self.invalidate(scope).await;
-        }
+        self.forget_writes(&statement).await;
         let finished = drained?;
         let mut resolved = Resolved::new(Outcome::Bypass, Arc::clone(&schema), None, None);
         resolved.run_once = true;
@@ -406,9 +405,11 @@ impl FlightdeckService {
         Statement::parse(sql, ctx.catalog.as_deref(), ctx.schema.as_deref())
     }
 
-    fn write_scope(&self, ctx: &SessionContext, sql: &str) -> Option<WriteScope> {
-        self.state.cache.as_ref()?;
-        self.statement(ctx, sql).write_scope()
+    /// Drops the cache entries of whatever `statement` may have written.
+    async fn forget_writes(&self, statement: &Statement) {
+        if let Some(scope) = statement.write_scope() {
+            self.invalidate(scope).await;
+        }
     }
 
     async fn invalidate(&self, scope: WriteScope) {
@@ -548,9 +549,7 @@ impl FlightdeckService {
             self.state.router.start_from(ctx, &bound.sql, bound.origin.clone()).await.map_err(|e| trino_status(&e))?;
         let drained = query.drain().await;
         // A write that failed may still have committed: forget its tables either way.
-        if let Some(scope) = self.write_scope(ctx, &bound.sql) {
-            self.invalidate(scope).await;
-        }
+        self.forget_writes(&self.statement(ctx, &bound.sql)).await;
         drained.map_err(|e| trino_status(&e))?;
         // DDL and SET have no count: report 0 rows, as JDBC expects.
         Ok(query.update_count().unwrap_or(0))

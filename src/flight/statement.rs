@@ -76,12 +76,21 @@ pub(super) fn ipc_stream(bytes: &[u8]) -> Result<BoxStream<FlightData>, Status> 
     let batches: Vec<RecordBatch> = reader
         .collect::<Result<_, _>>()
         .map_err(|e| Status::internal(format!("ticket result does not decode: {e}")))?;
+    Ok(flight_stream(schema, futures::stream::iter(batches.into_iter().map(Ok))))
+}
+
+/// Batches as the Flight messages DoGet sends, schema first, each at most
+/// [`MAX_FLIGHT_DATA_BYTES`].
+fn flight_stream(
+    schema: SchemaRef,
+    batches: impl futures::Stream<Item = Result<RecordBatch, FlightError>> + Send + 'static,
+) -> BoxStream<FlightData> {
     let flight = FlightDataEncoderBuilder::new()
         .with_schema(schema)
         .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-        .build(futures::stream::iter(batches.into_iter().map(Ok)))
+        .build(batches)
         .map_err(Status::from);
-    Ok(Box::pin(flight))
+    Box::pin(flight)
 }
 
 pub(super) type Fill = Result<Filled, FillError<Status, PendingQuery>>;
@@ -243,13 +252,7 @@ pub(super) fn stream_query(
         tracing::debug!(query_id = query.id(), "client went away; cancelling Trino query");
         query.cancel();
     });
-    let batches = futures::stream::poll_fn(move |cx| rx.poll_recv(cx));
-    let flight = FlightDataEncoderBuilder::new()
-        .with_schema(schema)
-        .with_max_flight_data_size(MAX_FLIGHT_DATA_BYTES)
-        .build(batches)
-        .map_err(Status::from);
-    Box::pin(flight)
+    flight_stream(schema, futures::stream::poll_fn(move |cx| rx.poll_recv(cx)))
 }
 
 pub(super) fn schema_bytes(schema: &Schema) -> Result<bytes::Bytes, Status> {

@@ -248,40 +248,32 @@ impl Statement {
         }
     }
 
+    /// Every name in the statement, as Trino resolves names: unquoted
+    /// words in lower case, quoted identifiers unquoted and lower-cased.
+    fn names(&self) -> impl Iterator<Item = String> + '_ {
+        self.tokens.iter().filter_map(|t| match t.kind {
+            TokenKind::Word => Some(t.text(&self.text).to_ascii_lowercase()),
+            TokenKind::QuotedIdentifier => Some(unquote(t.text(&self.text)).to_lowercase()),
+            _ => None,
+        })
+    }
+
     /// The first non-deterministic function the statement names, if any.
     /// Quoted names count too: Trino resolves `"now"()` to `now()`.
     pub fn non_deterministic(&self) -> Option<&'static str> {
-        self.tokens.iter().find_map(|t| {
-            let name = match t.kind {
-                TokenKind::Word => t.text(&self.text).to_ascii_lowercase(),
-                TokenKind::QuotedIdentifier => unquote(t.text(&self.text)).to_lowercase(),
-                _ => return None,
-            };
-            NON_DETERMINISTIC.iter().find(|n| **n == name).copied()
-        })
+        self.names().find_map(|name| NON_DETERMINISTIC.iter().find(|n| **n == name).copied())
     }
 
     /// Whether the statement names a catalog or schema whose contents
     /// depend on who asks (`system`, `information_schema`) anywhere.
     pub fn names_per_user_relations(&self) -> bool {
-        self.tokens.iter().any(|t| {
-            let name = match t.kind {
-                TokenKind::Word => t.text(&self.text).to_ascii_lowercase(),
-                TokenKind::QuotedIdentifier => unquote(t.text(&self.text)).to_lowercase(),
-                _ => return false,
-            };
-            name == "system" || name == "information_schema"
-        })
+        self.names().any(|name| name == "system" || name == "information_schema")
     }
 
     /// Whether the statement names a `system` catalog or schema (Trino's live
     /// tables) anywhere.
     pub fn names_system(&self) -> bool {
-        self.tokens.iter().any(|t| match t.kind {
-            TokenKind::Word => lexer::is_keyword(t.text(&self.text), "system"),
-            TokenKind::QuotedIdentifier => unquote(t.text(&self.text)).eq_ignore_ascii_case("system"),
-            _ => false,
-        })
+        self.names().any(|name| name == "system")
     }
 
     /// Whether the statement reads a table function or a `TABLE t`
