@@ -26,7 +26,7 @@ use futures::{StreamExt, TryStreamExt};
 async fn encode(schema: SchemaRef, batches: Vec<RecordBatch>) -> Vec<FlightData> {
     FlightDataEncoderBuilder::new()
         .with_schema(schema)
-        .with_max_flight_data_size(flightdeck::flight::MAX_FLIGHT_DATA_BYTES)
+        .with_max_flight_data_size(flightdeck::MAX_FLIGHT_DATA_BYTES)
         .build(futures::stream::iter(batches.into_iter().map(Ok)))
         .try_collect()
         .await
@@ -87,7 +87,9 @@ fn flight(c: &mut Criterion) {
         let rows: usize = batches.iter().map(|b| b.num_rows()).sum();
         let cache = ResultCache::new(CacheConfig::default());
         let sql = format!("SELECT * FROM tpch.tiny.{name}");
-        let key = || cache.key(&sql, "bench", Some("tpch"), Some("tiny"), &[], None).unwrap();
+        let key = || {
+            cache.key(&flightdeck::sql::Statement::parse(&sql, Some("tpch"), Some("tiny")), "bench", &[], None).unwrap()
+        };
         let encoded = rt.block_on(encode(Arc::clone(schema), batches.clone()));
         let filled = Filled {
             schema: Arc::clone(schema),

@@ -7,13 +7,14 @@ use std::sync::Arc;
 use arrow_flight::flight_service_server::FlightServiceServer;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::TaskTracker;
 use tonic::transport::server::TcpIncoming;
 
 use crate::admin::{self, AdminState};
 use crate::cache::ResultCache;
 use crate::config::Config;
-use crate::flight::{AuthGate, Authenticator, FlightdeckService, Registry, ServiceState, Signer};
-use crate::router::Router;
+use crate::flight::{AuthGate, Authenticator, FlightdeckService, ServiceState, Signer};
+use crate::router::{Parts, Registry, Router, TrinoEngine};
 use crate::trino::TrinoClient;
 
 /// Largest message accepted or sent over gRPC (DoPut parameters, actions).
@@ -29,9 +30,17 @@ pub struct Application {
     flight_addr: SocketAddr,
     admin_addr: SocketAddr,
     state: Arc<ServiceState>,
+    router: Router,
     admin: AdminState,
     trino: TrinoClient,
     shutdown_grace: std::time::Duration,
+    /// Cancelled when shutdown begins: listeners stop accepting, parked
+    /// statements are dropped, `/ready` turns 503, background work ends.
+    shutdown: CancellationToken,
+    /// Cancelled when the grace period is over: open streams stop.
+    stop_streams: CancellationToken,
+    /// Every background task: stream pumps, cache refreshes, the janitor.
+    tasks: TaskTracker,
 }
 
 /// Errors building the application.
@@ -83,23 +92,31 @@ impl Application {
             config.token_ttl.as_secs() as i64,
             signer.clone(),
         );
+        let (shutdown, stop_streams, tasks) = (CancellationToken::new(), CancellationToken::new(), TaskTracker::new());
         let trino = TrinoClient::new(&config.trino)?;
-        let cache = config.cache.enabled.then(|| ResultCache::new(config.cache.clone()));
-        let registry = Registry::new(config.pending_queries, config.pending_queries_per_user, config.pending_query_ttl);
+        let cache = config
+            .cache
+            .enabled
+            .then(|| ResultCache::new(config.cache.clone()).with_lifecycle(shutdown.clone(), tasks.clone()));
+        let router = Router::new(Parts {
+            engine: Arc::new(TrinoEngine::new(trino.clone())),
+            cache: cache.clone(),
+            registry: Registry::new(config.pending_queries, config.pending_queries_per_user, config.pending_query_ttl),
+            memory: crate::memory::MemoryBudget::new(config.memory_budget),
+            session_properties: config.trino.session_properties.clone(),
+            time_zone: config.trino.time_zone.clone(),
+            stop_streams: stop_streams.clone(),
+            tasks: tasks.clone(),
+        });
         let state = Arc::new(ServiceState::new(
-            Router::new(trino.clone()),
-            cache.clone(),
-            config.trino.session_properties.clone(),
-            config.trino.time_zone.clone(),
+            router.clone(),
             auth,
             signer,
-            registry,
-            config.default_catalog.clone(),
-            config.default_schema.clone(),
+            (config.default_catalog.clone(), config.default_schema.clone()),
             config.session_ttl,
-            crate::memory::MemoryBudget::new(config.memory_budget),
         ));
-        let admin = AdminState { cache, trino: trino.clone(), token: config.admin_token.clone() };
+        let admin =
+            AdminState { cache, trino: trino.clone(), token: config.admin_token.clone(), shutdown: shutdown.clone() };
         Ok(Application {
             listener,
             plain_listener,
@@ -108,9 +125,13 @@ impl Application {
             flight_addr,
             admin_addr,
             state,
+            router,
             admin,
             trino,
             shutdown_grace: config.shutdown_grace,
+            shutdown,
+            stop_streams,
+            tasks,
         })
     }
 
@@ -134,17 +155,25 @@ impl Application {
         self.admin_addr
     }
 
-    /// Shared state, for tests and the admin side.
-    pub fn state(&self) -> Arc<ServiceState> {
-        Arc::clone(&self.state)
+    /// The router, for tests and embedding.
+    pub fn router(&self) -> Router {
+        self.router.clone()
     }
 
-    /// Serves until `shutdown` completes, then drains in-flight calls.
+    /// The Trino client, for tests and embedding.
+    pub fn trino(&self) -> TrinoClient {
+        self.trino.clone()
+    }
+
+    /// Serves until `shutdown` completes, then drains: `/ready` turns 503,
+    /// listeners stop accepting, parked statements are cancelled, open
+    /// streams get the grace period and are then stopped, and every
+    /// background task is waited for.
     pub async fn run_until_stopped(
         self,
         shutdown: impl Future<Output = ()> + Send + 'static,
     ) -> Result<(), tonic::transport::Error> {
-        let token = CancellationToken::new();
+        let token = self.shutdown.clone();
         let trigger = token.clone();
         tokio::spawn(async move {
             shutdown.await;
@@ -154,17 +183,18 @@ impl Application {
             FlightServiceServer::new(FlightdeckService::new(Arc::clone(&self.state)))
                 .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
-            self.state.auth.clone(),
+            self.state.auth().clone(),
         );
         tracing::info!(addr = %self.flight_addr, "Flight SQL listening");
         tracing::info!(addr = %self.admin_addr, "admin HTTP listening");
-        let janitor = tokio::spawn(self.state.registry.clone().janitor());
-        let stop_admin = token.clone().cancelled_owned();
+        self.tasks.spawn(self.router.registry().clone().janitor(token.clone()));
+        // The admin server outlives the drain, answering /ready with 503.
+        let stop_admin = CancellationToken::new();
         let (admin_listener, admin_router) = (self.admin_listener, admin::router(self.admin));
-        let admin =
-            tokio::spawn(
-                async move { axum::serve(admin_listener, admin_router).with_graceful_shutdown(stop_admin).await },
-            );
+        let admin = tokio::spawn({
+            let stop = stop_admin.clone().cancelled_owned();
+            async move { axum::serve(admin_listener, admin_router).with_graceful_shutdown(stop).await }
+        });
         let plain = self.plain_listener.map(|l| {
             let (service, stop) = (service.clone(), token.clone().cancelled_owned());
             tokio::spawn(async move {
@@ -182,10 +212,7 @@ impl Application {
         let serve = builder
             .add_service(service)
             .serve_with_incoming_shutdown(TcpIncoming::from(self.listener).with_nodelay(Some(true)), token.cancelled());
-        // Shutdown: stop accepting, cancel what waits for a DoGet, let open
-        // streams finish for the grace period, then stop them (each cancels
-        // its Trino query) so the process exits before it is killed.
-        let registry = self.state.registry.clone();
+        let registry = self.router.registry().clone();
         let grace = self.shutdown_grace;
         let deadline = async {
             token.cancelled().await;
@@ -200,19 +227,21 @@ impl Application {
                 Ok(())
             }
         };
-        // Streams still open stop here and cancel their Trino queries; a
-        // moment lets their tasks send the cancellations awaited below.
-        self.state.stop_streams.cancel();
-        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-        if let Some(p) = plain {
-            if tokio::time::timeout(grace, &mut Box::pin(p)).await.is_err() {
-                tracing::warn!("plain-gRPC streams outlived the shutdown grace period: dropping them");
-            }
+        // Streams still open stop here, each cancelling its query.
+        self.stop_streams.cancel();
+        if let Some(p) = plain
+            && tokio::time::timeout(grace, &mut Box::pin(p)).await.is_err()
+        {
+            tracing::warn!("plain-gRPC streams outlived the shutdown grace period: dropping them");
         }
         token.cancel();
-        janitor.abort();
-        self.state.registry.clear();
+        registry.clear();
+        self.tasks.close();
+        if tokio::time::timeout(std::time::Duration::from_secs(5), self.tasks.wait()).await.is_err() {
+            tracing::warn!(left = self.tasks.len(), "background tasks did not stop in time");
+        }
         self.trino.cancels_settled(std::time::Duration::from_secs(3)).await;
+        stop_admin.cancel();
         if let Ok(Err(e)) = admin.await {
             tracing::warn!(error = %e, "admin server failed");
         }

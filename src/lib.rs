@@ -40,4 +40,8 @@ pub mod sql;
 pub mod trino;
 
 pub use app::Application;
+
+/// Largest Flight message sent; clients default to 4-16 MiB limits. Cached
+/// results are encoded ahead with it, streams as they go.
+pub const MAX_FLIGHT_DATA_BYTES: usize = 2 * 1024 * 1024;
 pub use config::Config;

@@ -5,7 +5,7 @@
 //! |---|---|
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /health` | 200 while the process serves |
-//! | `GET /ready` | 200 when Trino answers `/v1/info` and has started, else 503 |
+//! | `GET /ready` | 200 when Trino answers `/v1/info` and has started, else 503 (also once shutdown begins) |
 //! | `GET /admin/cache/entries` | cache entries: id, statement, user, bytes, rows, age, hits, tables |
 //! | `DELETE /admin/cache` | invalidate every entry |
 //! | `DELETE /admin/cache/entries/{id}` | invalidate one entry |
@@ -31,6 +31,9 @@ pub struct AdminState {
     pub cache: Option<ResultCache>,
     pub trino: TrinoClient,
     pub token: Option<String>,
+    /// Cancelled when shutdown begins: `/ready` answers 503 from then on,
+    /// so load balancers stop sending new work while streams drain.
+    pub shutdown: tokio_util::sync::CancellationToken,
 }
 
 /// The process-wide Prometheus recorder, installed on first use.
@@ -102,6 +105,9 @@ async fn require_token(State(state): State<Arc<AdminState>>, req: Request, next:
 }
 
 async fn ready(State(state): State<Arc<AdminState>>) -> Response {
+    if state.shutdown.is_cancelled() {
+        return ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()).into_response();
+    }
     match state.trino.ready().await {
         Ok(true) => (StatusCode::OK, "ready").into_response(),
         Ok(false) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "Trino is starting".into()).into_response(),

@@ -1,12 +1,6 @@
 //! What identifies a cached result, and which statements may be cached.
 
-use std::ops::ControlFlow;
-
-use sqlparser::ast::visit_relations;
-use sqlparser::dialect::GenericDialect;
-use sqlparser::parser::Parser;
-
-use crate::sql::{Kind, Statement, qualify};
+use crate::sql::{Kind, Statement};
 
 /// Everything that changes a statement's answer. Two users never share a
 /// key unless every table read lies in a namespace the operator declared
@@ -23,8 +17,6 @@ pub struct CacheKey {
     /// Session properties, sorted by name.
     pub session_properties: Vec<(String, String)>,
     pub time_zone: Option<String>,
-    /// Bound parameter values, encoded.
-    pub parameters: Vec<u8>,
 }
 
 impl CacheKey {
@@ -61,27 +53,6 @@ impl std::fmt::Display for Bypass {
     }
 }
 
-/// Every table a statement names, qualified; `None` if it does not parse.
-/// Read from the canonical text, so comments and line ends are Trino's.
-/// Not complete for `TABLE t`, table functions and views: Trino's own
-/// account of what the statement read is the authority (`Reads`).
-pub fn tables(stmt: &Statement, catalog: Option<&str>, schema: Option<&str>) -> Option<Vec<String>> {
-    let statements = Parser::parse_sql(&GenericDialect {}, &stmt.canonical()).ok()?;
-    let mut out = Vec::new();
-    for s in &statements {
-        let _ = visit_relations(s, |name| {
-            let parts: Vec<String> =
-                name.0.iter().map(|p| p.as_ident().map_or_else(|| p.to_string(), |i| i.value.clone())).collect();
-            out.push(qualify(&parts, catalog, schema));
-            ControlFlow::<()>::Continue(())
-        });
-    }
-    // CTE names are relations too; harmless extra names.
-    out.sort();
-    out.dedup();
-    Some(out)
-}
-
 /// What the cache needs to know of a query it may cache.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Cacheable {
@@ -95,7 +66,7 @@ pub struct Cacheable {
 }
 
 /// Decides whether `stmt` may be cached.
-pub fn cacheable(stmt: &Statement, catalog: Option<&str>, schema: Option<&str>) -> Result<Cacheable, Bypass> {
+pub fn cacheable(stmt: &Statement) -> Result<Cacheable, Bypass> {
     if *stmt.kind() != Kind::Query {
         return Err(Bypass::NotAQuery);
     }
@@ -108,7 +79,7 @@ pub fn cacheable(stmt: &Statement, catalog: Option<&str>, schema: Option<&str>) 
     }
     // A statement the parser cannot read is still cached for its user:
     // Trino's account of what it read tags the entry once it has run.
-    let parsed = tables(stmt, catalog, schema);
+    let parsed = stmt.tables();
     let complete = parsed.is_some() && !stmt.uses_table_keyword() && !stmt.names_per_user_relations();
     let tables = parsed.unwrap_or_default();
     Ok(Cacheable { canonical: stmt.canonical(), tables, complete })
@@ -124,29 +95,28 @@ mod tests {
 
     #[test]
     fn what_is_cached() {
-        let c = cacheable(&st("SELECT * FROM nation n JOIN tpch.tiny.region r ON true"), Some("tpch"), Some("sf1"))
-            .unwrap();
+        let c = cacheable(&st("SELECT * FROM nation n JOIN tpch.tiny.region r ON true")).unwrap();
         assert_eq!(c.tables, vec!["tpch.sf1.nation", "tpch.tiny.region"]);
         assert!(c.complete);
-        assert_eq!(cacheable(&st("SELECT now()"), None, None), Err(Bypass::NonDeterministic("now")));
-        assert_eq!(cacheable(&st("select CURRENT_USER"), None, None), Err(Bypass::NonDeterministic("current_user")));
-        assert!(cacheable(&st("SELECT 'now()' AS s"), None, None).is_ok(), "a literal is not a call");
-        assert_eq!(cacheable(&st("INSERT INTO t VALUES 1"), None, None), Err(Bypass::NotAQuery));
-        assert_eq!(cacheable(&st("SHOW TABLES"), None, None), Err(Bypass::NotAQuery));
-        assert_eq!(cacheable(&st("SELECT * FROM system.runtime.queries"), None, None), Err(Bypass::SystemTables));
-        assert!(!cacheable(&st("SELECT ((("), None, None).unwrap().complete);
-        assert_eq!(cacheable(&st("SELECT * FROM \"SYSTEM\".runtime.queries"), None, None), Err(Bypass::SystemTables));
+        assert_eq!(cacheable(&st("SELECT now()")), Err(Bypass::NonDeterministic("now")));
+        assert_eq!(cacheable(&st("select CURRENT_USER")), Err(Bypass::NonDeterministic("current_user")));
+        assert!(cacheable(&st("SELECT 'now()' AS s")).is_ok(), "a literal is not a call");
+        assert_eq!(cacheable(&st("INSERT INTO t VALUES 1")), Err(Bypass::NotAQuery));
+        assert_eq!(cacheable(&st("SHOW TABLES")), Err(Bypass::NotAQuery));
+        assert_eq!(cacheable(&st("SELECT * FROM system.runtime.queries")), Err(Bypass::SystemTables));
+        assert!(!cacheable(&st("SELECT (((")).unwrap().complete);
+        assert_eq!(cacheable(&st("SELECT * FROM \"SYSTEM\".runtime.queries")), Err(Bypass::SystemTables));
         // Relations a parser may not list are never taken as the whole story.
         for sql in
             ["TABLE nation", "SELECT * FROM tpch.information_schema.tables", "SELECT * FROM TABLE(sequence(1, 2))"]
         {
-            assert!(cacheable(&st(sql), None, None).map_or(true, |c| !c.complete), "{sql}");
+            assert!(cacheable(&st(sql)).map_or(true, |c| !c.complete), "{sql}");
         }
     }
 
     #[test]
     fn quoted_names_resolve_like_unquoted_ones() {
-        let c = cacheable(&st("SELECT * FROM \"TPCH\".\"Tiny\".nation"), None, None).unwrap();
+        let c = cacheable(&st("SELECT * FROM \"TPCH\".\"Tiny\".nation")).unwrap();
         assert_eq!(c.tables, vec!["tpch.tiny.nation"]);
     }
 }

@@ -28,7 +28,9 @@ use arrow::record_batch::RecordBatch;
 use arrow_flight::FlightData;
 use tokio::time::Instant;
 
-pub use key::{Bypass, CacheKey, Cacheable, cacheable, tables};
+pub use key::{Bypass, CacheKey, Cacheable, cacheable};
+
+use crate::sql::Statement;
 
 /// Cache settings.
 #[derive(Debug, Clone)]
@@ -244,6 +246,11 @@ struct Generations {
     any_table: AtomicU64,
     /// Generation of the last "invalidate everything".
     all: AtomicU64,
+    /// The last generation at which each table's data was refreshed
+    /// (`mark_stale`): entries that read it are served stale until redone.
+    refreshed: Mutex<HashMap<String, u64>>,
+    /// Generation of the last refresh of any table.
+    any_refreshed: AtomicU64,
 }
 
 type Classified = Result<Cacheable, Bypass>;
@@ -260,6 +267,9 @@ pub struct ResultCache {
     /// Shared keys whose statements turned out to read per-user or
     /// unshared relations: they are keyed per user from then on.
     unshared: moka::sync::Cache<CacheKey, ()>,
+    /// Background refreshes: tracked, and stopped when `stop` is cancelled.
+    tasks: tokio_util::task::TaskTracker,
+    stop: tokio_util::sync::CancellationToken,
 }
 
 impl ResultCache {
@@ -290,27 +300,46 @@ impl ResultCache {
             })
             .build();
         let unshared = moka::sync::Cache::builder().max_capacity(100_000).build();
-        ResultCache { cache, config: Arc::new(config), generations: Arc::default(), classified, unshared }
+        ResultCache {
+            cache,
+            config: Arc::new(config),
+            generations: Arc::default(),
+            classified,
+            unshared,
+            tasks: tokio_util::task::TaskTracker::new(),
+            stop: tokio_util::sync::CancellationToken::new(),
+        }
+    }
+
+    /// Runs background refreshes on `tasks`, and stops them when `stop` is
+    /// cancelled (their fills are dropped, which cancels their queries).
+    pub fn with_lifecycle(
+        mut self,
+        stop: tokio_util::sync::CancellationToken,
+        tasks: tokio_util::task::TaskTracker,
+    ) -> Self {
+        self.stop = stop;
+        self.tasks = tasks;
+        self
     }
 
     pub fn config(&self) -> &CacheConfig {
         &self.config
     }
 
-    /// The key for a statement of `user`, or why it is not cached.
+    /// The key for `stmt` run by `user`, or why it is not cached.
     pub fn key(
         &self,
-        sql: &str,
+        stmt: &Statement,
         user: &str,
-        catalog: Option<&str>,
-        schema: Option<&str>,
         session_properties: &[(String, String)],
         time_zone: Option<&str>,
     ) -> Result<(CacheKey, Vec<String>), Bypass> {
+        let (catalog, schema) = stmt.namespace();
         let classified = self
             .classified
-            .get_with((sql.to_string(), catalog.map(str::to_string), schema.map(str::to_string)), || {
-                Arc::new(cacheable(&crate::sql::Statement::parse(sql, catalog, schema), catalog, schema))
+            .get_with((stmt.text().to_string(), catalog.map(str::to_string), schema.map(str::to_string)), || {
+                Arc::new(cacheable(stmt))
             });
         let Cacheable { canonical, tables, complete } = classified.as_ref().clone()?;
         let shared = complete && !tables.is_empty() && tables.iter().all(|t| self.in_shared_namespace(t));
@@ -323,7 +352,6 @@ impl ResultCache {
             schema: schema.map(str::to_string),
             session_properties: props,
             time_zone: time_zone.map(str::to_string),
-            parameters: Vec::new(),
         };
         if shared && self.unshared.contains_key(&key) {
             key.user = Some(user.to_string());
@@ -361,6 +389,29 @@ impl ResultCache {
         }
         let tables = self.generations.tables.lock().expect("generations lock");
         e.tables.iter().all(|t| tables.get(t).is_none_or(|&g| g <= e.generation))
+    }
+
+    /// Whether a table the entry read was refreshed after its fill began.
+    fn is_refreshed_since(&self, e: &CachedResult) -> bool {
+        if e.tables.iter().any(|t| t == ANY_TABLE)
+            && self.generations.any_refreshed.load(Ordering::SeqCst) > e.generation
+        {
+            return true;
+        }
+        let refreshed = self.generations.refreshed.lock().expect("generations lock");
+        e.tables.iter().any(|t| refreshed.get(t).is_some_and(|&g| g > e.generation))
+    }
+
+    /// Marks `tables` refreshed (new data, nothing that makes old answers
+    /// wrong to show for a moment): entries that read them are served as
+    /// stale while one revalidation runs, as past their TTL.
+    pub fn mark_stale(&self, tables: &[String]) {
+        let generation = self.generations.counter.fetch_add(1, Ordering::SeqCst) + 1;
+        let mut refreshed = self.generations.refreshed.lock().expect("generations lock");
+        for t in tables {
+            refreshed.insert(t.to_lowercase(), generation);
+        }
+        self.generations.any_refreshed.store(generation, Ordering::SeqCst);
     }
 
     /// Marks `tables` written: entries that read them are dropped and fills
@@ -412,7 +463,7 @@ impl ResultCache {
             return None;
         }
         let age = e.created.elapsed();
-        if age < self.config.ttl {
+        if age < self.config.ttl && !self.is_refreshed_since(&e) {
             Some((Outcome::Hit, e))
         } else if age < self.config.ttl + self.config.stale_while_revalidate {
             Some((Outcome::Stale, e))
@@ -447,7 +498,7 @@ impl ResultCache {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Filled, FillError<E, P>>> + Send + 'static,
         E: Send + Sync + 'static,
-        P: Send + Sync + 'static,
+        P: Send + 'static,
     {
         let fill = Arc::new(fill);
         match (directive, self.peek(&key).await) {
@@ -552,15 +603,19 @@ impl ResultCache {
         F: Fn() -> Fut + Send + Sync + 'static,
         Fut: Future<Output = Result<Filled, FillError<E, P>>> + Send + 'static,
         E: Send + Sync + 'static,
-        P: Send + Sync + 'static,
+        P: Send + 'static,
     {
         if stale.refreshing.swap(true, Ordering::SeqCst) {
             return;
         }
         let this = self.clone();
-        tokio::spawn(async move {
+        self.tasks.spawn(async move {
             let generation = this.current_generation();
-            match fill().await {
+            let filled = tokio::select! {
+                filled = fill() => filled,
+                _ = this.stop.cancelled() => return,
+            };
+            match filled {
                 Ok(filled) if key.user.is_none() && !this.provably_shared(filled.reads.as_ref()) => {
                     this.unshared.insert(key.clone(), ());
                     this.cache.invalidate(&key).await;
@@ -610,6 +665,23 @@ impl ResultCache {
         metrics::gauge!("flightdeck_cache_bytes").set(self.cache.weighted_size() as f64);
         metrics::gauge!("flightdeck_cache_entries").set(self.cache.entry_count() as f64);
     }
+}
+
+/// Encodes batches as the Flight messages a hit sends, schema first, each
+/// at most [`crate::MAX_FLIGHT_DATA_BYTES`].
+pub async fn encode(
+    schema: SchemaRef,
+    batches: &[RecordBatch],
+) -> Result<Vec<FlightData>, arrow_flight::error::FlightError> {
+    use futures::TryStreamExt;
+    // The encoder needs owned batches; cloning one shares its buffers.
+    let owned = batches.to_vec();
+    arrow_flight::encode::FlightDataEncoderBuilder::new()
+        .with_schema(schema)
+        .with_max_flight_data_size(crate::MAX_FLIGHT_DATA_BYTES)
+        .build(futures::stream::iter(owned.into_iter().map(Ok)))
+        .try_collect()
+        .await
 }
 
 fn summarize(key: &CacheKey) -> String {

@@ -27,7 +27,6 @@ fn key(sql: &str, user: &str) -> CacheKey {
         schema: None,
         session_properties: vec![],
         time_zone: None,
-        parameters: vec![],
     }
 }
 
@@ -305,7 +304,9 @@ fn keys_isolate_users_unless_shared() {
         shared_namespaces: vec!["tpch".into(), "memory.shared".into()],
         ..Default::default()
     });
-    let k = |sql: &str, user: &str| cache.key(sql, user, Some("memory"), Some("default"), &[], None).unwrap().0;
+    let k = |sql: &str, user: &str| {
+        cache.key(&Statement::parse(sql, Some("memory"), Some("default")), user, &[], None).unwrap().0
+    };
     assert_ne!(k("SELECT * FROM t", "alice"), k("SELECT * FROM t", "bob"));
     assert_eq!(k("SELECT * FROM t", "alice"), k("SELECT *\r\n FROM /* c */ t -- c\r", "alice"));
     // Trino keeps an alias's case in the column name.
@@ -322,10 +323,24 @@ fn keys_isolate_users_unless_shared() {
         k("SELECT * FROM tpch.tiny.nation JOIN t ON true", "bob"),
         "shared only when every table is"
     );
-    let with_props =
-        cache.key("SELECT 1", "a", None, None, &[("b".into(), "1".into()), ("a".into(), "2".into())], None).unwrap().0;
-    let reordered =
-        cache.key("SELECT 1", "a", None, None, &[("a".into(), "2".into()), ("b".into(), "1".into())], None).unwrap().0;
+    let with_props = cache
+        .key(
+            &Statement::parse("SELECT 1", None, None),
+            "a",
+            &[("b".into(), "1".into()), ("a".into(), "2".into())],
+            None,
+        )
+        .unwrap()
+        .0;
+    let reordered = cache
+        .key(
+            &Statement::parse("SELECT 1", None, None),
+            "a",
+            &[("a".into(), "2".into()), ("b".into(), "1".into())],
+            None,
+        )
+        .unwrap()
+        .0;
     assert_eq!(with_props, reordered);
-    assert_ne!(with_props, cache.key("SELECT 1", "a", None, None, &[], Some("UTC")).unwrap().0);
+    assert_ne!(with_props, cache.key(&Statement::parse("SELECT 1", None, None), "a", &[], Some("UTC")).unwrap().0);
 }

@@ -4,88 +4,95 @@ use tonic::metadata::MetadataValue;
 use tonic::{Code, Status};
 
 use super::signing::SignError;
-use crate::trino;
+use crate::router;
 
-/// Trino error names that mean "the thing you named does not exist".
-const NOT_FOUND: &[&str] = &[
-    "NOT_FOUND",
-    "CATALOG_NOT_FOUND",
-    "SCHEMA_NOT_FOUND",
-    "TABLE_NOT_FOUND",
-    "COLUMN_NOT_FOUND",
-    "FUNCTION_NOT_FOUND",
-    "MISSING_TABLE",
-];
-const ALREADY_EXISTS: &[&str] =
-    &["ALREADY_EXISTS", "TABLE_ALREADY_EXISTS", "SCHEMA_ALREADY_EXISTS", "COLUMN_ALREADY_EXISTS"];
-
-/// The gRPC status for a Trino client error. Trino's message and error name
-/// are kept in the message, and the error name, type, code and query id in
-/// `x-trino-*` response metadata.
-pub fn trino_status(e: &trino::Error) -> Status {
-    let status = match e {
-        trino::Error::Query(q) => {
-            let code = match q.error_name.as_str() {
-                n if NOT_FOUND.contains(&n) => Code::NotFound,
-                n if ALREADY_EXISTS.contains(&n) => Code::AlreadyExists,
-                "PERMISSION_DENIED" => Code::PermissionDenied,
-                "USER_CANCELED" | "ADMINISTRATIVELY_KILLED" => Code::Cancelled,
-                "EXCEEDED_TIME_LIMIT" => Code::DeadlineExceeded,
-                _ => match q.error_type.as_str() {
-                    "USER_ERROR" => Code::InvalidArgument,
-                    "INSUFFICIENT_RESOURCES" => Code::ResourceExhausted,
-                    _ => Code::Internal,
-                },
-            };
-            let mut msg = format!("{}: {}", q.error_name, q.message);
-            if let Some(id) = &q.query_id {
-                msg.push_str(&format!(" [Trino query {id}]"));
-            }
-            let mut s = Status::new(code, msg);
-            let md = s.metadata_mut();
-            for (k, v) in [
-                ("x-trino-error-name", q.error_name.clone()),
-                ("x-trino-error-type", q.error_type.clone()),
-                ("x-trino-error-code", q.error_code.to_string()),
-                ("x-trino-query-id", q.query_id.clone().unwrap_or_default()),
-            ] {
-                if let Ok(v) = MetadataValue::try_from(v.as_str()) {
-                    md.insert(k, v);
-                }
-            }
-            if let Some(loc) = &q.error_location {
-                if let Ok(v) = MetadataValue::try_from(format!("{}:{}", loc.line_number, loc.column_number)) {
-                    md.insert("x-trino-error-location", v);
-                }
-            }
-            s
-        }
-        trino::Error::Unavailable { .. } => Status::unavailable(e.to_string()),
-        trino::Error::Http { status, .. } if *status >= 500 => Status::unavailable(e.to_string()),
-        // Trino refused the request itself (a malformed header, say).
-        trino::Error::Http { status, .. } if *status >= 400 && *status != 401 => {
-            Status::invalid_argument(e.to_string())
-        }
-        trino::Error::InvalidHeader(_) => Status::invalid_argument(e.to_string()),
-        trino::Error::Unauthorized(_)
-        | trino::Error::Http { .. }
-        | trino::Error::Protocol(_)
-        | trino::Error::Decode(_)
-        | trino::Error::Config(_) => Status::internal(e.to_string()),
-    };
-    log(&status);
-    status
+/// Why a Flight request failed.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The router (or the engine behind it) refused or failed the statement.
+    #[error(transparent)]
+    Router(#[from] router::Error),
+    /// A ticket, handle or token that does not verify.
+    #[error(transparent)]
+    Sign(#[from] SignError),
+    /// A message or field that does not decode, or is missing.
+    #[error("{0}")]
+    Malformed(String),
+    /// A ticket or handle issued to another user.
+    #[error("{0} was issued to another user")]
+    NotYours(&'static str),
+    /// A ticket past its lifetime.
+    #[error("ticket has expired: call GetFlightInfo again")]
+    TicketExpired,
+    /// A prepared statement that was closed or outlived its handle.
+    #[error("prepared statement {0}: prepare it again")]
+    HandleGone(&'static str),
+    /// An action or command this server does not offer.
+    #[error("{0}")]
+    Unsupported(String),
+    /// Encoding an answer failed.
+    #[error("{0}")]
+    Internal(String),
 }
 
-/// The status for a ticket, handle or token that does not verify.
-pub fn sign_status(e: &SignError) -> Status {
-    let status = match e {
-        SignError::Malformed(_) => Status::invalid_argument(e.to_string()),
-        SignError::BadSignature(_) => Status::permission_denied(e.to_string()),
-        SignError::Expired(_) => Status::invalid_argument(e.to_string()),
-    };
-    log(&status);
-    status
+impl Error {
+    pub fn malformed(what: &str, e: impl std::fmt::Display) -> Self {
+        Error::Malformed(format!("malformed {what}: {e}"))
+    }
+}
+
+impl From<Error> for Status {
+    fn from(e: Error) -> Self {
+        let status = match e {
+            Error::Router(e) => return e.into(),
+            Error::Sign(e) => return e.into(),
+            Error::Malformed(_) | Error::TicketExpired => Status::invalid_argument(e.to_string()),
+            Error::NotYours(_) => Status::permission_denied(e.to_string()),
+            Error::HandleGone(_) => Status::not_found(e.to_string()),
+            Error::Unsupported(_) => Status::unimplemented(e.to_string()),
+            Error::Internal(_) => Status::internal(e.to_string()),
+        };
+        log(&status);
+        status
+    }
+}
+
+/// The engine's details (Trino's error name, type, code, query id and
+/// location) travel as `x-trino-*` response metadata.
+impl From<router::Error> for Status {
+    fn from(e: router::Error) -> Self {
+        let code = match e.code {
+            router::Code::InvalidArgument => Code::InvalidArgument,
+            router::Code::NotFound => Code::NotFound,
+            router::Code::AlreadyExists => Code::AlreadyExists,
+            router::Code::PermissionDenied => Code::PermissionDenied,
+            router::Code::Cancelled => Code::Cancelled,
+            router::Code::DeadlineExceeded => Code::DeadlineExceeded,
+            router::Code::ResourceExhausted => Code::ResourceExhausted,
+            router::Code::FailedPrecondition => Code::FailedPrecondition,
+            router::Code::Unavailable => Code::Unavailable,
+            router::Code::Internal => Code::Internal,
+        };
+        let mut status = Status::new(code, e.message);
+        for (k, v) in e.details {
+            if let Ok(v) = MetadataValue::try_from(v.as_str()) {
+                status.metadata_mut().insert(k, v);
+            }
+        }
+        log(&status);
+        status
+    }
+}
+
+impl From<SignError> for Status {
+    fn from(e: SignError) -> Self {
+        let status = match e {
+            SignError::Malformed(_) => Status::invalid_argument(e.to_string()),
+            SignError::BadSignature(_) => Status::permission_denied(e.to_string()),
+        };
+        log(&status);
+        status
+    }
 }
 
 /// Client faults are logged at info, server faults at warn.

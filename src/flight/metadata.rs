@@ -21,23 +21,11 @@ use arrow_flight::sql::{
 };
 use tonic::Status;
 
-use super::error::trino_status;
-use super::proto::SessionContext;
-use crate::router::Router;
-use crate::trino::TrinoType;
+use crate::router::{Router, Session};
+use crate::sql::{quote_ident as ident, quote_literal as lit};
 
-/// A SQL string literal.
-fn lit(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
-/// A quoted SQL identifier.
-fn ident(s: &str) -> String {
-    format!("\"{}\"", s.replace('"', "\"\""))
-}
-
-async fn rows(router: &Router, ctx: &SessionContext, sql: &str) -> Result<Vec<RecordBatch>, Status> {
-    let (_, batches) = router.execute(ctx, sql).await.map_err(|e| trino_status(&e))?;
+async fn rows(router: &Router, ctx: &Session, sql: &str) -> Result<Vec<RecordBatch>, Status> {
+    let (_, batches) = router.execute(ctx, sql).await?;
     Ok(batches)
 }
 
@@ -55,12 +43,12 @@ fn strings(batches: &[RecordBatch]) -> Vec<Vec<Option<String>>> {
 
 /// Fails with Trino's error if `catalog` does not exist or the user may not
 /// see it; returns its schemas.
-async fn schemas_of(router: &Router, ctx: &SessionContext, catalog: &str) -> Result<Vec<String>, Status> {
+async fn schemas_of(router: &Router, ctx: &Session, catalog: &str) -> Result<Vec<String>, Status> {
     first_column(router, ctx, &format!("SHOW SCHEMAS FROM {}", ident(catalog))).await
 }
 
 /// The first column of a small listing query, nulls left out.
-async fn first_column(router: &Router, ctx: &SessionContext, sql: &str) -> Result<Vec<String>, Status> {
+async fn first_column(router: &Router, ctx: &Session, sql: &str) -> Result<Vec<String>, Status> {
     let batches = rows(router, ctx, sql).await?;
     Ok(strings(&batches).into_iter().filter_map(|r| r.into_iter().next().flatten()).collect())
 }
@@ -70,7 +58,7 @@ fn conditions(parts: &[(&str, Option<&str>, &str)]) -> String {
     if c.is_empty() { String::new() } else { format!(" WHERE {}", c.join(" AND ")) }
 }
 
-pub async fn catalogs(router: &Router, ctx: &SessionContext, cmd: CommandGetCatalogs) -> Result<RecordBatch, Status> {
+pub async fn catalogs(router: &Router, ctx: &Session, cmd: CommandGetCatalogs) -> Result<RecordBatch, Status> {
     let mut b: GetCatalogsBuilder = cmd.into_builder();
     for c in first_column(router, ctx, "SELECT table_cat FROM system.jdbc.catalogs ORDER BY table_cat").await? {
         b.append(c);
@@ -78,11 +66,7 @@ pub async fn catalogs(router: &Router, ctx: &SessionContext, cmd: CommandGetCata
     b.build().map_err(|e| Status::internal(e.to_string()))
 }
 
-pub async fn db_schemas(
-    router: &Router,
-    ctx: &SessionContext,
-    cmd: CommandGetDbSchemas,
-) -> Result<RecordBatch, Status> {
+pub async fn db_schemas(router: &Router, ctx: &Session, cmd: CommandGetDbSchemas) -> Result<RecordBatch, Status> {
     let catalog = cmd.catalog.clone().filter(|c| !c.is_empty());
     let pattern = cmd.db_schema_filter_pattern.clone();
     let mut b: GetDbSchemasBuilder = cmd.into_builder();
@@ -105,7 +89,7 @@ pub async fn db_schemas(
     b.build().map_err(|e| Status::internal(e.to_string()))
 }
 
-pub async fn tables(router: &Router, ctx: &SessionContext, cmd: CommandGetTables) -> Result<RecordBatch, Status> {
+pub async fn tables(router: &Router, ctx: &Session, cmd: CommandGetTables) -> Result<RecordBatch, Status> {
     let catalog = cmd.catalog.clone().filter(|c| !c.is_empty());
     if let Some(c) = &catalog {
         schemas_of(router, ctx, c).await?;
@@ -134,8 +118,8 @@ pub async fn tables(router: &Router, ctx: &SessionContext, cmd: CommandGetTables
             let [cat, schem, table, name, ty, nullable] = <[Option<String>; 6]>::try_from(r).expect("six columns");
             let (cat, schem, table) = (cat.unwrap_or_default(), schem.unwrap_or_default(), table.unwrap_or_default());
             let ty = ty.unwrap_or_default();
-            let parsed = TrinoType::parse(&ty).unwrap_or(TrinoType::Other(ty));
-            let mut field = parsed.field(&name.unwrap_or_default()).with_nullable(nullable.as_deref() != Some("NO"));
+            let mut field =
+                router.field(&ty, &name.unwrap_or_default()).with_nullable(nullable.as_deref() != Some("NO"));
             let mut md = field.metadata().clone();
             md.insert("ARROW:FLIGHT:SQL:CATALOG_NAME".into(), cat.clone());
             md.insert("ARROW:FLIGHT:SQL:SCHEMA_NAME".into(), schem.clone());
@@ -156,11 +140,7 @@ pub async fn tables(router: &Router, ctx: &SessionContext, cmd: CommandGetTables
     b.build().map_err(|e| Status::internal(e.to_string()))
 }
 
-pub async fn table_types(
-    router: &Router,
-    ctx: &SessionContext,
-    cmd: CommandGetTableTypes,
-) -> Result<RecordBatch, Status> {
+pub async fn table_types(router: &Router, ctx: &Session, cmd: CommandGetTableTypes) -> Result<RecordBatch, Status> {
     let mut b = cmd.into_builder();
     for t in first_column(router, ctx, "SELECT table_type FROM system.jdbc.table_types ORDER BY table_type").await? {
         b.append(t);

@@ -6,21 +6,22 @@
 //! clients with cookie support (the JDBC driver always; ADBC with
 //! `adbc.flight.sql.rpc.with_cookie_middleware=true`) send it back.
 
+use std::collections::HashMap;
+
 use base64::Engine;
 use tonic::metadata::{MetadataMap, MetadataValue};
 
 use super::proto::session_option_value::OptionValue;
 use super::proto::{self, Kind, SessionContext};
 use super::signing::{Signer, now_secs};
-use crate::router::Router;
-use crate::trino::SessionUpdate;
+use crate::router::{OptionError, Session};
 
 /// The cookie's name.
 pub const COOKIE: &str = "flightdeck_session";
 
 /// The session in the request's cookie, if it verifies and is `user`'s.
 /// A stale or foreign cookie is ignored: the client gets the defaults.
-pub fn from_cookie(signer: &Signer, md: &MetadataMap, user: &str) -> Option<SessionContext> {
+pub fn from_cookie(signer: &Signer, md: &MetadataMap, user: &str) -> Option<Session> {
     let value = md
         .get_all("cookie")
         .iter()
@@ -30,7 +31,7 @@ pub fn from_cookie(signer: &Signer, md: &MetadataMap, user: &str) -> Option<Sess
     let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(value.trim()).ok()?;
     match signer.verify::<proto::SessionCookie>(Kind::Session, &bytes) {
         Ok(c) if c.expires_at < now_secs() => None,
-        Ok(proto::SessionCookie { session: Some(ctx), .. }) if ctx.user == user => Some(ctx),
+        Ok(proto::SessionCookie { session: Some(ctx), .. }) if ctx.user == user => Some(Session::from(&ctx)),
         Ok(_) => None,
         Err(e) => {
             tracing::debug!(error = %e, "ignoring session cookie");
@@ -39,9 +40,9 @@ pub fn from_cookie(signer: &Signer, md: &MetadataMap, user: &str) -> Option<Sess
     }
 }
 
-/// A `set-cookie` value carrying `ctx`, honoured for `ttl_secs`.
-pub fn set_cookie(signer: &Signer, ctx: &SessionContext, ttl_secs: i64) -> MetadataValue<tonic::metadata::Ascii> {
-    let cookie = proto::SessionCookie { session: Some(ctx.clone()), expires_at: now_secs() + ttl_secs };
+/// A `set-cookie` value carrying `session`, honoured for `ttl_secs`.
+pub fn set_cookie(signer: &Signer, session: &Session, ttl_secs: i64) -> MetadataValue<tonic::metadata::Ascii> {
+    let cookie = proto::SessionCookie { session: Some(session.into()), expires_at: now_secs() + ttl_secs };
     let value = base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(signer.sign(Kind::Session, &cookie));
     MetadataValue::try_from(format!("{COOKIE}={value}; Path=/; Max-Age={ttl_secs}; HttpOnly")).expect("base64 is ASCII")
 }
@@ -51,50 +52,37 @@ pub fn clear_cookie() -> MetadataValue<tonic::metadata::Ascii> {
     MetadataValue::from_static("flightdeck_session=; Path=/; Max-Age=0")
 }
 
-/// Applies what Trino asked for (`USE`, `SET SESSION`, `RESET SESSION`);
-/// true if anything changed.
-pub fn apply(ctx: &mut SessionContext, updates: &[SessionUpdate]) -> bool {
-    for u in updates {
-        match u {
-            SessionUpdate::Catalog(c) => ctx.catalog = Some(c.clone()),
-            SessionUpdate::Schema(s) => ctx.schema = Some(s.clone()),
-            SessionUpdate::SetProperty(k, v) => {
-                ctx.properties.insert(k.clone(), v.clone());
-            }
-            SessionUpdate::ClearProperty(k) => {
-                ctx.properties.remove(k);
-            }
+impl From<&SessionContext> for Session {
+    fn from(ctx: &SessionContext) -> Self {
+        Session {
+            user: ctx.user.clone(),
+            catalog: ctx.catalog.clone(),
+            schema: ctx.schema.clone(),
+            properties: ctx.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
         }
     }
-    !updates.is_empty()
 }
 
-/// Applies SetSessionOptions: `catalog` and `schema` are checked against
-/// what the user may see, other names are Trino session properties,
-/// checked by Trino on a trivial query. Returns the new session and the
-/// options refused.
-pub(super) async fn set_options(
-    router: &Router,
-    mut ctx: SessionContext,
-    req: proto::SetSessionOptionsRequest,
-) -> (SessionContext, std::collections::HashMap<String, proto::set_session_options_result::Error>) {
-    use proto::set_session_options_result::{Error, ErrorValue};
-    let mut errors = std::collections::HashMap::new();
-    let mut refuse = |name: &str, v: ErrorValue| {
-        errors.insert(name.to_string(), Error { value: v as i32 });
-    };
-    // Options are applied catalog first, schema next. Clients may also set
-    // them one call at a time, in any order: setting the catalog leaves the
-    // schema as it is, and checks run without the session's catalog and
-    // schema so a half-set pair does not fail them.
-    let mut options: Vec<_> = req.session_options.into_iter().collect();
-    options.sort_by_key(|(name, _)| match name.as_str() {
-        "catalog" => 0,
-        "schema" => 1,
-        _ => 2,
-    });
-    tracing::debug!(user = %ctx.user, options = ?options.iter().map(|(k, _)| k).collect::<Vec<_>>(), "SetSessionOptions");
-    for (name, value) in options {
+impl From<&Session> for SessionContext {
+    fn from(s: &Session) -> Self {
+        SessionContext {
+            user: s.user.clone(),
+            catalog: s.catalog.clone(),
+            schema: s.schema.clone(),
+            properties: s.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+        }
+    }
+}
+
+/// Options refused, by name, as SetSessionOptions reports them.
+pub(super) type Refused = HashMap<String, proto::set_session_options_result::Error>;
+
+/// SetSessionOptions' values as text (`None` clears an option), and the
+/// options refused outright because no text stands for them.
+pub(super) fn requested_options(req: proto::SetSessionOptionsRequest) -> (Vec<(String, Option<String>)>, Refused) {
+    let mut refused = HashMap::new();
+    let mut options = Vec::new();
+    for (name, value) in req.session_options {
         let text = match value.option_value {
             None => None,
             Some(OptionValue::StringValue(s)) => Some(s),
@@ -102,49 +90,39 @@ pub(super) async fn set_options(
             Some(OptionValue::Int64Value(i)) => Some(i.to_string()),
             Some(OptionValue::DoubleValue(d)) => Some(d.to_string()),
             Some(OptionValue::StringListValue(_)) => {
-                refuse(&name, ErrorValue::InvalidValue);
+                refused.insert(name, refusal(OptionError::InvalidValue));
                 continue;
             }
         };
-        match (name.as_str(), text) {
-            ("catalog", Some(c)) => match router
-                .execute(
-                    &SessionContext { catalog: None, schema: None, ..ctx.clone() },
-                    &format!("SHOW SCHEMAS FROM \"{}\"", c.replace('"', "\"\"")),
-                )
-                .await
-            {
-                Ok(_) => {
-                    ctx.catalog = Some(c);
-                }
-                Err(e) => {
-                    tracing::info!(error = %e, "SetSessionOptions: catalog refused");
-                    refuse(&name, ErrorValue::InvalidValue);
-                }
-            },
-            ("catalog", None) => ctx.catalog = None,
-            ("schema", Some(s)) => ctx.schema = Some(s),
-            ("schema", None) => ctx.schema = None,
-            (property, Some(v)) => {
-                let mut probe = ctx.clone();
-                probe.properties.insert(property.to_string(), v.clone());
-                match router.execute(&SessionContext { catalog: None, schema: None, ..probe.clone() }, "SELECT 1").await
-                {
-                    Ok(_) => ctx = probe,
-                    Err(e) => {
-                        tracing::info!(error = %e, "SetSessionOptions: property refused");
-                        let invalid_name =
-                            matches!(&e, crate::trino::Error::Query(q) if q.message.contains("does not exist"));
-                        refuse(&name, if invalid_name { ErrorValue::InvalidName } else { ErrorValue::InvalidValue });
-                    }
-                }
-            }
-            (property, None) => {
-                ctx.properties.remove(property);
-            }
-        }
+        options.push((name, text));
     }
-    (ctx, errors)
+    (options, refused)
+}
+
+/// The Flight form of a refused option.
+pub(super) fn refusal(why: OptionError) -> proto::set_session_options_result::Error {
+    use proto::set_session_options_result::{Error, ErrorValue};
+    let value = match why {
+        OptionError::InvalidName => ErrorValue::InvalidName,
+        OptionError::InvalidValue => ErrorValue::InvalidValue,
+    };
+    Error { value: value as i32 }
+}
+
+/// GetSessionOptions' answer: catalog, schema and properties as text.
+pub(super) fn current_options(session: &Session) -> proto::GetSessionOptionsResult {
+    let text = |v: &str| proto::SessionOptionValue { option_value: Some(OptionValue::StringValue(v.to_string())) };
+    let mut options = HashMap::new();
+    if let Some(c) = &session.catalog {
+        options.insert("catalog".to_string(), text(c));
+    }
+    if let Some(s) = &session.schema {
+        options.insert("schema".to_string(), text(s));
+    }
+    for (k, v) in &session.properties {
+        options.insert(k.clone(), text(v));
+    }
+    proto::GetSessionOptionsResult { session_options: options }
 }
 
 #[cfg(test)]
@@ -154,11 +132,9 @@ mod tests {
     #[test]
     fn cookie_round_trip_is_per_user() {
         let signer = Signer::new(None);
-        let mut ctx = SessionContext { user: "alice".into(), ..Default::default() };
-        assert!(apply(
-            &mut ctx,
-            &[SessionUpdate::Catalog("tpch".into()), SessionUpdate::SetProperty("a".into(), "1".into())]
-        ));
+        let mut ctx = Session::of("alice");
+        ctx.catalog = Some("tpch".into());
+        ctx.properties.insert("a".into(), "1".into());
         let header = set_cookie(&signer, &ctx, 60);
         let cookie = header.to_str().unwrap().split(';').next().unwrap().to_string();
         let mut md = MetadataMap::new();
@@ -170,7 +146,5 @@ mod tests {
         let header = set_cookie(&signer, &ctx, -1);
         expired.insert("cookie", header.to_str().unwrap().split(';').next().unwrap().parse().unwrap());
         assert_eq!(from_cookie(&signer, &expired, "alice"), None, "an expired cookie is ignored");
-        apply(&mut ctx, &[SessionUpdate::ClearProperty("a".into())]);
-        assert!(ctx.properties.is_empty());
     }
 }

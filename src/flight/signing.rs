@@ -18,8 +18,6 @@ pub enum SignError {
     Malformed(&'static str),
     #[error("{0} signature does not verify (forged, altered, or signed with another secret)")]
     BadSignature(&'static str),
-    #[error("{0} has expired")]
-    Expired(&'static str),
 }
 
 /// Signs and verifies messages with one secret.

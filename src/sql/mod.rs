@@ -8,7 +8,12 @@
 
 pub mod lexer;
 
+use std::ops::ControlFlow;
+
 use lexer::{Token, TokenKind};
+use sqlparser::ast::visit_relations;
+use sqlparser::dialect::GenericDialect;
+use sqlparser::parser::Parser;
 
 /// Functions whose result changes from one run to the next (or per user):
 /// a statement calling any of them is never cached.
@@ -187,6 +192,8 @@ pub struct Statement {
     text: String,
     tokens: Vec<Token>,
     kind: Kind,
+    catalog: Option<String>,
+    schema: Option<String>,
 }
 
 impl Statement {
@@ -195,7 +202,18 @@ impl Statement {
     pub fn parse(sql: &str, catalog: Option<&str>, schema: Option<&str>) -> Statement {
         let tokens = lexer::tokens(sql);
         let kind = classify(sql, &tokens, catalog, schema);
-        Statement { text: sql.to_string(), tokens, kind }
+        Statement {
+            text: sql.to_string(),
+            tokens,
+            kind,
+            catalog: catalog.map(str::to_string),
+            schema: schema.map(str::to_string),
+        }
+    }
+
+    /// The session catalog and schema the statement's names resolve in.
+    pub fn namespace(&self) -> (Option<&str>, Option<&str>) {
+        (self.catalog.as_deref(), self.schema.as_deref())
     }
 
     /// The statement as written.
@@ -290,6 +308,70 @@ impl Statement {
     fn first_word(&self) -> Option<&str> {
         first_word(&self.text, &self.tokens)
     }
+
+    /// Every relation the statement names, qualified; `None` if it does not
+    /// parse. Parsed from the canonical text, so comments and line ends are
+    /// Trino's. Not complete for `TABLE t`, table functions and views: the
+    /// engine's own account of what the statement read is the authority.
+    pub fn tables(&self) -> Option<Vec<String>> {
+        let statements = Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()?;
+        let (catalog, schema) = self.namespace();
+        let mut out = Vec::new();
+        for s in &statements {
+            let _ = visit_relations(s, |name| {
+                let parts: Vec<String> =
+                    name.0.iter().map(|p| p.as_ident().map_or_else(|| p.to_string(), |i| i.value.clone())).collect();
+                out.push(qualify(&parts, catalog, schema));
+                ControlFlow::<()>::Continue(())
+            });
+        }
+        // CTE names are relations too; harmless extra names.
+        out.sort();
+        out.dedup();
+        Some(out)
+    }
+
+    /// For `INSERT INTO t [(columns)] VALUES (...)`: the table, and for each
+    /// `?` in order, the target column (by name, or by position when the
+    /// statement lists none). Trino cannot type those parameters itself.
+    pub fn insert_targets(&self) -> Option<(String, Vec<Target>)> {
+        use sqlparser::ast::{Expr, SetExpr, Statement, TableObject, Value};
+        let mut statements = Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()?;
+        let Some(Statement::Insert(insert)) = statements.pop() else { return None };
+        let TableObject::TableName(table) = &insert.table else { return None };
+        let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else { return None };
+        let mut targets = Vec::new();
+        for row in &values.rows {
+            for (i, e) in row.content.iter().enumerate() {
+                if let Expr::Value(v) = e {
+                    if matches!(&v.value, Value::Placeholder(p) if p == "?") {
+                        targets.push(match insert.columns.get(i) {
+                            Some(c) => Target::Name(c.to_string().trim_matches('"').to_ascii_lowercase()),
+                            None => Target::Position(i),
+                        });
+                    }
+                }
+            }
+        }
+        Some((table.to_string(), targets))
+    }
+}
+
+/// An `INSERT` parameter's target column.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Target {
+    Name(String),
+    Position(usize),
+}
+
+/// A SQL string literal: `'it''s'`.
+pub fn quote_literal(s: &str) -> String {
+    format!("'{}'", s.replace('\'', "''"))
+}
+
+/// A quoted SQL identifier: `"a ""b"""`.
+pub fn quote_ident(s: &str) -> String {
+    format!("\"{}\"", s.replace('"', "\"\""))
 }
 
 fn first_word<'a>(sql: &'a str, tokens: &[Token]) -> Option<&'a str> {

@@ -182,3 +182,28 @@ proptest! {
         prop_assert_eq!(st(&canonical).canonical(), canonical);
     }
 }
+
+#[test]
+fn insert_parameters_target_columns() {
+    let it = |sql: &str| Statement::parse(sql, None, None).insert_targets();
+    assert_eq!(
+        it("INSERT INTO memory.default.t VALUES (?, 'x', ?)"),
+        Some(("memory.default.t".into(), vec![Target::Position(0), Target::Position(2)]))
+    );
+    assert_eq!(
+        it("insert into t (b, a) values (?, ?)"),
+        Some(("t".into(), vec![Target::Name("b".into()), Target::Name("a".into())]))
+    );
+    assert_eq!(it("SELECT ?"), None);
+    assert_eq!(
+        it("insert into t -- (a)\r(b) values (?)"),
+        Some(("t".into(), vec![Target::Name("b".into())])),
+        "a comment ends at a lone CR"
+    );
+}
+
+#[test]
+fn quoting_doubles_the_quote() {
+    assert_eq!(quote_literal("it's"), "'it''s'");
+    assert_eq!(quote_ident("a \"b\""), "\"a \"\"b\"\"\"");
+}

@@ -14,6 +14,7 @@ use reqwest::header::{AUTHORIZATION, HeaderMap, HeaderName, HeaderValue, USER_AG
 use reqwest::{Method, StatusCode};
 use serde::Deserialize;
 use serde_json::value::RawValue;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 use url::Url;
 
 use super::decode::BatchDecoder;
@@ -62,6 +63,8 @@ pub struct TrinoConfig {
     /// Whole-request timeout for each HTTP request (Trino answers every
     /// request within about a second, with or without data).
     pub request_timeout: Duration,
+    /// Most queries running on Trino at once; further ones wait for a slot.
+    pub max_concurrent_queries: usize,
 }
 
 impl TrinoConfig {
@@ -76,6 +79,7 @@ impl TrinoConfig {
             retry_budget: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
+            max_concurrent_queries: 64,
         }
     }
 }
@@ -135,6 +139,12 @@ struct Inner {
     stats: ClientStats,
     /// Cancellations sent and not yet answered.
     cancels_in_flight: AtomicU64,
+    /// One permit per query running on Trino, so that a burst of clients
+    /// queues here instead of overloading the coordinator.
+    slots: Arc<Semaphore>,
+    max_slots: usize,
+    /// How long a query waits for a slot before it fails.
+    slot_wait: Duration,
 }
 
 const TRINO_USER: HeaderName = HeaderName::from_static("x-trino-user");
@@ -206,6 +216,9 @@ impl TrinoClient {
                 retry_budget: cfg.retry_budget,
                 stats: ClientStats::default(),
                 cancels_in_flight: AtomicU64::new(0),
+                slots: Arc::new(Semaphore::new(cfg.max_concurrent_queries.max(1))),
+                max_slots: cfg.max_concurrent_queries.max(1),
+                slot_wait: cfg.request_timeout,
             }),
         })
     }
@@ -223,6 +236,7 @@ impl TrinoClient {
     /// [`TrinoClient::start`] for text Flightdeck derived from the client's:
     /// positions in the query's errors point into the client's text.
     pub async fn start_from(&self, session: &Session, sql: &str, origin: Option<Arc<Origin>>) -> Result<Query> {
+        let slot = self.slot().await?;
         let mut headers = self.inner.post_headers.clone();
         headers.insert(TRINO_USER, header(&session.user)?);
         if let Some(c) = &session.catalog {
@@ -258,10 +272,28 @@ impl TrinoClient {
             update_count: None,
             session_updates: Vec::new(),
             origin,
+            slot: Some(slot),
         };
         query.apply_headers(&resp_headers);
         query.apply_page(&bytes)?;
         Ok(query)
+    }
+
+    /// A slot to run one query, waited for in turn.
+    async fn slot(&self) -> Result<OwnedSemaphorePermit> {
+        let started = tokio::time::Instant::now();
+        let slots = Arc::clone(&self.inner.slots);
+        let permit = tokio::time::timeout(self.inner.slot_wait, slots.acquire_owned()).await;
+        metrics::histogram!("flightdeck_trino_queue_seconds").record(started.elapsed().as_secs_f64());
+        match permit {
+            Ok(Ok(p)) => Ok(p),
+            _ => Err(Error::Busy(self.inner.slot_wait)),
+        }
+    }
+
+    /// Queries running on Trino now (holding a slot).
+    pub fn running(&self) -> usize {
+        self.inner.max_slots - self.inner.slots.available_permits()
     }
 
     /// What a finished query read, from Trino's own record of it
@@ -495,6 +527,9 @@ pub struct Query {
     update_count: Option<i64>,
     session_updates: Vec<SessionUpdate>,
     origin: Option<Arc<Origin>>,
+    /// This query's place among those running on Trino, given back when
+    /// it finishes or is dropped.
+    slot: Option<OwnedSemaphorePermit>,
 }
 
 fn decode_component(s: &str) -> String {
@@ -599,6 +634,9 @@ impl Query {
         self.id = page.id;
         // The query is over (for cancellation purposes) once Trino says so.
         self.next_uri = page.next_uri;
+        if self.next_uri.is_none() {
+            self.slot = None;
+        }
         if let Some(mut e) = page.error {
             self.next_uri = None;
             e.query_id = Some(self.id.clone());

@@ -98,6 +98,10 @@ pub enum Error {
         #[source]
         source: reqwest::Error,
     },
+    /// Every slot for queries on Trino stayed taken (see
+    /// `max_concurrent_queries`).
+    #[error("Trino is busy: Flightdeck's limit of concurrent queries stayed full for {0:?}; retry later")]
+    Busy(std::time::Duration),
     /// Trino refused Flightdeck's credentials.
     #[error("Trino rejected Flightdeck's credentials (HTTP 401): {0}")]
     Unauthorized(String),

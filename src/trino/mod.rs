@@ -2,6 +2,7 @@
 
 mod client;
 pub mod decode;
+mod describe;
 mod error;
 pub mod types;
 

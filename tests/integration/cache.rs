@@ -143,7 +143,7 @@ async fn results_over_the_entry_limit_stream_uncached() {
     assert_eq!((first.as_str(), rows(&batches)), ("bypass", 15_000));
     let (second, batches) = c.query_cached(sql, None).await.unwrap();
     assert_eq!((second.as_str(), rows(&batches)), ("bypass", 15_000));
-    assert!(server.state.cache.as_ref().unwrap().entries().is_empty());
+    assert!(server.router.cache().unwrap().entries().is_empty());
 }
 
 #[tokio::test]
@@ -186,7 +186,7 @@ async fn admin_api_needs_its_token() {
         .unwrap();
     assert_eq!(deleted.status(), 200);
     assert_eq!(c.query_cached(sql, None).await.unwrap().0, "miss");
-    let id = server.state.cache.as_ref().unwrap().entries()[0].id.clone();
+    let id = server.router.cache().unwrap().entries()[0].id.clone();
     let deleted = http
         .delete(url(&format!("/admin/cache/entries/{id}")))
         .bearer_auth("admin-token-0123456789")
@@ -194,7 +194,7 @@ async fn admin_api_needs_its_token() {
         .await
         .unwrap();
     assert_eq!(deleted.status(), 200);
-    assert!(server.state.cache.as_ref().unwrap().entries().is_empty());
+    assert!(server.router.cache().unwrap().entries().is_empty());
     let metrics = http.get(url("/metrics")).send().await.unwrap().text().await.unwrap();
     for name in [
         "flightdeck_cache_misses_total",
@@ -229,7 +229,7 @@ async fn preparing_a_cached_statement_does_not_ask_trino() {
     let m = marker("prepare_hit");
     let sql = format!("SELECT name, '{m}' AS m FROM tpch.tiny.region ORDER BY name");
     let (_, batches) = c.query_cached(&sql, None).await.unwrap();
-    let stats = server.state.router.trino().stats();
+    let stats = server.trino.stats();
     let before = stats.queries_started.load(std::sync::atomic::Ordering::SeqCst);
     let prepared = c.prepare(&sql).await.unwrap();
     let dataset = arrow::ipc::convert::try_schema_from_ipc_buffer(&prepared.dataset_schema).unwrap();

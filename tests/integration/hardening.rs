@@ -481,7 +481,7 @@ async fn one_user_cannot_fill_the_registry_or_push_out_others() {
     assert_eq!(e.code(), Code::ResourceExhausted, "{e}");
     // The registry is full: Bob's next query pushes out Alice's oldest, not his own.
     bob.info("SELECT 'bob again'").await.unwrap();
-    assert_eq!(server.state.registry.len(), 4);
+    assert_eq!(server.router.registry().len(), 4);
     let (_, b) = bob.fetch(bob_info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
     assert_eq!(texts(&b), [m.clone()]);
     assert_eq!(trino_queries_containing(&m).await, 1, "Bob's parked query was streamed, not run again");
@@ -502,11 +502,11 @@ async fn buffered_results_stay_within_the_memory_budget() {
         let e = c.query(sql).await.unwrap_err();
         assert_eq!(e.code(), Code::ResourceExhausted, "{sql}: {e}");
         assert!(e.message().contains("memory budget"), "{e}");
-        assert_eq!(server.state.memory.used(), 0, "{sql}: reservations given back");
+        assert_eq!(server.router.memory().used(), 0, "{sql}: reservations given back");
     }
     // Small answers still work.
     assert_eq!(rows(&c.query("SELECT * FROM tpch.tiny.nation").await.unwrap().2), 25);
-    assert_eq!(server.state.memory.used(), 0);
+    assert_eq!(server.router.memory().used(), 0);
 }
 
 /// GetFlightInfo's `x-flightdeck-cache` and `x-flightdeck-age`.

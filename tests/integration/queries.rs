@@ -106,7 +106,7 @@ async fn updates_ddl_and_dml_return_counts() {
 #[tokio::test]
 async fn million_rows_stream_with_backpressure() {
     let server = TestServer::uncached().await;
-    let stats = server.state.router.trino().stats();
+    let stats = server.trino.stats();
     let mut c = server.client().await;
     let info = c.info("SELECT orderkey, custkey FROM tpch.sf1.orders").await.unwrap();
     let mut stream = c.stream(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
@@ -149,7 +149,7 @@ async fn ticket_is_served_by_another_replica_sharing_the_secret() {
     assert_eq!(batches[0].column(0).as_string::<i32>().value(0), "AFRICA");
     // The query started on `a` is still pending there and is cancelled when
     // its registry entry goes; `b` ran the statement again.
-    assert_eq!(a.state.registry.len(), 1);
+    assert_eq!(a.router.registry().len(), 1);
 }
 
 #[tokio::test]
@@ -163,7 +163,7 @@ async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
         .info(&format!("SELECT orderkey, '{marker}' AS m FROM tpch.sf1.lineitem ORDER BY orderkey, linenumber LIMIT 3"))
         .await
         .unwrap();
-    assert_eq!(server.state.registry.len(), 1);
+    assert_eq!(server.router.registry().len(), 1);
     // Nobody calls DoGet: the entry expires and its Trino query is cancelled.
     let check = format!(
         "SELECT state, error_code FROM system.runtime.queries WHERE query LIKE '%{marker}%' AND query NOT LIKE '%system.runtime%'"
@@ -178,7 +178,7 @@ async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
         }
     }
     assert!(seen.contains("USER_CANCELED"), "pending query was not cancelled:\n{seen}");
-    assert_eq!(server.state.registry.len(), 0);
+    assert_eq!(server.router.registry().len(), 0);
     // The ticket is still good: the statement runs again.
     let (_, batches) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
     assert_eq!(rows(&batches), 3);

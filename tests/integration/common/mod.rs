@@ -22,7 +22,7 @@ use arrow_flight::{Action, FlightData, FlightDescriptor, FlightInfo, HandshakeRe
 use base64::Engine;
 use flightdeck::app::Application;
 use flightdeck::config::Config;
-use flightdeck::flight::ServiceState;
+use flightdeck::router::Router;
 use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
 use futures::{StreamExt, TryStreamExt};
 use prost::Message;
@@ -64,7 +64,8 @@ pub fn uncached_config() -> Config {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
-    pub state: Arc<ServiceState>,
+    pub router: Router,
+    pub trino: TrinoClient,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -78,7 +79,7 @@ impl TestServer {
         let app = Application::build(config).await.expect("build flightdeck");
         let addr = app.flight_addr();
         let admin = app.admin_addr();
-        let state = app.state();
+        let (router, trino) = (app.router(), app.trino());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -87,7 +88,7 @@ impl TestServer {
             .await
             .expect("flight server");
         });
-        TestServer { addr, admin, state, shutdown: Some(tx), task: Some(task) }
+        TestServer { addr, admin, router, trino, shutdown: Some(tx), task: Some(task) }
     }
 
     /// A server with the result cache off: every query goes to Trino.

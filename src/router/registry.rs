@@ -1,7 +1,8 @@
-//! Queries started by GetFlightInfo, waiting for their DoGet.
+//! Statements started for a client, waiting to be streamed to it (between
+//! Flight SQL's GetFlightInfo and DoGet).
 //!
 //! Bounded in count, per user and in time: an entry that is evicted or
-//! expires is dropped, which cancels its Trino query. One user can hold at
+//! expires is dropped, which cancels the work behind it. One user can hold at
 //! most `per_user` entries; when the registry is full, the oldest entry of
 //! whoever holds the most goes, so no user can push out everyone else's.
 //! A ticket whose entry is gone runs its statement again, unless it may
@@ -14,25 +15,29 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use tokio::time::Instant;
 
+use super::engine::BatchStream;
 use crate::memory::Reservation;
-use crate::trino::Query;
 
-/// A started query and the schema promised for it.
-#[derive(Debug)]
-pub struct PendingQuery {
-    pub query: Query,
+/// A started statement and the schema promised for it.
+pub struct Pending {
     pub schema: SchemaRef,
-    /// Batches already read from the query, streamed before the rest.
+    /// Batches already read, streamed before the rest.
     pub prefix: Vec<arrow::record_batch::RecordBatch>,
+    /// The rest; dropping it cancels the statement.
+    pub rest: BatchStream,
     /// The memory budget `prefix` holds.
     pub reservation: Option<Reservation>,
 }
 
+impl std::fmt::Debug for Pending {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Pending").field("schema", &self.schema).field("prefix", &self.prefix.len()).finish()
+    }
+}
+
 /// Why a query could not be parked.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
-#[error(
-    "{user} already has {held} queries waiting for their DoGet (the most one user may have): read or cancel them first"
-)]
+#[error("{user} already has {held} queries waiting to be read (the most one user may have): read or cancel them first")]
 pub struct UserFull {
     pub user: String,
     pub held: usize,
@@ -42,7 +47,7 @@ pub struct UserFull {
 struct Entry {
     user: String,
     parked: Instant,
-    pending: PendingQuery,
+    pending: Pending,
 }
 
 /// The registry; cheap to clone.
@@ -84,17 +89,20 @@ impl Registry {
 
     /// Runs [`Registry::run_pending_tasks`] often enough that an expired
     /// query is cancelled within about half its time to live.
-    pub async fn janitor(self) {
+    /// Stops when `stop` is cancelled.
+    pub async fn janitor(self, stop: tokio_util::sync::CancellationToken) {
         let period = (self.ttl / 2).clamp(Duration::from_millis(100), Duration::from_secs(5));
         let mut tick = tokio::time::interval(period);
         loop {
-            tick.tick().await;
-            self.run_pending_tasks();
+            tokio::select! {
+                _ = tick.tick() => self.run_pending_tasks(),
+                _ = stop.cancelled() => return,
+            }
         }
     }
 
     /// Parks `user`'s started query, returning the key its ticket carries.
-    pub fn insert(&self, user: &str, pending: PendingQuery) -> Result<[u8; 16], UserFull> {
+    pub fn insert(&self, user: &str, pending: Pending) -> Result<[u8; 16], UserFull> {
         let key: [u8; 16] = rand::random();
         let evicted = {
             let mut entries = self.entries.lock().expect("registry lock");
@@ -116,7 +124,7 @@ impl Registry {
     }
 
     /// Takes the query for `key`: each started query is streamed once.
-    pub fn take(&self, key: &[u8]) -> Option<PendingQuery> {
+    pub fn take(&self, key: &[u8]) -> Option<Pending> {
         let key: [u8; 16] = key.try_into().ok()?;
         let entry = {
             let mut entries = self.entries.lock().expect("registry lock");

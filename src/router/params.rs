@@ -22,9 +22,16 @@ pub struct Bound {
     pub origin: Option<std::sync::Arc<crate::trino::Origin>>,
 }
 
-/// `sql` with its `?` markers replaced by `literals`, in order.
-pub fn bind(sql: &str, literals: &[String]) -> Result<Bound, String> {
-    let at = crate::sql::Statement::parse(sql, None, None).markers();
+impl Bound {
+    /// Text run as written: error positions need no mapping.
+    pub fn verbatim(sql: &str) -> Bound {
+        Bound { sql: sql.to_string(), origin: None }
+    }
+}
+
+/// `stmt` with its `?` markers replaced by `literals`, in order.
+pub fn bind(stmt: &crate::sql::Statement, literals: &[String]) -> Result<Bound, String> {
+    let (sql, at) = (stmt.text(), stmt.markers());
     if at.len() != literals.len() {
         return Err(format!("the statement has {} parameters but {} values were bound", at.len(), literals.len()));
     }
@@ -44,41 +51,6 @@ pub fn bind(sql: &str, literals: &[String]) -> Result<Bound, String> {
     out.push_str(&sql[last..]);
     let origin = crate::trino::Origin::new(sql, &out, copied);
     Ok(Bound { sql: out, origin: Some(std::sync::Arc::new(origin)) })
-}
-
-/// For `INSERT INTO t [(columns)] VALUES (...)`: the table, and for each
-/// `?` in order, the target column (by name, or by position when the
-/// statement lists none). Trino cannot type those parameters itself.
-pub fn insert_targets(sql: &str) -> Option<(String, Vec<Target>)> {
-    use sqlparser::ast::{Expr, SetExpr, Statement, TableObject, Value};
-    // Parsed from Trino's tokens, so that comments end where Trino ends them.
-    let canonical = crate::sql::Statement::parse(sql, None, None).canonical();
-    let mut statements =
-        sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, &canonical).ok()?;
-    let Some(Statement::Insert(insert)) = statements.pop() else { return None };
-    let TableObject::TableName(table) = &insert.table else { return None };
-    let SetExpr::Values(values) = insert.source.as_ref()?.body.as_ref() else { return None };
-    let mut targets = Vec::new();
-    for row in &values.rows {
-        for (i, e) in row.content.iter().enumerate() {
-            if let Expr::Value(v) = e {
-                if matches!(&v.value, Value::Placeholder(p) if p == "?") {
-                    targets.push(match insert.columns.get(i) {
-                        Some(c) => Target::Name(c.to_string().trim_matches('"').to_ascii_lowercase()),
-                        None => Target::Position(i),
-                    });
-                }
-            }
-        }
-    }
-    Some((table.to_string(), targets))
-}
-
-/// A parameter's target column.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub enum Target {
-    Name(String),
-    Position(usize),
 }
 
 /// A parameter field of unknown type: a dense union of the kinds of value
@@ -150,10 +122,6 @@ fn timestamp_literal(v: i64, unit: TimeUnit, zoned: bool) -> Result<String, Stri
     Ok(format!("TIMESTAMP '{}{}{zone}'", t.format("%Y-%m-%d %H:%M:%S"), fraction(sub, digits)))
 }
 
-fn quote(s: &str) -> String {
-    format!("'{}'", s.replace('\'', "''"))
-}
-
 /// The literals of one row of a parameter batch.
 pub fn literals(batch: &RecordBatch, row: usize) -> Result<Vec<String>, String> {
     batch
@@ -197,9 +165,9 @@ fn literal(a: &ArrayRef, i: usize) -> Result<String, String> {
         DataType::Decimal128(_, _) => {
             format!("DECIMAL '{}'", arrow::util::display::array_value_to_string(a, i).map_err(|e| e.to_string())?)
         }
-        DataType::Utf8 => quote(a.as_string::<i32>().value(i)),
-        DataType::LargeUtf8 => quote(a.as_string::<i64>().value(i)),
-        DataType::Utf8View => quote(a.as_string_view().value(i)),
+        DataType::Utf8 => crate::sql::quote_literal(a.as_string::<i32>().value(i)),
+        DataType::LargeUtf8 => crate::sql::quote_literal(a.as_string::<i64>().value(i)),
+        DataType::Utf8View => crate::sql::quote_literal(a.as_string_view().value(i)),
         DataType::Binary => format!("X'{}'", hex::encode(a.as_binary::<i32>().value(i))),
         DataType::LargeBinary => format!("X'{}'", hex::encode(a.as_binary::<i64>().value(i))),
         DataType::Date32 => date_literal(i64::from(a.as_primitive::<Date32Type>().value(i)))?,
@@ -240,33 +208,19 @@ mod tests {
 
     use super::*;
 
+    fn st(sql: &str) -> crate::sql::Statement {
+        crate::sql::Statement::parse(sql, None, None)
+    }
+
     #[test]
     fn markers_skip_literals_identifiers_and_comments() {
         let sql = "SELECT '?', \"a?\", x -- ?\r FROM t /* ? */ WHERE a = ? AND b = 'it''s ?' AND c = ?";
         assert_eq!(crate::sql::Statement::parse(sql, None, None).markers().len(), 2);
         assert_eq!(
-            bind(sql, &["1".into(), "'z'".into()]).unwrap().sql,
+            bind(&st(sql), &["1".into(), "'z'".into()]).unwrap().sql,
             sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1)
         );
-        assert!(bind("SELECT ?", &[]).is_err());
-    }
-
-    #[test]
-    fn insert_parameters_target_columns() {
-        assert_eq!(
-            insert_targets("INSERT INTO memory.default.t VALUES (?, 'x', ?)"),
-            Some(("memory.default.t".into(), vec![Target::Position(0), Target::Position(2)]))
-        );
-        assert_eq!(
-            insert_targets("insert into t (b, a) values (?, ?)"),
-            Some(("t".into(), vec![Target::Name("b".into()), Target::Name("a".into())]))
-        );
-        assert_eq!(insert_targets("SELECT ?"), None);
-        assert_eq!(
-            insert_targets("insert into t -- (a)\r(b) values (?)"),
-            Some(("t".into(), vec![Target::Name("b".into())])),
-            "a comment ends at a lone CR"
-        );
+        assert!(bind(&st("SELECT ?"), &[]).is_err());
     }
 
     #[test]
@@ -388,7 +342,7 @@ mod properties {
             )
             .unwrap();
             let lits = literals(&batch, 0).unwrap();
-            let bound = bind("SELECT ?, ?, ?, ? -- ?\r", &lits).unwrap();
+            let bound = bind(&crate::sql::Statement::parse("SELECT ?, ?, ?, ? -- ?\r", None, None), &lits).unwrap();
             let toks = tokens(&bound.sql);
             let strings: Vec<_> = toks.iter().filter(|t| t.kind == TokenKind::String).collect();
             prop_assert_eq!(strings[0].text(&bound.sql), format!("'{}'", s.replace('\'', "''")));

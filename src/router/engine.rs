@@ -1,0 +1,84 @@
+//! The seam between the router and whatever runs statements: Trino today,
+//! a local engine beside it later, and a test double in the router's tests.
+
+use std::pin::Pin;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use futures::Stream;
+
+use super::error::Result;
+use super::params::Bound;
+use super::session::{Change, Session};
+use crate::cache::Reads;
+use crate::sql::Statement;
+
+/// Record batches as an engine produces them. Dropping the stream before
+/// its end cancels the work behind it.
+pub type BatchStream = Pin<Box<dyn Stream<Item = Result<RecordBatch>> + Send + 'static>>;
+
+/// Runs statements.
+#[async_trait::async_trait]
+pub trait Engine: Send + Sync + std::fmt::Debug + 'static {
+    /// Starts `stmt` as `session`'s user; returns once the result's
+    /// schema is known (no fields for statements without a result set).
+    async fn start(&self, session: &Session, stmt: &Bound) -> Result<Box<dyn Execution>>;
+
+    /// Runs text Flightdeck wrote itself (metadata listings, checks) to its
+    /// end: for small results.
+    async fn execute(&self, session: &Session, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>)> {
+        let mut run = self.start(session, &Bound::verbatim(sql)).await?;
+        let mut batches = Vec::new();
+        while let Some(b) = run.next_batch().await? {
+            batches.push(b);
+        }
+        Ok((run.schema(), batches))
+    }
+
+    /// What a finished execution read, when the engine can tell: decides
+    /// which writes drop a cached answer and whether users may share it.
+    async fn reads(&self, session: &Session, execution_id: &str) -> Result<Option<Reads>>;
+
+    /// The result schema of a statement that has one, without running it.
+    async fn describe_output(&self, session: &Session, stmt: &Statement) -> Result<SchemaRef>;
+
+    /// The schema of a statement's `?` parameters, in order.
+    async fn describe_input(&self, session: &Session, stmt: &Statement) -> Result<Schema>;
+
+    /// The Arrow field of a column of the engine's type `type_name` (as its
+    /// metadata tables spell it), as result schemas give it.
+    fn field(&self, type_name: &str, column: &str) -> arrow::datatypes::Field;
+
+    /// Checks that `catalog` exists and `session`'s user may see it.
+    async fn check_catalog(&self, session: &Session, catalog: &str) -> Result<()> {
+        self.execute(&session.without_namespace(), &format!("SHOW SCHEMAS FROM {}", crate::sql::quote_ident(catalog)))
+            .await
+            .map(drop)
+    }
+
+    /// Checks that `session`'s properties are accepted.
+    async fn check_properties(&self, session: &Session) -> Result<()> {
+        self.execute(&session.without_namespace(), "SELECT 1").await.map(drop)
+    }
+}
+
+/// A started statement. Dropping it before its end cancels it.
+#[async_trait::async_trait]
+pub trait Execution: Send + std::fmt::Debug {
+    /// The result schema.
+    fn schema(&self) -> SchemaRef;
+    /// The engine's id of this execution (Trino's query id).
+    fn id(&self) -> &str;
+    /// The next batch, or `None` at the end.
+    async fn next_batch(&mut self) -> Result<Option<RecordBatch>>;
+    /// Session changes the statement asked for so far.
+    fn changes(&self) -> Vec<Change>;
+    /// Rows written, for DML, once known.
+    fn update_count(&self) -> Option<i64>;
+}
+
+/// The rest of an execution's batches as a stream; dropping the stream
+/// drops (and so cancels) the execution.
+pub fn into_stream(run: Box<dyn Execution>) -> BatchStream {
+    Box::pin(futures::stream::try_unfold(run, |mut run| async move { Ok(run.next_batch().await?.map(|b| (b, run))) }))
+}
