@@ -62,6 +62,8 @@ pub struct TrinoConfig {
     /// Whole-request timeout for each HTTP request (Trino answers every
     /// request within about a second, with or without data).
     pub request_timeout: Duration,
+    /// Most queries running on Trino at once; further ones wait for a slot.
+    pub max_concurrent_queries: usize,
 }
 
 impl TrinoConfig {
@@ -76,6 +78,7 @@ impl TrinoConfig {
             retry_budget: Duration::from_secs(30),
             connect_timeout: Duration::from_secs(5),
             request_timeout: Duration::from_secs(60),
+            max_concurrent_queries: 64,
         }
     }
 }
