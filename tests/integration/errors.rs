@@ -96,10 +96,13 @@ fn password_config(dir: &std::path::Path) -> flightdeck::Config {
     let users = dir.join("users");
     std::fs::write(&users, format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
     let args = flightdeck::config::ServeArgs {
-        listen: Some("127.0.0.1:0".into()),
-        trino_url: Some(trino_url()),
-        auth: Some("password".into()),
-        users_file: Some(users),
+        flight: flightdeck::config::FlightArgs { listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() },
+        trino: flightdeck::config::TrinoArgs { url: Some(trino_url().parse().unwrap()), ..Default::default() },
+        auth: flightdeck::config::AuthArgs {
+            mode: Some(flightdeck::config::ClientAuth::Password),
+            users_file: Some(users),
+            ..Default::default()
+        },
         ..Default::default()
     };
     flightdeck::Config::resolve(&args).unwrap()

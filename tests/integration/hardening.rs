@@ -369,10 +369,13 @@ fn users_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::path::PathB
 
 fn password_args(users: std::path::PathBuf) -> flightdeck::config::ServeArgs {
     flightdeck::config::ServeArgs {
-        listen: Some("127.0.0.1:0".into()),
-        trino_url: Some(trino_url()),
-        auth: Some("password".into()),
-        users_file: Some(users),
+        flight: flightdeck::config::FlightArgs { listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() },
+        trino: flightdeck::config::TrinoArgs { url: Some(trino_url().parse().unwrap()), ..Default::default() },
+        auth: flightdeck::config::AuthArgs {
+            mode: Some(flightdeck::config::ClientAuth::Password),
+            users_file: Some(users),
+            ..Default::default()
+        },
         ..Default::default()
     }
 }
@@ -382,8 +385,8 @@ async fn credentials_expire_and_are_checked_again() {
     let dir = tempfile::tempdir().unwrap();
     let users = users_file(dir.path(), &[("alice", "s3cret"), ("bob", "b0b:=x")]);
     let mut args = password_args(users.clone());
-    args.token_ttl_secs = Some("3".into());
-    args.session_ttl_secs = Some("3".into());
+    args.auth.token_ttl_secs = Some(Duration::from_secs(3));
+    args.auth.session_ttl_secs = Some(Duration::from_secs(3));
     let server = TestServer::with_config(Config::resolve(&args).unwrap()).await;
     let mut alice = server.client().await;
     let token = alice.handshake("alice", "s3cret").await.unwrap();
@@ -441,13 +444,13 @@ fn password_auth_is_refused_on_plain_grpc_off_loopback_unless_allowed() {
     let dir = tempfile::tempdir().unwrap();
     let users = users_file(dir.path(), &[("alice", "s3cret")]);
     let mut args = password_args(users);
-    args.listen = Some("0.0.0.0:0".into());
+    args.flight.listen = Some("0.0.0.0:0".parse().unwrap());
     let errors = Config::resolve(&args).unwrap_err();
     assert!(errors.iter().any(|e| e.contains("clear text")), "{errors:?}");
-    args.allow_insecure_password = Some("true".into());
+    args.auth.allow_insecure_password = Some(true);
     assert!(Config::resolve(&args).is_ok());
-    args.allow_insecure_password = None;
-    args.listen = Some("127.0.0.1:0".into());
+    args.auth.allow_insecure_password = None;
+    args.flight.listen = Some("127.0.0.1:0".parse().unwrap());
     assert!(Config::resolve(&args).is_ok(), "loopback is fine");
 }
 

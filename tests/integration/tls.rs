@@ -40,8 +40,11 @@ fn tls_needs_both_files_and_plain_needs_loopback() {
     let cert = dir.path().join("cert.pem");
     std::fs::write(&cert, "x").unwrap();
     let args = flightdeck::config::ServeArgs {
-        tls_cert: Some(cert),
-        plain_listen: Some("0.0.0.0:5000".into()),
+        flight: flightdeck::config::FlightArgs {
+            tls_cert: Some(cert),
+            plain_listen: Some("0.0.0.0:5000".parse().unwrap()),
+            ..Default::default()
+        },
         ..Default::default()
     };
     let errors = flightdeck::Config::resolve(&args).unwrap_err().join("\n");
