@@ -3,20 +3,28 @@
 //!
 //! # Layout
 //!
-//! - [`sql`]: statement text read as Trino's lexer reads it: canonical
-//!   text, kind, write target, parameter markers.
-//! - [`config`]: the TOML file, `FLIGHTDECK_*` variables and flags, checked
-//!   all at once.
-//! - [`trino`]: Trino's REST client protocol, and decoding its JSON pages
-//!   straight into Arrow.
-//! - [`flight`]: the Flight SQL service: protocol, authentication, signed
-//!   tickets and handles. It delegates execution to the router.
-//! - [`cache`]: results kept as Arrow and as encoded Flight messages,
-//!   bounded in bytes, single-flight, isolated per user.
+//! From the bottom up; each module uses only those above it in this list.
+//!
+//! - [`sql`]: statement text read once, as Trino's lexer reads it: canonical
+//!   text, kind, tables read and written, parameter markers, quoting.
 //! - [`memory`]: one budget for results buffered outside the cache.
-//! - [`router`]: where a statement runs (Trino today).
+//! - [`trino`]: Trino's REST client protocol, decoding its JSON pages into
+//!   Arrow, describing statements, and a bound on concurrent queries.
+//! - [`cache`]: results kept as Arrow and as encoded Flight messages,
+//!   bounded in bytes, single-flight, isolated per user; invalidated by
+//!   writes, marked stale by refreshes.
+//! - [`router`]: the one decision of where a statement is answered (the
+//!   cache or an engine, Trino behind the `Engine` trait), for every
+//!   protocol; parks started statements and streams them at the client's pace.
+//! - [`flight`]: the Flight SQL protocol only: authentication, commands,
+//!   signed tickets, handles and session cookies, answers encoded.
 //! - [`admin`]: Prometheus metrics, health and readiness, and the admin API.
-//! - [`app`]: binds the listeners and runs the servers until shutdown.
+//! - [`config`]: the TOML file, `FLIGHTDECK_*` variables and flags, one
+//!   section per module.
+//! - [`app`]: builds the parts, runs the servers and background tasks, and
+//!   drains them at shutdown.
+//!
+//! `docs/architecture.md` draws the path of a query.
 
 #![warn(missing_debug_implementations, clippy::clone_on_ref_ptr, rustdoc::broken_intra_doc_links)]
 

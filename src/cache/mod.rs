@@ -30,6 +30,7 @@ use tokio::time::Instant;
 
 pub use key::{Bypass, CacheKey, Cacheable, cacheable};
 
+pub use crate::sql::Reads;
 use crate::sql::Statement;
 
 /// Cache settings.
@@ -76,17 +77,6 @@ pub struct Filled {
     pub trino_query_id: String,
     /// What the statement read, as Trino reported it; `None` when unknown.
     pub reads: Option<Reads>,
-}
-
-/// The relations a statement read, as Trino reports them after running it
-/// (views, and the tables beneath them).
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
-pub struct Reads {
-    /// `catalog.schema.name`, lower case.
-    pub tables: Vec<String>,
-    /// The answer depends on who asked: a view, a row filter or column mask,
-    /// `information_schema` or the `system` catalog among them.
-    pub per_user: bool,
 }
 
 /// Tag of an entry whose reads are unknown: any write drops it.

@@ -344,3 +344,39 @@ fn keys_isolate_users_unless_shared() {
     assert_eq!(with_props, reordered);
     assert_ne!(with_props, cache.key(&Statement::parse("SELECT 1", None, None), "a", &[], Some("UTC")).unwrap().0);
 }
+
+#[tokio::test(start_paused = true)]
+async fn marked_stale_entries_are_served_stale_while_one_refresh_runs() {
+    let cache = ResultCache::new(CacheConfig::default());
+    let calls = Arc::new(AtomicUsize::new(0));
+    let get = |table: &'static str| {
+        let (cache, calls) = (cache.clone(), Arc::clone(&calls));
+        async move {
+            let tables = vec![format!("memory.default.{table}")];
+            expect_cached(
+                cache
+                    .get_or_fill(
+                        key(table, "a"),
+                        "a",
+                        tables,
+                        Directive::Default,
+                        counting(&calls, Duration::from_secs(1)),
+                    )
+                    .await,
+            )
+        }
+    };
+    assert_eq!(get("t").await.0, Outcome::Miss);
+    assert_eq!(get("u").await.0, Outcome::Miss);
+    // New data in t: still within the TTL, but served stale, with one refresh.
+    cache.mark_stale(&["Memory.Default.T".into()]);
+    for _ in 0..3 {
+        let (o, e) = get("t").await;
+        assert_eq!((o, tag(&e)), (Outcome::Stale, 1));
+    }
+    assert_eq!(get("u").await.0, Outcome::Hit, "entries of other tables stay fresh");
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert_eq!(calls.load(Ordering::SeqCst), 3, "exactly one refresh");
+    let (o, e) = get("t").await;
+    assert_eq!((o, tag(&e)), (Outcome::Hit, 3), "the refresh began after the mark: fresh");
+}

@@ -4,6 +4,7 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 
 use clap::Args;
+use merge::Merge;
 use serde::Deserialize;
 
 use super::values::{self, Secret};
@@ -11,7 +12,8 @@ use super::{Section, defaulted, secret};
 
 /// Options of the `[admin]` section. Their clap ids carry the section's
 /// name: `listen`, `token` and `token_file` are taken by other sections.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[derive(Debug, Clone, Default, Args, Deserialize, Merge)]
+#[merge(strategy = merge::option::overwrite_none)]
 #[command(next_help_heading = "Admin HTTP")]
 #[serde(default, deny_unknown_fields)]
 pub struct AdminArgs {
@@ -49,14 +51,6 @@ pub(super) struct Admin {
 
 impl Section for AdminArgs {
     type Resolved = Admin;
-
-    fn or(self, lower: Self) -> Self {
-        AdminArgs {
-            listen: self.listen.or(lower.listen),
-            token: self.token.or(lower.token),
-            token_file: self.token_file.or(lower.token_file),
-        }
-    }
 
     fn resolve(self, problems: &mut Vec<String>) -> Admin {
         let token = secret("admin token", self.token, self.token_file, problems);

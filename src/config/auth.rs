@@ -5,13 +5,15 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{ArgAction, Args, ValueEnum};
+use merge::Merge;
 use serde::Deserialize;
 
 use super::values;
 use super::{Section, defaulted};
 
 /// Options of the `[auth]` section.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[derive(Debug, Clone, Default, Args, Deserialize, Merge)]
+#[merge(strategy = merge::option::overwrite_none)]
 #[command(next_help_heading = "Client authentication")]
 #[serde(default, deny_unknown_fields)]
 pub struct AuthArgs {
@@ -80,17 +82,6 @@ pub(super) struct Auth {
 
 impl Section for AuthArgs {
     type Resolved = Auth;
-
-    fn or(self, lower: Self) -> Self {
-        AuthArgs {
-            mode: self.mode.or(lower.mode),
-            users_file: self.users_file.or(lower.users_file),
-            default_user: self.default_user.or(lower.default_user),
-            token_ttl_secs: self.token_ttl_secs.or(lower.token_ttl_secs),
-            session_ttl_secs: self.session_ttl_secs.or(lower.session_ttl_secs),
-            allow_insecure_password: self.allow_insecure_password.or(lower.allow_insecure_password),
-        }
-    }
 
     fn resolve(self, problems: &mut Vec<String>) -> Auth {
         let mode = match (defaulted(self.mode), self.users_file) {

@@ -3,6 +3,7 @@
 use std::time::Duration;
 
 use clap::{ArgAction, Args};
+use merge::Merge;
 use serde::Deserialize;
 
 use super::values;
@@ -10,7 +11,8 @@ use super::{Section, defaulted};
 use crate::cache::CacheConfig;
 
 /// Options of the `[cache]` section.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[derive(Debug, Clone, Default, Args, Deserialize, Merge)]
+#[merge(strategy = merge::option::overwrite_none)]
 #[command(next_help_heading = "Result cache")]
 #[serde(default, deny_unknown_fields)]
 pub struct CacheArgs {
@@ -61,24 +63,13 @@ pub struct CacheArgs {
         value_name = "NAMESPACE",
         value_delimiter = ','
     )]
+    // Both lists count: the file's, then the flags'.
+    #[merge(strategy = merge::vec::prepend)]
     pub shared_namespaces: Vec<String>,
 }
 
 impl Section for CacheArgs {
     type Resolved = CacheConfig;
-
-    fn or(self, lower: Self) -> Self {
-        CacheArgs {
-            enabled: self.enabled.or(lower.enabled),
-            max_bytes: self.max_bytes.or(lower.max_bytes),
-            max_entry_bytes: self.max_entry_bytes.or(lower.max_entry_bytes),
-            ttl_secs: self.ttl_secs.or(lower.ttl_secs),
-            stale_secs: self.stale_secs.or(lower.stale_secs),
-            stale_if_error_secs: self.stale_if_error_secs.or(lower.stale_if_error_secs),
-            // Both lists count: the file's and the flags'.
-            shared_namespaces: lower.shared_namespaces.into_iter().chain(self.shared_namespaces).collect(),
-        }
-    }
 
     fn resolve(self, problems: &mut Vec<String>) -> CacheConfig {
         let max_bytes = defaulted(self.max_bytes);

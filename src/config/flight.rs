@@ -6,13 +6,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use merge::Merge;
 use serde::Deserialize;
 
 use super::values::{self, Secret};
 use super::{Section, defaulted, secret};
 
 /// Options of the `[flight]` section.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[derive(Debug, Clone, Default, Args, Deserialize, Merge)]
+#[merge(strategy = merge::option::overwrite_none)]
 #[command(next_help_heading = "Flight SQL")]
 #[serde(default, deny_unknown_fields)]
 pub struct FlightArgs {
@@ -107,22 +109,6 @@ pub(super) struct Flight {
 
 impl Section for FlightArgs {
     type Resolved = Flight;
-
-    fn or(self, lower: Self) -> Self {
-        FlightArgs {
-            listen: self.listen.or(lower.listen),
-            tls_cert: self.tls_cert.or(lower.tls_cert),
-            tls_key: self.tls_key.or(lower.tls_key),
-            plain_listen: self.plain_listen.or(lower.plain_listen),
-            ticket_secret: self.ticket_secret.or(lower.ticket_secret),
-            ticket_secret_file: self.ticket_secret_file.or(lower.ticket_secret_file),
-            pending_queries: self.pending_queries.or(lower.pending_queries),
-            pending_query_ttl_secs: self.pending_query_ttl_secs.or(lower.pending_query_ttl_secs),
-            pending_queries_per_user: self.pending_queries_per_user.or(lower.pending_queries_per_user),
-            memory_budget: self.memory_budget.or(lower.memory_budget),
-            shutdown_grace_secs: self.shutdown_grace_secs.or(lower.shutdown_grace_secs),
-        }
-    }
 
     fn resolve(self, problems: &mut Vec<String>) -> Flight {
         let tls = match (self.tls_cert, self.tls_key) {

@@ -49,6 +49,7 @@ use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use clap::{Arg, Args, Command, FromArgMatches};
+use merge::Merge;
 use serde::Deserialize;
 
 use crate::cache::CacheConfig;
@@ -94,12 +95,11 @@ pub struct ServeArgs {
 
 /// A section of the options: flags and variables through clap, a table of
 /// the file through serde.
-trait Section: Args + Clone {
+/// Layers merge option by option ([`Merge`]): a value given in a higher
+/// layer wins, lists combine.
+trait Section: Args + Clone + Merge {
     /// The checked settings the section stands for.
     type Resolved;
-
-    /// Each option from `self` where given, else from `lower`.
-    fn or(self, lower: Self) -> Self;
 
     /// Checks the options and builds the settings, adding any problem to
     /// `problems`. Called on the layered options, where every option
@@ -110,7 +110,10 @@ trait Section: Args + Clone {
 /// A section's options layered (flag or variable, else file, else default)
 /// and resolved.
 fn resolve_section<S: Section>(flags: &S, file: S, problems: &mut Vec<String>) -> S::Resolved {
-    flags.clone().or(file).or(defaults()).resolve(problems)
+    let mut layered = flags.clone();
+    layered.merge(file);
+    layered.merge(defaults());
+    layered.resolve(problems)
 }
 
 /// The value of an option declared with a `default_value`, after layering.

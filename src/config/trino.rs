@@ -5,6 +5,7 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use clap::Args;
+use merge::Merge;
 use serde::Deserialize;
 use url::Url;
 
@@ -13,7 +14,8 @@ use super::{Section, defaulted, secret};
 use crate::trino::{TrinoAuth, TrinoConfig};
 
 /// Options of the `[trino]` section.
-#[derive(Debug, Clone, Default, Args, Deserialize)]
+#[derive(Debug, Clone, Default, Args, Deserialize, Merge)]
+#[merge(strategy = merge::option::overwrite_none)]
 #[command(next_help_heading = "Trino")]
 #[serde(default, deny_unknown_fields)]
 pub struct TrinoArgs {
@@ -77,6 +79,7 @@ pub struct TrinoArgs {
         value_parser = values::property
     )]
     #[serde(deserialize_with = "values::de_properties")]
+    #[merge(strategy = values::override_properties)]
     pub session_properties: Vec<(String, String)>,
 
     /// Time each HTTP request to Trino may take before it fails. Seconds,
@@ -106,30 +109,6 @@ pub(super) struct Trino {
 
 impl Section for TrinoArgs {
     type Resolved = Trino;
-
-    fn or(self, lower: Self) -> Self {
-        TrinoArgs {
-            url: self.url.or(lower.url),
-            user: self.user.or(lower.user),
-            password: self.password.or(lower.password),
-            password_file: self.password_file.or(lower.password_file),
-            token: self.token.or(lower.token),
-            token_file: self.token_file.or(lower.token_file),
-            ca_file: self.ca_file.or(lower.ca_file),
-            catalog: self.catalog.or(lower.catalog),
-            schema: self.schema.or(lower.schema),
-            time_zone: self.time_zone.or(lower.time_zone),
-            // The file's properties, each overridden by one given as a flag.
-            session_properties: {
-                let mut merged = lower.session_properties;
-                merged.retain(|(name, _)| !self.session_properties.iter().any(|(n, _)| n == name));
-                merged.extend(self.session_properties);
-                merged
-            },
-            request_timeout_secs: self.request_timeout_secs.or(lower.request_timeout_secs),
-            max_concurrent_queries: self.max_concurrent_queries.or(lower.max_concurrent_queries),
-        }
-    }
 
     fn resolve(self, problems: &mut Vec<String>) -> Trino {
         let url = defaulted(self.url);

@@ -195,3 +195,12 @@ mod tests {
         assert_eq!(format!("{:?}", Some(Secret::from("hunter2"))), "Some(<redacted>)");
     }
 }
+
+/// Merges `NAME=VALUE` lists: each of `lower`'s properties unless `upper`
+/// (the higher layer) sets the same name.
+pub(super) fn override_properties(upper: &mut Vec<(String, String)>, lower: Vec<(String, String)>) {
+    let mut merged: Vec<(String, String)> =
+        lower.into_iter().filter(|(name, _)| !upper.iter().any(|(n, _)| n == name)).collect();
+    merged.append(upper);
+    *upper = merged;
+}

@@ -11,11 +11,12 @@ use arrow_flight::error::FlightError;
 use arrow_flight::sql::server::PeekableFlightDataStream;
 use arrow_flight::{FlightData, IpcMessage, SchemaAsIpc};
 use futures::{Stream, StreamExt, TryStreamExt};
-use tonic::Status;
+use tonic::metadata::MetadataValue;
+use tonic::{Response, Status};
 
 use super::error::Error;
 use crate::MAX_FLIGHT_DATA_BYTES;
-use crate::router::{Body, Directive};
+use crate::router::{Body, Directive, Outcome, Route};
 
 pub(super) type BoxStream<T> = Pin<Box<dyn Stream<Item = Result<T, Status>> + Send + 'static>>;
 
@@ -25,6 +26,26 @@ pub(super) const CACHE_HEADER: &str = "x-flightdeck-cache";
 pub(super) const ROUTE_HEADER: &str = "x-flightdeck-route";
 /// Response metadata: seconds since a cached answer was computed.
 pub(super) const AGE_HEADER: &str = "x-flightdeck-age";
+
+/// Response metadata saying who answered and how the cache was used.
+pub(super) fn mark<T>(response: &mut Response<T>, route: Route, cache: Outcome) {
+    let md = response.metadata_mut();
+    md.insert(ROUTE_HEADER, MetadataValue::from_static(route.as_str()));
+    md.insert(CACHE_HEADER, MetadataValue::from_static(cache.as_str()));
+}
+
+/// A DoGet answer of one metadata batch.
+pub(super) fn rows<E: std::fmt::Display>(
+    batch: Result<RecordBatch, E>,
+) -> Result<Response<BoxStream<FlightData>>, Status> {
+    let batch = batch.map_err(|e| Error::Internal(e.to_string()))?;
+    Ok(Response::new(batch_stream(batch)))
+}
+
+/// An action's single result.
+pub(super) fn action_result(body: Vec<u8>) -> Response<BoxStream<arrow_flight::Result>> {
+    Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed())
+}
 
 /// An answer's rows as the Flight messages DoGet sends, schema first.
 pub(super) fn body_stream(body: Body) -> BoxStream<FlightData> {

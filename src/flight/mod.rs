@@ -6,9 +6,11 @@ mod auth;
 mod encode;
 mod error;
 mod metadata;
+mod prepared;
 mod service;
 mod session;
 mod signing;
+mod ticket;
 
 /// Messages of `proto/flightdeck.proto`: tickets, handles, tokens.
 pub mod proto {

@@ -38,27 +38,24 @@ use tonic::{Request, Response, Status, Streaming};
 
 use super::auth::Authenticator;
 use super::encode::{
-    AGE_HEADER, BoxStream, CACHE_HEADER, ROUTE_HEADER, batch_stream, body_stream, directive, parameter_batches,
+    AGE_HEADER, BoxStream, action_result, batch_stream, body_stream, directive, mark, parameter_batches, rows,
     schema_bytes,
 };
 use super::error::Error;
 use super::metadata;
-use super::proto::{self, Kind, PreparedStatementHandle, StatementTicket};
+use super::prepared::Handles;
+use super::proto;
 use super::session;
-use super::signing::{Signer, now_secs};
-use crate::router::{self, Directive, Outcome, Route, Router, Session};
-
-/// How long a ticket may be redeemed after it was issued.
-const TICKET_LIFETIME_SECS: i64 = 3600;
+use super::signing::Signer;
+use super::ticket;
+use crate::router::{self, Directive, Router, Session};
 
 /// Everything the service needs, shared by all requests.
 pub struct ServiceState {
     router: Router,
     auth: Authenticator,
     signer: Signer,
-    /// Ids of closed prepared statements (this replica's), so their
-    /// handles are refused afterwards. Bounded; entries expire after a day.
-    closed_statements: moka::sync::Cache<Vec<u8>, ()>,
+    handles: Handles,
     /// Catalog and schema of a client without a session cookie.
     default_catalog: Option<String>,
     default_schema: Option<String>,
@@ -79,14 +76,11 @@ impl ServiceState {
         ServiceState {
             router,
             auth,
+            handles: Handles::new(signer.clone(), session_ttl.as_secs() as i64),
             signer,
             default_catalog: default_namespace.0,
             default_schema: default_namespace.1,
             session_ttl_secs: session_ttl.as_secs() as i64,
-            closed_statements: moka::sync::Cache::builder()
-                .max_capacity(100_000)
-                .time_to_live(std::time::Duration::from_secs(86_400))
-                .build(),
             sql_info: metadata::sql_info(),
             xdbc_types: metadata::xdbc_type_info(),
         }
@@ -108,43 +102,6 @@ impl std::fmt::Debug for ServiceState {
 #[derive(Debug, Clone)]
 pub struct FlightdeckService {
     state: Arc<ServiceState>,
-}
-
-/// The ticket's route on the wire.
-fn route_to_proto(r: Route) -> proto::Route {
-    match r {
-        Route::Cache => proto::Route::Cache,
-        Route::Trino => proto::Route::Trino,
-    }
-}
-
-fn outcome_from_str(s: &str) -> Outcome {
-    match s {
-        "hit" => Outcome::Hit,
-        "stale" => Outcome::Stale,
-        "miss" => Outcome::Miss,
-        _ => Outcome::Bypass,
-    }
-}
-
-/// Response metadata saying who answered and how the cache was used.
-fn mark<T>(response: &mut Response<T>, route: Route, cache: Outcome) {
-    let md = response.metadata_mut();
-    md.insert(ROUTE_HEADER, MetadataValue::from_static(route.as_str()));
-    md.insert(CACHE_HEADER, MetadataValue::from_static(cache.as_str()));
-}
-
-/// A DoGet answer of one metadata batch.
-fn rows<E: std::fmt::Display>(
-    batch: Result<arrow::record_batch::RecordBatch, E>,
-) -> Result<Response<BoxStream<arrow_flight::FlightData>>, Status> {
-    let batch = batch.map_err(|e| Error::Internal(e.to_string()))?;
-    Ok(Response::new(batch_stream(batch)))
-}
-
-/// An action's single result.
-fn action_result(body: Vec<u8>) -> Response<<FlightdeckService as FlightService>::DoActionStream> {
-    Response::new(futures::stream::iter([Ok(arrow_flight::Result { body: body.into() })]).boxed())
 }
 
 impl FlightdeckService {
@@ -203,19 +160,7 @@ impl FlightdeckService {
             "rpc" => "get_flight_info", "route" => plan.route.as_str(), "cache" => plan.cache.as_str()
         )
         .record(started.elapsed().as_secs_f64());
-        let t = &plan.ticket;
-        let ticket = StatementTicket {
-            sql: t.sql.clone(),
-            session: Some((&t.session).into()),
-            registry_key: t.parked.map(|k| k.to_vec()).unwrap_or_default(),
-            expires_at: now_secs() + TICKET_LIFETIME_SECS,
-            cache_status: t.cache.as_str().to_string(),
-            result: t.result.clone(),
-            run_once: t.run_once,
-            parameters: t.parameters.clone(),
-            route: route_to_proto(t.route) as i32,
-        };
-        let handle = self.state.signer.sign(Kind::Ticket, &ticket);
+        let handle = ticket::sign(&self.state.signer, &plan.ticket);
         let ticket = TicketStatementQuery { statement_handle: handle.into() };
         let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
         let mut info = FlightInfo::new()
@@ -238,32 +183,6 @@ impl FlightdeckService {
         Ok(response)
     }
 
-    /// A ticket this server signed, checked: not expired, and `user`'s.
-    fn verify_ticket(&self, handle: &[u8], user: &str) -> Result<router::Ticket, Error> {
-        let t: StatementTicket = self.state.signer.verify(Kind::Ticket, handle)?;
-        if t.expires_at < now_secs() {
-            return Err(Error::TicketExpired);
-        }
-        let session = t.session.as_ref().ok_or_else(|| Error::Malformed("ticket has no session".into()))?;
-        if session.user != user {
-            return Err(Error::NotYours("ticket"));
-        }
-        let route = match proto::Route::try_from(t.route) {
-            Ok(proto::Route::Cache) => Route::Cache,
-            _ => Route::Trino,
-        };
-        Ok(router::Ticket {
-            session: session.into(),
-            sql: t.sql,
-            parameters: t.parameters,
-            route,
-            cache: outcome_from_str(&t.cache_status),
-            parked: t.registry_key.as_slice().try_into().ok(),
-            result: t.result,
-            run_once: t.run_once,
-        })
-    }
-
     /// Cancels the statement behind a FlightInfo this server issued, if it
     /// is still waiting for its DoGet. One already streaming stops when its
     /// client drops the stream.
@@ -277,32 +196,9 @@ impl FlightdeckService {
         let Some(tq) = any.unpack::<TicketStatementQuery>().map_err(|e| Error::malformed("ticket", e))? else {
             return Ok(CancelStatus::NotCancellable);
         };
-        let t = self.verify_ticket(&tq.statement_handle, user)?;
+        let t = ticket::verify(&self.state.signer, &tq.statement_handle, user)?;
         let cancelled = t.parked.is_some_and(|k| self.state.router.cancel(&k));
         Ok(if cancelled { CancelStatus::Cancelled } else { CancelStatus::NotCancellable })
-    }
-
-    fn verify_handle(&self, handle: &[u8], user: &str) -> Result<PreparedStatementHandle, Error> {
-        let h: PreparedStatementHandle = self.state.signer.verify(Kind::Prepared, handle)?;
-        let owner =
-            h.session.as_ref().ok_or_else(|| Error::Malformed("prepared statement handle has no session".into()))?;
-        if owner.user != user {
-            return Err(Error::NotYours("prepared statement"));
-        }
-        if h.expires_at < now_secs() {
-            return Err(Error::HandleGone("handle has expired"));
-        }
-        if self.state.closed_statements.contains_key(&h.id) {
-            return Err(Error::HandleGone("was closed"));
-        }
-        Ok(h)
-    }
-
-    /// The session, the statement and its bound parameters.
-    fn verify_prepared(&self, handle: &[u8], user: &str) -> Result<(Session, String, Vec<String>), Error> {
-        let h = self.verify_handle(handle, user)?;
-        let session = h.session.as_ref().map(Session::from).unwrap_or_default();
-        Ok((session, h.sql, h.parameters))
     }
 
     /// The one row of parameters a query binds, from a DoPut.
@@ -357,9 +253,9 @@ impl FlightSqlService for FlightdeckService {
         request: Request<FlightDescriptor>,
     ) -> Result<Response<FlightInfo>, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let (session, sql, parameters) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
+        let p = self.state.handles.verify(&cmd.prepared_statement_handle, &user)?;
         let directive = directive(request.metadata())?;
-        self.statement_info(session, sql, parameters, request.into_inner(), directive).await
+        self.statement_info(p.session, p.sql, p.parameters, request.into_inner(), directive).await
     }
 
     async fn do_get_statement(
@@ -368,7 +264,7 @@ impl FlightSqlService for FlightdeckService {
         request: Request<Ticket>,
     ) -> Result<Response<<Self as FlightService>::DoGetStream>, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let t = self.verify_ticket(&ticket.statement_handle, &user)?;
+        let t = ticket::verify(&self.state.signer, &ticket.statement_handle, &user)?;
         let started = std::time::Instant::now();
         let answer = self.state.router.redeem(&t).await?;
         metrics::histogram!(
@@ -397,15 +293,8 @@ impl FlightSqlService for FlightdeckService {
     ) -> Result<ActionCreatePreparedStatementResult, Status> {
         let session = self.session(request.metadata())?;
         let prepared = self.state.router.prepare(&session, &query.query).await?;
-        let handle = PreparedStatementHandle {
-            sql: query.query,
-            session: Some((&session).into()),
-            parameters: Vec::new(),
-            id: rand::random::<[u8; 16]>().to_vec(),
-            expires_at: now_secs() + self.state.session_ttl_secs,
-        };
         Ok(ActionCreatePreparedStatementResult {
-            prepared_statement_handle: self.state.signer.sign(Kind::Prepared, &handle).into(),
+            prepared_statement_handle: self.state.handles.issue(&session, query.query).into(),
             dataset_schema: schema_bytes(&prepared.schema)?,
             parameter_schema: schema_bytes(&prepared.parameters)?,
         })
@@ -419,10 +308,7 @@ impl FlightSqlService for FlightdeckService {
         // Handles are stateless: nothing to free. Remember the id so this
         // replica refuses the handle (and its bound versions) from now on.
         let user = self.state.auth.identify(request.metadata())?;
-        let handle = self.verify_handle(&query.prepared_statement_handle, &user)?;
-        if !handle.id.is_empty() {
-            self.state.closed_statements.insert(handle.id, ());
-        }
+        self.state.handles.close(self.state.handles.verify(&query.prepared_statement_handle, &user)?);
         Ok(())
     }
 
@@ -441,13 +327,12 @@ impl FlightSqlService for FlightdeckService {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<DoPutPreparedStatementResult, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let mut handle = self.verify_handle(&cmd.prepared_statement_handle, &user)?;
-        handle.parameters = Self::bound_row(request.into_inner()).await?.unwrap_or_default();
+        let p = self.state.handles.verify(&cmd.prepared_statement_handle, &user)?;
+        let parameters = Self::bound_row(request.into_inner()).await?.unwrap_or_default();
         // Fail now, not at execution, when the count does not match.
-        self.state.router.check_binding(&handle.sql, &handle.parameters)?;
-        Ok(DoPutPreparedStatementResult {
-            prepared_statement_handle: Some(self.state.signer.sign(Kind::Prepared, &handle).into()),
-        })
+        self.state.router.check_binding(&p.sql, &parameters)?;
+        let bound = self.state.handles.rebind(p, parameters);
+        Ok(DoPutPreparedStatementResult { prepared_statement_handle: Some(bound.into()) })
     }
 
     async fn do_put_prepared_statement_update(
@@ -456,7 +341,7 @@ impl FlightSqlService for FlightdeckService {
         request: Request<PeekableFlightDataStream>,
     ) -> Result<i64, Status> {
         let user = self.state.auth.identify(request.metadata())?;
-        let (session, sql, parameters) = self.verify_prepared(&cmd.prepared_statement_handle, &user)?;
+        let p = self.state.handles.verify(&cmd.prepared_statement_handle, &user)?;
         // Parameters may come with the update itself, a row per execution
         // (JDBC executeUpdate, ADBC executemany).
         let mut batches = parameter_batches(request.into_inner());
@@ -465,12 +350,12 @@ impl FlightSqlService for FlightdeckService {
             let batch = batch.map_err(|e| Error::malformed("parameters", e))?;
             for row in 0..batch.num_rows() {
                 let literals = router::literals(&batch, row).map_err(Error::Malformed)?;
-                total += self.state.router.update(&session, &sql, &literals).await?;
+                total += self.state.router.update(&p.session, &p.sql, &literals).await?;
                 ran = true;
             }
         }
         if !ran {
-            total = self.state.router.update(&session, &sql, &parameters).await?;
+            total = self.state.router.update(&p.session, &p.sql, &p.parameters).await?;
         }
         Ok(total)
     }

@@ -10,7 +10,7 @@ use futures::Stream;
 use super::error::Result;
 use super::params::Bound;
 use super::session::{Change, Session};
-use crate::cache::Reads;
+use crate::sql::Reads;
 use crate::sql::Statement;
 
 /// Record batches as an engine produces them. Dropping the stream before

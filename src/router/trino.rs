@@ -7,7 +7,7 @@ use super::engine::{Engine, Execution};
 use super::error::{Code, Error, Result};
 use super::params::{Bound, any_type_field};
 use super::session::{Change, Session};
-use crate::cache::Reads;
+use crate::sql::Reads;
 use crate::sql::{Statement, Target};
 use crate::trino::{self, Query, SessionUpdate, TrinoClient, TrinoType};
 

@@ -177,6 +177,17 @@ pub enum Kind {
     Other,
 }
 
+/// The relations a statement read, as the engine reports them after running
+/// it (views, and the tables beneath them): more than the text names.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Reads {
+    /// `catalog.schema.name`, lower case.
+    pub tables: Vec<String>,
+    /// The answer depends on who asked: a view, a row filter or column mask,
+    /// `information_schema` or the `system` catalog among them.
+    pub per_user: bool,
+}
+
 /// What a write may have changed.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum WriteScope {

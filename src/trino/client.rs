@@ -299,7 +299,7 @@ impl TrinoClient {
     /// What a finished query read, from Trino's own record of it
     /// (`/v1/query/{id}`, `referencedTables`): every view and table, with
     /// whether any of them makes the answer depend on the user.
-    pub async fn reads(&self, user: &str, query_id: &str) -> Result<crate::cache::Reads> {
+    pub async fn reads(&self, user: &str, query_id: &str) -> Result<crate::sql::Reads> {
         let url = self
             .inner
             .statement_url
@@ -313,7 +313,7 @@ impl TrinoClient {
         let (_, body) = self.request(Retry::Idempotent, |http| http.get(url.clone()).headers(headers.clone())).await?;
         let info: QueryInfo =
             serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("/v1/query/{query_id}: {e}")))?;
-        let mut reads = crate::cache::Reads::default();
+        let mut reads = crate::sql::Reads::default();
         for t in info.referenced_tables {
             let (catalog, schema) = (t.catalog.to_lowercase(), t.schema.to_lowercase());
             reads.per_user |= t.view_text.is_some()

@@ -241,3 +241,30 @@ async fn preparing_a_cached_statement_does_not_ask_trino() {
     assert_eq!(stats.queries_started.load(std::sync::atomic::Ordering::SeqCst), before);
     assert_eq!(trino_queries_containing(&m).await, 1);
 }
+
+#[tokio::test]
+async fn every_answer_names_its_route() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await.as_user("alice");
+    let pair = |route: &str, cache: &str| (route.to_string(), cache.to_string());
+    let sql = format!("SELECT name, '{}' AS m FROM tpch.tiny.region", marker("route"));
+    assert_eq!(c.routes(&sql).await.unwrap(), [pair("trino", "miss"), pair("trino", "miss")]);
+    assert_eq!(c.routes(&sql).await.unwrap(), [pair("cache", "hit"), pair("cache", "hit")]);
+    assert_eq!(c.routes("SELECT now()").await.unwrap(), [pair("trino", "bypass"), pair("trino", "bypass")]);
+    let table = format!("memory.default.{}", marker("route_t"));
+    assert_eq!(
+        c.routes(&format!("CREATE TABLE {table} AS SELECT 1 AS x")).await.unwrap(),
+        [pair("trino", "bypass"), pair("trino", "bypass")]
+    );
+    c.routes(&format!("DROP TABLE {table}")).await.unwrap();
+    let metrics = reqwest::get(format!("http://{}/metrics", server.admin)).await.unwrap().text().await.unwrap();
+    for (route, cache) in [("cache", "hit"), ("trino", "miss"), ("trino", "bypass")] {
+        let (route, cache) = (format!("route=\"{route}\""), format!("cache=\"{cache}\""));
+        assert!(
+            metrics
+                .lines()
+                .any(|l| l.starts_with("flightdeck_routed_total{") && l.contains(&route) && l.contains(&cache)),
+            "no flightdeck_routed_total with {route} and {cache}"
+        );
+    }
+}

@@ -223,3 +223,26 @@ async fn bound_parameters_are_carried_by_the_handle() {
     assert_eq!(e.code(), tonic::Code::InvalidArgument, "{e}");
     assert!(e.message().contains("2 parameters"), "{e}");
 }
+
+#[tokio::test]
+async fn trino_queries_wait_for_one_of_a_bounded_number_of_slots() {
+    use flightdeck::trino::{Error, Session, TrinoClient, TrinoConfig};
+    let mut config = TrinoConfig::new(trino_url().parse().unwrap());
+    config.max_concurrent_queries = 1;
+    // A query waits at most this long for a slot.
+    config.request_timeout = Duration::from_secs(2);
+    let client = TrinoClient::new(&config).unwrap();
+    let session = Session { user: "slots".into(), ..Default::default() };
+    let first = client.start(&session, "SELECT * FROM tpch.sf1.lineitem").await.unwrap();
+    assert_eq!(client.running(), 1);
+    let refused = client.start(&session, "SELECT 1").await.unwrap_err();
+    assert!(matches!(refused, Error::Busy(_)), "{refused}");
+    let (waiter, s) = (client.clone(), session.clone());
+    let waiting = tokio::spawn(async move { waiter.execute(&s, "SELECT 1").await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!waiting.is_finished(), "ran beside the first query");
+    // Dropping the first (which cancels it) hands its slot on.
+    drop(first);
+    waiting.await.unwrap().unwrap();
+    assert_eq!(client.running(), 0, "a finished query gives its slot back");
+}

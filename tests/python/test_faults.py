@@ -692,8 +692,17 @@ def test_shutdown_with_open_stream(trino_url, probe, marker, tmp_path):
         reader = client.do_get(info.endpoints[0].ticket, opts)
         assert reader.read_chunk().data.num_rows > 0
         assert len(probe.live(marker)) == 2
+        assert server.http("/ready")[0] == 200
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
+        # Draining: no longer ready (load balancers stop sending work), while
+        # the open stream still flows for the grace period.
+        ready = [server.http("/ready")[0]]
+        while ready[-1] != 503 and time.monotonic() - started < 3:
+            time.sleep(0.05)
+            ready.append(server.http("/ready")[0])
+        assert ready[-1] == 503, f"/ready during the drain: {ready}"
+        assert reader.read_chunk().data.num_rows > 0, "the open stream is cut before its grace period"
         try:
             server.proc.wait(timeout=20)
             exited = time.monotonic() - started

@@ -224,6 +224,26 @@ impl Client {
         Ok((outcome, batches))
     }
 
+    /// GetFlightInfo + DoGet (read to its end); the `x-flightdeck-route`
+    /// and `x-flightdeck-cache` answers of each.
+    pub async fn routes(&mut self, sql: &str) -> Result<[(String, String); 2], Status> {
+        let answer = |md: &tonic::metadata::MetadataMap| {
+            let get = |k: &str| md.get(k).map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+            (get("x-flightdeck-route"), get("x-flightdeck-cache"))
+        };
+        let d = cmd_descriptor(CommandStatementQuery { query: sql.into(), transaction_id: None });
+        let resp = self.inner.get_flight_info(self.request(d)).await?;
+        let info = answer(resp.metadata());
+        let ticket = resp.into_inner().endpoint[0].ticket.clone().expect("ticket");
+        let resp = self.inner.do_get(self.request(ticket)).await?;
+        let get = answer(resp.metadata());
+        let mut s = resp.into_inner();
+        while let Some(m) = s.next().await {
+            m?;
+        }
+        Ok([info, get])
+    }
+
     /// A client that sends Basic credentials of `user` on every call (auth `none`).
     pub fn as_user(&self, user: &str) -> Client {
         let mut c = self.clone();

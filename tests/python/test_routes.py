@@ -1,0 +1,80 @@
+"""Every statement answer names who produced it: `x-flightdeck-route`
+(`cache` or `trino`) beside `x-flightdeck-cache`, on GetFlightInfo and on
+DoGet, as a gRPC client with header middleware (pyarrow.flight) sees them."""
+
+import uuid
+
+import pyarrow.flight as fl
+import pytest
+
+from conftest import PASSWORD, USER
+
+
+class _Headers(fl.ClientMiddlewareFactory):
+    """Keeps the response headers of each call, by method."""
+
+    def __init__(self):
+        self.seen = []
+
+    def start_call(self, info):
+        factory = self
+
+        class Middleware(fl.ClientMiddleware):
+            def received_headers(self, headers):
+                factory.seen.append((info.method, {k: v for k, v in headers.items() if k.startswith("x-flightdeck")}))
+
+        return Middleware()
+
+
+def _field(number: int, data: bytes) -> bytes:
+    def varint(n):
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def _query(sql: str) -> fl.FlightDescriptor:
+    cmd = _field(1, sql.encode())
+    return fl.FlightDescriptor.for_command(
+        _field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery") + _field(2, cmd)
+    )
+
+
+@pytest.fixture(scope="module")
+def client(flightdeck):
+    headers = _Headers()
+    c = fl.FlightClient(flightdeck, middleware=[headers])
+    token = c.authenticate_basic_token(USER, PASSWORD)
+    yield c, fl.FlightCallOptions(headers=[token]), headers
+    c.close()
+
+
+def _routes(client, sql: str):
+    """(route, cache) of GetFlightInfo and of DoGet for `sql`, and its rows."""
+    c, options, headers = client
+    headers.seen.clear()
+    info = c.get_flight_info(_query(sql), options)
+    rows = c.do_get(info.endpoints[0].ticket, options).read_all().to_pylist()
+    by_method = {m: h for m, h in headers.seen}
+    answer = lambda m: (by_method[m].get("x-flightdeck-route", [None])[0], by_method[m].get("x-flightdeck-cache", [None])[0])
+    return answer(fl.FlightMethod.GET_FLIGHT_INFO), answer(fl.FlightMethod.DO_GET), rows
+
+
+def test_a_miss_runs_on_trino_and_a_hit_comes_from_the_cache(client):
+    sql = f"SELECT name, '{uuid.uuid4().hex}' AS marker FROM tpch.tiny.region ORDER BY name"
+    info, get, rows = _routes(client, sql)
+    assert info == ("trino", "miss") and get == ("trino", "miss")
+    again_info, again_get, again = _routes(client, sql)
+    assert again_info == ("cache", "hit") and again_get == ("cache", "hit")
+    assert again == rows and len(rows) == 5
+
+
+def test_an_uncacheable_statement_runs_on_trino(client):
+    for sql in ["SELECT now() IS NOT NULL AS ok", "SHOW SCHEMAS FROM tpch"]:
+        info, get, rows = _routes(client, sql)
+        assert info == ("trino", "bypass") and get == ("trino", "bypass"), sql
+        assert rows, sql
