@@ -59,7 +59,10 @@ def _routes(client, sql: str):
     headers.seen.clear()
     info = c.get_flight_info(_query(sql), options)
     rows = c.do_get(info.endpoints[0].ticket, options).read_all().to_pylist()
-    by_method = {m: h for m, h in headers.seen}
+    # Headers and trailers arrive in separate calls: merge them per method.
+    by_method = {}
+    for m, h in headers.seen:
+        by_method.setdefault(m, {}).update(h)
     answer = lambda m: (by_method[m].get("x-flightdeck-route", [None])[0], by_method[m].get("x-flightdeck-cache", [None])[0])
     return answer(fl.FlightMethod.GET_FLIGHT_INFO), answer(fl.FlightMethod.DO_GET), rows
 
