@@ -545,10 +545,10 @@ impl ResultCache {
                 }
                 Err(e) => {
                     let FillError::NotShared(slot) = &*e else {
-                        if let Some(p) = previous {
-                            if self.is_current(&p) {
-                                self.cache.entry(key).or_insert(p).await;
-                            }
+                        if let Some(p) = previous
+                            && self.is_current(&p)
+                        {
+                            self.cache.entry(key).or_insert(p).await;
                         }
                         return Lookup::Failed(e);
                     };
@@ -641,7 +641,7 @@ impl ResultCache {
                 trino_query_id: v.trino_query_id.clone(),
             })
             .collect();
-        out.sort_by(|a, b| b.bytes.cmp(&a.bytes));
+        out.sort_by_key(|e| std::cmp::Reverse(e.bytes));
         out
     }
 

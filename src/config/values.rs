@@ -155,6 +155,15 @@ fn via<'de, D: Deserializer<'de>, T>(d: D, parse: fn(&str) -> Result<T, String>)
     d.deserialize_any(Text(parse)).map(Some)
 }
 
+/// Merges `NAME=VALUE` lists: each of `lower`'s properties unless `upper`
+/// (the higher layer) sets the same name.
+pub(super) fn override_properties(upper: &mut Vec<(String, String)>, lower: Vec<(String, String)>) {
+    let mut merged: Vec<(String, String)> =
+        lower.into_iter().filter(|(name, _)| !upper.iter().any(|(n, _)| n == name)).collect();
+    merged.append(upper);
+    *upper = merged;
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,13 +203,4 @@ mod tests {
         assert!(property("=x").is_err());
         assert_eq!(format!("{:?}", Some(Secret::from("hunter2"))), "Some(<redacted>)");
     }
-}
-
-/// Merges `NAME=VALUE` lists: each of `lower`'s properties unless `upper`
-/// (the higher layer) sets the same name.
-pub(super) fn override_properties(upper: &mut Vec<(String, String)>, lower: Vec<(String, String)>) {
-    let mut merged: Vec<(String, String)> =
-        lower.into_iter().filter(|(name, _)| !upper.iter().any(|(n, _)| n == name)).collect();
-    merged.append(upper);
-    *upper = merged;
 }

@@ -270,10 +270,10 @@ where
 
     fn call(&mut self, req: http::Request<B>) -> Self::Future {
         // Handshake carries the password; it is checked there, streamed.
-        if !req.uri().path().ends_with("/Handshake") {
-            if let Err(status) = self.auth.precheck(req.headers()) {
-                return Box::pin(async move { Ok(status.into_http()) });
-            }
+        if !req.uri().path().ends_with("/Handshake")
+            && let Err(status) = self.auth.precheck(req.headers())
+        {
+            return Box::pin(async move { Ok(status.into_http()) });
         }
         Box::pin(self.inner.call(req))
     }

@@ -354,13 +354,13 @@ impl Statement {
         let mut targets = Vec::new();
         for row in &values.rows {
             for (i, e) in row.content.iter().enumerate() {
-                if let Expr::Value(v) = e {
-                    if matches!(&v.value, Value::Placeholder(p) if p == "?") {
-                        targets.push(match insert.columns.get(i) {
-                            Some(c) => Target::Name(c.to_string().trim_matches('"').to_ascii_lowercase()),
-                            None => Target::Position(i),
-                        });
-                    }
+                if let Expr::Value(v) = e
+                    && matches!(&v.value, Value::Placeholder(p) if p == "?")
+                {
+                    targets.push(match insert.columns.get(i) {
+                        Some(c) => Target::Name(c.to_string().trim_matches('"').to_ascii_lowercase()),
+                        None => Target::Position(i),
+                    });
                 }
             }
         }

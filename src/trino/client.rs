@@ -651,18 +651,18 @@ impl Query {
         if page.update_count.is_some() {
             self.update_count = page.update_count;
         }
-        if self.columns.is_none() {
-            if let Some(cols) = page.columns {
-                let columns = cols
-                    .into_iter()
-                    .map(|c| {
-                        let ty = TrinoType::parse(&c.ty).map_err(Error::Protocol)?;
-                        Ok(Column { name: c.name, ty })
-                    })
-                    .collect::<Result<Vec<_>>>()?;
-                self.decoder = Some(BatchDecoder::new(&columns));
-                self.columns = Some(columns);
-            }
+        if self.columns.is_none()
+            && let Some(cols) = page.columns
+        {
+            let columns = cols
+                .into_iter()
+                .map(|c| {
+                    let ty = TrinoType::parse(&c.ty).map_err(Error::Protocol)?;
+                    Ok(Column { name: c.name, ty })
+                })
+                .collect::<Result<Vec<_>>>()?;
+            self.decoder = Some(BatchDecoder::new(&columns));
+            self.columns = Some(columns);
         }
         if let Some(data) = page.data {
             let decoder = self.decoder.as_mut().ok_or_else(|| Error::Protocol("data arrived before columns".into()))?;

@@ -58,10 +58,10 @@ impl TrinoClient {
         if columns.iter().any(|c| c.ty.has_unknown_inside()) {
             // Ambiguous type text: ask for the real columns of an empty run.
             let probe = format!("SELECT * FROM (\n{sql}\n) LIMIT 0");
-            if let Ok(mut q) = self.start(session, &probe).await {
-                if let Ok(schema) = q.wait_for_schema().await {
-                    return Ok(schema);
-                }
+            if let Ok(mut q) = self.start(session, &probe).await
+                && let Ok(schema) = q.wait_for_schema().await
+            {
+                return Ok(schema);
             }
         }
         Ok(Arc::new(schema_for(&columns)))

@@ -452,10 +452,10 @@ impl Parser<'_> {
                     // `double precision`, `timestamp(3) with time zone` and
                     // `interval day to second` are single types, not `name type`.
                     let lower = name.to_ascii_lowercase();
-                    if !matches!(lower.as_str(), "double" | "interval") {
-                        if let Ok(t) = self.parse_type() {
-                            return Ok((Some(name), t));
-                        }
+                    if !matches!(lower.as_str(), "double" | "interval")
+                        && let Ok(t) = self.parse_type()
+                    {
+                        return Ok((Some(name), t));
                     }
                     self.pos = before_type;
                 }
