@@ -22,7 +22,7 @@ use arrow_flight::sql::{
 use tonic::Status;
 
 use crate::router::{Router, Session};
-use crate::sql::{quote_ident as ident, quote_literal as lit};
+use crate::sql::quote_literal as lit;
 
 async fn rows(router: &Router, ctx: &Session, sql: &str) -> Result<Vec<RecordBatch>, Status> {
     let (_, batches) = router.execute(ctx, sql).await?;
@@ -44,7 +44,7 @@ fn strings(batches: &[RecordBatch]) -> Vec<Vec<Option<String>>> {
 /// Fails with Trino's error if `catalog` does not exist or the user may not
 /// see it; returns its schemas.
 async fn schemas_of(router: &Router, ctx: &Session, catalog: &str) -> Result<Vec<String>, Status> {
-    first_column(router, ctx, &format!("SHOW SCHEMAS FROM {}", ident(catalog))).await
+    Ok(router.schemas(ctx, catalog).await?)
 }
 
 /// The first column of a small listing query, nulls left out.
@@ -519,8 +519,6 @@ mod tests {
         let types = xdbc_type_info();
         assert_eq!(types.record_batch(None).unwrap().num_rows(), 18);
         assert_eq!(empty(&PRIMARY_KEYS_SCHEMA).num_rows(), 0);
-        assert_eq!(lit("it's"), "'it''s'");
-        assert_eq!(ident("a\"b"), "\"a\"\"b\"");
         assert_eq!(conditions(&[("a", Some("x%"), "LIKE"), ("b", None, "=")]), " WHERE a LIKE 'x%'");
     }
 }

@@ -7,7 +7,9 @@ use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use futures::Stream;
 
-use super::error::Result;
+use arrow::array::AsArray;
+
+use super::error::{Error, Result};
 use super::params::Bound;
 use super::session::{Change, Session};
 use crate::sql::Reads;
@@ -49,11 +51,18 @@ pub trait Engine: Send + Sync + std::fmt::Debug + 'static {
     /// metadata tables spell it), as result schemas give it.
     fn field(&self, type_name: &str, column: &str) -> arrow::datatypes::Field;
 
-    /// Checks that `catalog` exists and `session`'s user may see it.
-    async fn check_catalog(&self, session: &Session, catalog: &str) -> Result<()> {
-        self.execute(&session.without_namespace(), &format!("SHOW SCHEMAS FROM {}", crate::sql::quote_ident(catalog)))
-            .await
-            .map(drop)
+    /// The schemas of `catalog` that `session`'s user may see; fails if the
+    /// catalog does not exist or is hidden from them.
+    async fn schemas(&self, session: &Session, catalog: &str) -> Result<Vec<String>> {
+        let sql = format!("SHOW SCHEMAS FROM {}", crate::sql::quote_ident(catalog));
+        let (_, batches) = self.execute(session, &sql).await?;
+        let mut out = Vec::new();
+        for b in &batches {
+            let names =
+                b.column(0).as_string_opt::<i32>().ok_or_else(|| Error::internal("schema names are not text"))?;
+            out.extend(names.iter().flatten().map(str::to_string));
+        }
+        Ok(out)
     }
 
     /// Checks that `session`'s properties are accepted.

@@ -281,10 +281,8 @@ impl Router {
         }
         metrics::counter!("flightdeck_cache_bypass_total").increment(1);
         if stmt.is_plain_read() {
-            let run = self.inner.engine.start(session, bound).await?;
-            let schema = run.schema();
-            let pending =
-                Pending { schema: Arc::clone(&schema), prefix: Vec::new(), rest: into_stream(run), reservation: None };
+            let pending = Pending::started(self.inner.engine.start(session, bound).await?);
+            let schema = Arc::clone(&pending.schema);
             let parked = self.park(&session.user, pending)?;
             return Ok(started(Outcome::Bypass, schema, Some(parked)));
         }
@@ -430,10 +428,8 @@ impl Router {
             return answer(t.route, t.cache, Body::Cached(entry));
         }
         tracing::debug!("ticket's result is neither pending nor cached here; running it again");
-        let run = self.inner.engine.start(&t.session, &bound).await?;
-        let schema = run.schema();
-        let pending =
-            Pending { schema: Arc::clone(&schema), prefix: Vec::new(), rest: into_stream(run), reservation: None };
+        let pending = Pending::started(self.inner.engine.start(&t.session, &bound).await?);
+        let schema = Arc::clone(&pending.schema);
         let outcome = if cached.is_some() { Outcome::Miss } else { Outcome::Bypass };
         answer(Route::Trino, outcome, Body::Stream(schema, self.stream(pending)))
     }
@@ -503,6 +499,12 @@ impl Router {
         self.inner.engine.execute(session, sql).await
     }
 
+    /// The schemas of `catalog` the user may see; fails if it does not
+    /// exist or is hidden from them.
+    pub async fn schemas(&self, session: &Session, catalog: &str) -> Result<Vec<String>> {
+        self.inner.engine.schemas(session, catalog).await
+    }
+
     /// The Arrow field of a column of the engine's type `type_name`.
     pub fn field(&self, type_name: &str, column: &str) -> arrow::datatypes::Field {
         self.inner.engine.field(type_name, column)
@@ -530,8 +532,8 @@ impl Router {
         });
         for (name, value) in options {
             match (name.as_str(), value) {
-                ("catalog", Some(c)) => match self.inner.engine.check_catalog(&session, &c).await {
-                    Ok(()) => session.catalog = Some(c),
+                ("catalog", Some(c)) => match self.schemas(&session.without_namespace(), &c).await {
+                    Ok(_) => session.catalog = Some(c),
                     Err(e) => {
                         tracing::info!(error = %e, "session option refused: catalog");
                         refused.push((name, OptionError::InvalidValue));

@@ -15,7 +15,7 @@ use std::time::Duration;
 use arrow::datatypes::SchemaRef;
 use tokio::time::Instant;
 
-use super::engine::BatchStream;
+use super::engine::{BatchStream, Execution, into_stream};
 use crate::memory::Reservation;
 
 /// A started statement and the schema promised for it.
@@ -27,6 +27,13 @@ pub struct Pending {
     pub rest: BatchStream,
     /// The memory budget `prefix` holds.
     pub reservation: Option<Reservation>,
+}
+
+impl Pending {
+    /// A statement just started, nothing read yet.
+    pub fn started(run: Box<dyn Execution>) -> Self {
+        Pending { schema: run.schema(), prefix: Vec::new(), rest: into_stream(run), reservation: None }
+    }
 }
 
 impl std::fmt::Debug for Pending {

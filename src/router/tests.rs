@@ -115,6 +115,15 @@ impl Engine for Double {
         Field::new(column, DataType::Utf8, true)
     }
 
+    async fn schemas(&self, session: &Session, catalog: &str) -> Result<Vec<String>> {
+        assert!(session.catalog.is_none() && session.schema.is_none(), "checked outside the half-set session");
+        self.started.lock().unwrap().push(format!("SHOW SCHEMAS FROM {catalog}"));
+        match catalog {
+            "hidden" => Err(Error::new(Code::NotFound, "CATALOG_NOT_FOUND: Catalog 'hidden' not found")),
+            _ => Ok(vec!["tiny".into()]),
+        }
+    }
+
     async fn describe_output(&self, _session: &Session, _stmt: &Statement) -> Result<SchemaRef> {
         self.started.lock().unwrap().push("DESCRIBE OUTPUT".into());
         Ok(schema())
@@ -360,5 +369,8 @@ async fn session_options_are_checked_by_the_engine() {
     let (session, refused) = r.set_options(Session::of("alice"), options).await;
     assert_eq!((session.catalog.as_deref(), session.schema.as_deref()), (Some("tpch"), Some("tiny")));
     assert_eq!(refused, vec![("nope".to_string(), OptionError::InvalidName)]);
-    assert_eq!(engine.runs("SHOW SCHEMAS FROM \"tpch\""), 1);
+    assert_eq!(engine.runs("SHOW SCHEMAS FROM tpch"), 1);
+    let (kept, refused) = r.set_options(session.clone(), vec![("catalog".into(), Some("hidden".into()))]).await;
+    assert_eq!(kept, session, "a refused catalog leaves the session as it was");
+    assert_eq!(refused, vec![("catalog".to_string(), OptionError::InvalidValue)]);
 }
