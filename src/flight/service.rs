@@ -160,18 +160,7 @@ impl FlightdeckService {
             "rpc" => "get_flight_info", "route" => plan.route.as_str(), "cache" => plan.cache.as_str()
         )
         .record(started.elapsed().as_secs_f64());
-        let handle = ticket::sign(&self.state.signer, &plan.ticket);
-        let ticket = TicketStatementQuery { statement_handle: handle.into() };
-        let endpoint = FlightEndpoint::new().with_ticket(Ticket::new(ticket.as_any().encode_to_vec()));
-        let mut info = FlightInfo::new()
-            .try_with_schema(&plan.schema)
-            .map_err(|e| Error::Internal(format!("cannot encode schema: {e}")))?
-            .with_endpoint(endpoint)
-            .with_descriptor(descriptor)
-            .with_ordered(true);
-        if let Some(rows) = plan.rows {
-            info = info.with_total_records(rows as i64);
-        }
+        let info = ticket::flight_info(&self.state.signer, &plan, descriptor)?;
         let mut response = Response::new(info);
         mark(&mut response, plan.route, plan.cache);
         if let Some(age) = plan.age {
@@ -187,17 +176,8 @@ impl FlightdeckService {
     /// is still waiting for its DoGet. One already streaming stops when its
     /// client drops the stream.
     fn cancel(&self, user: &str, info: &FlightInfo) -> Result<CancelStatus, Error> {
-        let ticket = info
-            .endpoint
-            .first()
-            .and_then(|e| e.ticket.as_ref())
-            .ok_or_else(|| Error::Malformed("FlightInfo has no ticket".into()))?;
-        let any = Any::decode(ticket.ticket.clone()).map_err(|e| Error::malformed("ticket", e))?;
-        let Some(tq) = any.unpack::<TicketStatementQuery>().map_err(|e| Error::malformed("ticket", e))? else {
-            return Ok(CancelStatus::NotCancellable);
-        };
-        let t = ticket::verify(&self.state.signer, &tq.statement_handle, user)?;
-        let cancelled = t.parked.is_some_and(|k| self.state.router.cancel(&k));
+        let parked = ticket::of_flight_info(&self.state.signer, info, user)?.and_then(|t| t.parked);
+        let cancelled = parked.is_some_and(|k| self.state.router.cancel(&k));
         Ok(if cancelled { CancelStatus::Cancelled } else { CancelStatus::NotCancellable })
     }
 

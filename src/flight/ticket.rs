@@ -1,10 +1,14 @@
 //! DoGet tickets: the router's [`Ticket`] signed into a protobuf message,
 //! and checked on the way back.
 
+use arrow_flight::sql::{Any, ProstMessageExt, TicketStatementQuery};
+use arrow_flight::{FlightDescriptor, FlightEndpoint, FlightInfo};
+use prost::Message;
+
 use super::error::Error;
 use super::proto::{self, Kind, StatementTicket};
 use super::signing::{Signer, now_secs};
-use crate::router::{Outcome, Route, Ticket};
+use crate::router::{Outcome, Plan, Route, Ticket};
 
 /// How long a ticket may be redeemed after it was issued.
 const LIFETIME_SECS: i64 = 3600;
@@ -27,6 +31,38 @@ pub(super) fn sign(signer: &Signer, t: &Ticket) -> Vec<u8> {
         route: route as i32,
     };
     signer.sign(Kind::Ticket, &ticket)
+}
+
+/// GetFlightInfo's answer for a plan: its schema, row count when known,
+/// and one endpoint whose ticket is the signed plan ticket.
+pub(super) fn flight_info(signer: &Signer, plan: &Plan, descriptor: FlightDescriptor) -> Result<FlightInfo, Error> {
+    let ticket = TicketStatementQuery { statement_handle: sign(signer, &plan.ticket).into() };
+    let endpoint = FlightEndpoint::new().with_ticket(arrow_flight::Ticket::new(ticket.as_any().encode_to_vec()));
+    let mut info = FlightInfo::new()
+        .try_with_schema(&plan.schema)
+        .map_err(|e| Error::Internal(format!("cannot encode schema: {e}")))?
+        .with_endpoint(endpoint)
+        .with_descriptor(descriptor)
+        .with_ordered(true);
+    if let Some(rows) = plan.rows {
+        info = info.with_total_records(rows as i64);
+    }
+    Ok(info)
+}
+
+/// The statement ticket of a FlightInfo this server issued to `user`;
+/// `None` for a ticket of another kind (a metadata command).
+pub(super) fn of_flight_info(signer: &Signer, info: &FlightInfo, user: &str) -> Result<Option<Ticket>, Error> {
+    let ticket = info
+        .endpoint
+        .first()
+        .and_then(|e| e.ticket.as_ref())
+        .ok_or_else(|| Error::Malformed("FlightInfo has no ticket".into()))?;
+    let any = Any::decode(ticket.ticket.clone()).map_err(|e| Error::malformed("ticket", e))?;
+    match any.unpack::<TicketStatementQuery>().map_err(|e| Error::malformed("ticket", e))? {
+        Some(tq) => verify(signer, &tq.statement_handle, user).map(Some),
+        None => Ok(None),
+    }
 }
 
 /// A ticket this server signed, checked: not expired, and `user`'s.

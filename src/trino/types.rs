@@ -206,7 +206,7 @@ fn row_field_display(name: &str) -> String {
     let plain = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')
         && !crate::sql::is_reserved(name);
-    if plain { name.to_string() } else { format!("\"{}\"", name.replace('"', "\"\"")) }
+    if plain { name.to_string() } else { crate::sql::quote_ident(name) }
 }
 
 /// Name of the `i`th field of a row type; anonymous fields get `_field{i}`.
