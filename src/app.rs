@@ -62,38 +62,38 @@ impl Application {
     /// Binds the Flight SQL and admin listeners (port 0 picks a free port)
     /// and builds the services.
     pub async fn build(config: Config) -> Result<Self, StartError> {
-        let (listener, flight_addr) = bind(config.listen).await?;
-        let plain_listener = match config.plain_listen {
+        let (listener, flight_addr) = bind(config.flight.listen).await?;
+        let plain_listener = match config.flight.plain_listen {
             Some(a) => Some(bind(a).await?.0),
             None => None,
         };
-        let (admin_listener, admin_addr) = bind(config.admin_listen).await?;
-        if config.ticket_secret.is_none() {
+        let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
+        if config.flight.ticket_secret.is_none() {
             tracing::warn!(
                 "no ticket secret configured: using a random one, so tickets and tokens are valid on this process only"
             );
         }
-        if matches!(config.auth, crate::config::AuthMode::None) && !flight_addr.ip().is_loopback() {
+        if matches!(config.auth.mode, crate::config::AuthMode::None) && !flight_addr.ip().is_loopback() {
             tracing::warn!(
                 addr = %flight_addr,
                 "AUTHENTICATION IS OFF on a non-loopback address: anyone who can reach this port runs queries as \
                  any Trino user they name; use --auth password, or listen on loopback"
             );
         }
-        if config.allow_insecure_password && config.tls.is_none() && !flight_addr.ip().is_loopback() {
+        if config.auth.allow_insecure_password && config.flight.tls.is_none() && !flight_addr.ip().is_loopback() {
             tracing::warn!(addr = %flight_addr, "passwords and tokens cross the network in clear text (--allow-insecure-password)");
         }
         // Install the recorder before anything records.
         let _ = admin::prometheus();
-        let signer = Signer::new(config.ticket_secret.clone());
+        let signer = Signer::new(config.flight.ticket_secret.as_ref().map(|s| s.expose().as_bytes().to_vec()));
         let auth = Authenticator::new(
-            config.auth.clone(),
-            config.default_user.clone(),
-            config.token_ttl.as_secs() as i64,
+            config.auth.mode.clone(),
+            config.auth.default_user.clone(),
+            config.auth.token_ttl.as_secs() as i64,
             signer.clone(),
         );
         let (shutdown, stop_streams, tasks) = (CancellationToken::new(), CancellationToken::new(), TaskTracker::new());
-        let trino = TrinoClient::new(&config.trino)?;
+        let trino = TrinoClient::new(&config.trino.client)?;
         let cache = config
             .cache
             .enabled
@@ -101,10 +101,14 @@ impl Application {
         let router = Router::new(Parts {
             engine: Arc::new(TrinoEngine::new(trino.clone())),
             cache: cache.clone(),
-            registry: Registry::new(config.pending_queries, config.pending_queries_per_user, config.pending_query_ttl),
-            memory: crate::memory::MemoryBudget::new(config.memory_budget),
-            session_properties: config.trino.session_properties.clone(),
-            time_zone: config.trino.time_zone.clone(),
+            registry: Registry::new(
+                config.flight.pending_queries,
+                config.flight.pending_queries_per_user,
+                config.flight.pending_query_ttl,
+            ),
+            memory: crate::memory::MemoryBudget::new(config.flight.memory_budget),
+            session_properties: config.trino.client.session_properties.clone(),
+            time_zone: config.trino.client.time_zone.clone(),
             stop_streams: stop_streams.clone(),
             tasks: tasks.clone(),
         });
@@ -112,15 +116,19 @@ impl Application {
             router.clone(),
             auth,
             signer,
-            (config.default_catalog.clone(), config.default_schema.clone()),
-            config.session_ttl,
+            (config.trino.catalog.clone(), config.trino.schema.clone()),
+            config.auth.session_ttl,
         ));
-        let admin =
-            AdminState { cache, trino: trino.clone(), token: config.admin_token.clone(), shutdown: shutdown.clone() };
+        let admin = AdminState {
+            cache,
+            trino: trino.clone(),
+            token: config.admin.token.as_ref().map(|t| t.expose().to_string()),
+            shutdown: shutdown.clone(),
+        };
         Ok(Application {
             listener,
             plain_listener,
-            tls: config.tls.clone(),
+            tls: config.flight.tls.clone(),
             admin_listener,
             flight_addr,
             admin_addr,
@@ -128,7 +136,7 @@ impl Application {
             router,
             admin,
             trino,
-            shutdown_grace: config.shutdown_grace,
+            shutdown_grace: config.flight.shutdown_grace,
             shutdown,
             stop_streams,
             tasks,

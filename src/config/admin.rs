@@ -44,17 +44,19 @@ pub struct AdminArgs {
 }
 
 /// The checked `[admin]` settings.
-pub(super) struct Admin {
+#[derive(Debug, Clone)]
+pub struct Admin {
     pub listen: SocketAddr,
-    pub token: Option<String>,
+    /// Admin API token; the API answers 403 without one configured.
+    pub token: Option<Secret>,
 }
 
 impl Section for AdminArgs {
     type Resolved = Admin;
 
     fn resolve(self, problems: &mut Vec<String>) -> Admin {
-        let token = secret("admin token", self.token, self.token_file, problems);
-        if token.as_ref().is_some_and(|t| t.len() < 16) {
+        let token = secret("admin token", self.token, self.token_file, problems).map(Secret::from);
+        if token.as_ref().is_some_and(|t| t.expose().len() < 16) {
             problems.push("admin token: use at least 16 characters".into());
         }
         Admin { listen: defaulted(self.listen), token }

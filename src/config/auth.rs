@@ -71,12 +71,17 @@ pub enum AuthMode {
     Password { users: Vec<(String, String)>, path: PathBuf },
 }
 
-/// The checked `[auth]` settings.
-pub(super) struct Auth {
+/// The checked `[auth]` settings: how clients authenticate.
+#[derive(Debug, Clone)]
+pub struct Auth {
     pub mode: AuthMode,
+    /// User of clients that send no credentials (mode `none`).
     pub default_user: String,
+    /// Lifetime of Handshake tokens.
     pub token_ttl: Duration,
+    /// Lifetime of session cookies and prepared-statement handles.
     pub session_ttl: Duration,
+    /// Password authentication allowed over plain gRPC off loopback.
     pub allow_insecure_password: bool,
 }
 

@@ -95,15 +95,23 @@ impl std::fmt::Debug for TlsFiles {
 }
 
 /// The checked `[flight]` settings.
-pub(super) struct Flight {
+#[derive(Debug, Clone)]
+pub struct Flight {
     pub listen: SocketAddr,
+    /// TLS certificate chain and key (PEM) for the Flight SQL port.
     pub tls: Option<TlsFiles>,
+    /// A plain-gRPC loopback listener next to the TLS one.
     pub plain_listen: Option<SocketAddr>,
-    pub ticket_secret: Option<Vec<u8>>,
+    /// Signing key of tickets, handles and tokens; `None`: a random one.
+    pub ticket_secret: Option<Secret>,
+    /// Most statements parked for their DoGet, in all and per user.
     pub pending_queries: u64,
-    pub pending_query_ttl: Duration,
     pub pending_queries_per_user: u64,
+    /// How long a parked statement waits for its DoGet.
+    pub pending_query_ttl: Duration,
+    /// Bytes of results held in memory outside the cache.
     pub memory_budget: u64,
+    /// How long open streams may run on after shutdown begins.
     pub shutdown_grace: Duration,
 }
 
@@ -141,11 +149,12 @@ impl Section for FlightArgs {
                 "plain listen: only with TLS on (--tls-cert and --tls-key); the main port is plain already".into(),
             );
         }
-        let ticket_secret = secret("ticket secret", self.ticket_secret, self.ticket_secret_file, problems);
+        let ticket_secret =
+            secret("ticket secret", self.ticket_secret, self.ticket_secret_file, problems).map(Secret::from);
         if let Some(s) = &ticket_secret
-            && s.len() < 32
+            && s.expose().len() < 32
         {
-            problems.push(format!("ticket secret: {} bytes is too short, use at least 32", s.len()));
+            problems.push(format!("ticket secret: {} bytes is too short, use at least 32", s.expose().len()));
         }
         let pending_queries = defaulted(self.pending_queries);
         if pending_queries == 0 {
@@ -159,7 +168,7 @@ impl Section for FlightArgs {
             listen: defaulted(self.listen),
             tls,
             plain_listen,
-            ticket_secret: ticket_secret.map(String::into_bytes),
+            ticket_secret,
             pending_queries,
             pending_query_ttl: defaulted(self.pending_query_ttl_secs),
             pending_queries_per_user,

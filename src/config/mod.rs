@@ -16,7 +16,7 @@
 //! in absent flags before the file had its say), and [`Config::resolve`]
 //! parses it back as the lowest layer. Each section then checks its options
 //! and resolves them into the settings its module runs with (a
-//! [`TrinoConfig`], a [`CacheConfig`], ...).
+//! [`TrinoConfig`](crate::trino::TrinoConfig), a [`CacheConfig`], ...).
 //!
 //! Adding a section (say `[accel]`) takes a file `accel.rs` with an
 //! `AccelArgs` implementing this module's `Section` trait, and one field in
@@ -43,25 +43,21 @@ mod values;
 #[cfg(test)]
 mod tests;
 
-use std::fmt;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 
 use clap::{Arg, Args, Command, FromArgMatches};
 use merge::Merge;
 use serde::Deserialize;
 
 use crate::cache::CacheConfig;
-use crate::trino::TrinoConfig;
 
-pub use admin::AdminArgs;
+pub use admin::{Admin, AdminArgs};
 pub(crate) use auth::load_users;
-pub use auth::{AuthArgs, AuthMode, ClientAuth};
+pub use auth::{Auth, AuthArgs, AuthMode, ClientAuth};
 pub use cache::CacheArgs;
-pub use flight::{FlightArgs, TlsFiles};
-pub use trino::TrinoArgs;
-use values::Redacted;
+pub use flight::{Flight, FlightArgs, TlsFiles};
+pub use trino::{Trino, TrinoArgs};
 pub use values::Secret;
 
 /// Options of `flightdeck serve`. Each also reads `FLIGHTDECK_<NAME>` and the
@@ -151,37 +147,14 @@ fn default_in_help_only(arg: Arg) -> Arg {
     arg.help(help).default_value(None)
 }
 
-/// The checked configuration Flightdeck runs with.
-#[derive(Clone)]
+/// The checked configuration Flightdeck runs with, by section.
+#[derive(Debug, Clone)]
 pub struct Config {
-    pub listen: SocketAddr,
-    /// TLS certificate chain and key (PEM) for the Flight SQL port.
-    pub tls: Option<TlsFiles>,
-    /// A plain-gRPC loopback listener next to the TLS one.
-    pub plain_listen: Option<SocketAddr>,
-    pub trino: TrinoConfig,
-    pub default_catalog: Option<String>,
-    pub default_schema: Option<String>,
-    pub auth: AuthMode,
-    pub default_user: String,
-    pub token_ttl: Duration,
-    /// Lifetime of session cookies and prepared-statement handles.
-    pub session_ttl: Duration,
-    /// Password authentication allowed over plain gRPC off loopback.
-    pub allow_insecure_password: bool,
-    /// Signing key; `None` means make a random one at start.
-    pub ticket_secret: Option<Vec<u8>>,
-    pub pending_queries: u64,
-    pub pending_query_ttl: Duration,
-    pub pending_queries_per_user: u64,
-    /// Bytes of results held in memory outside the cache.
-    pub memory_budget: u64,
-    /// How long open streams may run on after shutdown begins.
-    pub shutdown_grace: Duration,
+    pub flight: Flight,
+    pub trino: Trino,
+    pub auth: Auth,
     pub cache: CacheConfig,
-    pub admin_listen: SocketAddr,
-    /// Admin API token; the API answers 403 without one configured.
-    pub admin_token: Option<String>,
+    pub admin: Admin,
 }
 
 impl Config {
@@ -231,78 +204,7 @@ impl Config {
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Config {
-            listen: flight.listen,
-            tls: flight.tls,
-            plain_listen: flight.plain_listen,
-            trino: trino.config,
-            default_catalog: trino.default_catalog,
-            default_schema: trino.default_schema,
-            auth: auth.mode,
-            default_user: auth.default_user,
-            token_ttl: auth.token_ttl,
-            session_ttl: auth.session_ttl,
-            allow_insecure_password: auth.allow_insecure_password,
-            ticket_secret: flight.ticket_secret,
-            pending_queries: flight.pending_queries,
-            pending_query_ttl: flight.pending_query_ttl,
-            pending_queries_per_user: flight.pending_queries_per_user,
-            memory_budget: flight.memory_budget,
-            shutdown_grace: flight.shutdown_grace,
-            cache,
-            admin_listen: admin.listen,
-            admin_token: admin.token,
-        })
-    }
-}
-
-impl fmt::Debug for Config {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        // Destructured so that a new field cannot be left out by accident.
-        let Config {
-            listen,
-            tls,
-            plain_listen,
-            trino,
-            default_catalog,
-            default_schema,
-            auth,
-            default_user,
-            token_ttl,
-            session_ttl,
-            allow_insecure_password,
-            ticket_secret,
-            pending_queries,
-            pending_query_ttl,
-            pending_queries_per_user,
-            memory_budget,
-            shutdown_grace,
-            cache,
-            admin_listen,
-            admin_token,
-        } = self;
-        f.debug_struct("Config")
-            .field("listen", listen)
-            .field("tls", tls)
-            .field("plain_listen", plain_listen)
-            .field("trino", trino)
-            .field("default_catalog", default_catalog)
-            .field("default_schema", default_schema)
-            .field("auth", auth)
-            .field("default_user", default_user)
-            .field("token_ttl", token_ttl)
-            .field("session_ttl", session_ttl)
-            .field("allow_insecure_password", allow_insecure_password)
-            .field("ticket_secret", &ticket_secret.as_ref().map(|_| Redacted))
-            .field("pending_queries", pending_queries)
-            .field("pending_query_ttl", pending_query_ttl)
-            .field("pending_queries_per_user", pending_queries_per_user)
-            .field("memory_budget", memory_budget)
-            .field("shutdown_grace", shutdown_grace)
-            .field("cache", cache)
-            .field("admin_listen", admin_listen)
-            .field("admin_token", &admin_token.as_ref().map(|_| Redacted))
-            .finish()
+        Ok(Config { flight, trino, auth, cache, admin })
     }
 }
 

@@ -1,9 +1,10 @@
 use std::path::Path;
+use std::time::Duration;
 
 use clap::{CommandFactory, Parser};
 
 use super::*;
-use crate::trino::TrinoAuth;
+use crate::trino::{TrinoAuth, TrinoConfig};
 
 #[derive(Debug, Parser)]
 struct Cli {
@@ -43,25 +44,25 @@ impl File {
 #[test]
 fn defaults() {
     let c = Config::resolve(&parse(&[])).unwrap();
-    assert_eq!(c.listen.to_string(), "127.0.0.1:50051");
-    assert!(c.tls.is_none() && c.plain_listen.is_none());
-    assert_eq!(c.trino.url.as_str(), "http://127.0.0.1:8080/");
-    assert_eq!(c.trino.auth, TrinoAuth::None);
-    assert_eq!(c.trino.max_concurrent_queries, 64);
-    assert_eq!(c.trino.request_timeout, Duration::from_secs(60));
-    assert_eq!(c.auth, AuthMode::None);
-    assert_eq!(c.default_user, "flightdeck");
-    assert_eq!(c.token_ttl, Duration::from_secs(43_200));
-    assert_eq!(c.session_ttl, Duration::from_secs(86_400));
-    assert!(!c.allow_insecure_password);
-    assert!(c.ticket_secret.is_none());
-    assert_eq!(c.pending_queries, 1024);
-    assert_eq!(c.pending_query_ttl, Duration::from_secs(60));
-    assert_eq!(c.pending_queries_per_user, 64);
-    assert_eq!(c.memory_budget, 1 << 30);
-    assert_eq!(c.shutdown_grace, Duration::from_secs(20));
-    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9090");
-    assert!(c.admin_token.is_none());
+    assert_eq!(c.flight.listen.to_string(), "127.0.0.1:50051");
+    assert!(c.flight.tls.is_none() && c.flight.plain_listen.is_none());
+    assert_eq!(c.trino.client.url.as_str(), "http://127.0.0.1:8080/");
+    assert_eq!(c.trino.client.auth, TrinoAuth::None);
+    assert_eq!(c.trino.client.max_concurrent_queries, 64);
+    assert_eq!(c.trino.client.request_timeout, Duration::from_secs(60));
+    assert_eq!(c.auth.mode, AuthMode::None);
+    assert_eq!(c.auth.default_user, "flightdeck");
+    assert_eq!(c.auth.token_ttl, Duration::from_secs(43_200));
+    assert_eq!(c.auth.session_ttl, Duration::from_secs(86_400));
+    assert!(!c.auth.allow_insecure_password);
+    assert!(c.flight.ticket_secret.is_none());
+    assert_eq!(c.flight.pending_queries, 1024);
+    assert_eq!(c.flight.pending_query_ttl, Duration::from_secs(60));
+    assert_eq!(c.flight.pending_queries_per_user, 64);
+    assert_eq!(c.flight.memory_budget, 1 << 30);
+    assert_eq!(c.flight.shutdown_grace, Duration::from_secs(20));
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090");
+    assert!(c.admin.token.is_none());
 }
 
 #[test]
@@ -74,9 +75,9 @@ fn defaults_agree_with_the_modules_own() {
     assert_eq!(c.cache.ttl, cache.ttl);
     assert_eq!(c.cache.stale_while_revalidate, cache.stale_while_revalidate);
     assert_eq!(c.cache.stale_if_error, cache.stale_if_error);
-    let trino = TrinoConfig::new(c.trino.url.clone());
-    assert_eq!(c.trino.request_timeout, trino.request_timeout);
-    assert_eq!(c.trino.max_concurrent_queries, trino.max_concurrent_queries);
+    let trino = TrinoConfig::new(c.trino.client.url.clone());
+    assert_eq!(c.trino.client.request_timeout, trino.request_timeout);
+    assert_eq!(c.trino.client.max_concurrent_queries, trino.max_concurrent_queries);
 }
 
 #[test]
@@ -118,25 +119,25 @@ fn file_is_overridden_by_flags() {
     ]))
     .unwrap();
     // Flags win...
-    assert_eq!(c.listen.to_string(), "127.0.0.1:9");
-    assert_eq!(c.trino.max_concurrent_queries, 4);
+    assert_eq!(c.flight.listen.to_string(), "127.0.0.1:9");
+    assert_eq!(c.trino.client.max_concurrent_queries, 4);
     assert!(c.cache.enabled);
     assert_eq!(
-        c.trino.session_properties,
+        c.trino.client.session_properties,
         vec![("query_max_run_time".into(), "1h".into()), ("query_priority".into(), "5".into())]
     );
     // ...lists add up...
     assert_eq!(c.cache.shared_namespaces, vec!["hive", "tpch.tiny"]);
     // ...and the file fills in what they leave.
-    assert_eq!(c.trino.url.as_str(), "http://trino:8080/");
-    assert_eq!(c.default_catalog.as_deref(), Some("tpch"));
-    assert_eq!(c.ticket_secret.as_deref(), Some(&b"0123456789abcdef0123456789abcdef"[..]));
-    assert_eq!(c.pending_queries, 32);
-    assert_eq!(c.pending_queries_per_user, 2, "a sixteenth of the file's pending queries");
+    assert_eq!(c.trino.client.url.as_str(), "http://trino:8080/");
+    assert_eq!(c.trino.catalog.as_deref(), Some("tpch"));
+    assert_eq!(c.flight.ticket_secret.as_ref().map(Secret::expose), Some("0123456789abcdef0123456789abcdef"));
+    assert_eq!(c.flight.pending_queries, 32);
+    assert_eq!(c.flight.pending_queries_per_user, 2, "a sixteenth of the file's pending queries");
     assert_eq!(c.cache.max_bytes, 1_000_000);
     assert_eq!(c.cache.max_entry_bytes, 1024);
     assert_eq!(c.cache.ttl, Duration::from_secs(120));
-    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9090", "default where neither says");
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090", "default where neither says");
 }
 
 /// Runs in a child process with its own environment: setting variables in
@@ -161,11 +162,11 @@ fn environment_sits_between_file_and_flags() {
     }
     let file = File::new("[trino]\nschema = \"from_file\"\ncatalog = \"from_file\"\nmax_concurrent_queries = 9\n");
     let c = Config::resolve(&file.with(&["--catalog", "from_flag"])).unwrap();
-    assert_eq!(c.default_catalog.as_deref(), Some("from_flag"));
-    assert_eq!(c.default_schema.as_deref(), Some("from_env"));
-    assert_eq!(c.trino.max_concurrent_queries, 3);
+    assert_eq!(c.trino.catalog.as_deref(), Some("from_flag"));
+    assert_eq!(c.trino.schema.as_deref(), Some("from_env"));
+    assert_eq!(c.trino.client.max_concurrent_queries, 3);
     assert_eq!(c.cache.ttl, Duration::from_secs(300));
-    assert_eq!(c.trino.session_properties, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
+    assert_eq!(c.trino.client.session_properties, vec![("a".into(), "1".into()), ("b".into(), "2".into())]);
 }
 
 #[test]
@@ -267,13 +268,13 @@ fn durations_take_seconds_or_units() {
         Config::resolve(&parse(&["--cache-ttl-secs", "5m", "--session-ttl-secs", "3600", "--token-ttl-secs", "2h"]))
             .unwrap();
     assert_eq!(c.cache.ttl, Duration::from_secs(300));
-    assert_eq!(c.session_ttl, Duration::from_secs(3600));
-    assert_eq!(c.token_ttl, Duration::from_secs(7200));
+    assert_eq!(c.auth.session_ttl, Duration::from_secs(3600));
+    assert_eq!(c.auth.token_ttl, Duration::from_secs(7200));
     let file = File::new("[cache]\nttl_secs = 5\nstale_secs = \"1m\"\n[trino]\nrequest_timeout_secs = 0\n");
     let c = Config::resolve(&file.with(&[])).unwrap();
     assert_eq!(c.cache.ttl, Duration::from_secs(5));
     assert_eq!(c.cache.stale_while_revalidate, Duration::from_secs(60));
-    assert_eq!(c.trino.request_timeout, Duration::from_secs(1), "raised to a usable timeout");
+    assert_eq!(c.trino.client.request_timeout, Duration::from_secs(1), "raised to a usable timeout");
 }
 
 #[test]
@@ -295,8 +296,8 @@ fn cache_and_admin_options() {
     assert_eq!(c.cache.ttl, Duration::from_secs(5));
     assert_eq!(c.cache.shared_namespaces, vec!["tpch"]);
     assert!(c.cache.enabled);
-    assert_eq!(c.admin_listen.to_string(), "127.0.0.1:9191");
-    assert_eq!(c.admin_token.as_deref(), Some("0123456789abcdef"));
+    assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9191");
+    assert_eq!(c.admin.token.as_ref().map(Secret::expose), Some("0123456789abcdef"));
     assert!(!Config::resolve(&parse(&["--cache", "off"])).unwrap().cache.enabled);
     let errors = Config::resolve(&parse(&["--cache-max-entry-bytes", "2GiB", "--admin-token", "short"])).unwrap_err();
     assert_eq!(errors.len(), 2, "{errors:?}");
@@ -311,7 +312,7 @@ fn credentials_need_https() {
     let c =
         Config::resolve(&parse(&["--trino-url", "https://t:8443", "--trino-user", "svc", "--trino-password", "pw"]))
             .unwrap();
-    assert_eq!(c.trino.auth, TrinoAuth::Basic { user: "svc".into(), password: "pw".into() });
+    assert_eq!(c.trino.client.auth, TrinoAuth::Basic { user: "svc".into(), password: "pw".into() });
 }
 
 #[test]
@@ -320,7 +321,7 @@ fn password_mode_reads_users_file() {
     let users = dir.path().join("users");
     std::fs::write(&users, "# comment\nalice:$2y$04$abcdefghijklmnopqrstuu5Yv0M8Q0Yb7Pj0nM3T6U1D7r2y6c7Xm\n").unwrap();
     let c = Config::resolve(&parse(&["--auth", "password", "--users-file", users.to_str().unwrap()])).unwrap();
-    let AuthMode::Password { users, .. } = c.auth else { panic!("password mode") };
+    let AuthMode::Password { users, .. } = c.auth.mode else { panic!("password mode") };
     assert_eq!(users[0].0, "alice");
     std::fs::write(dir.path().join("bad"), "alice plain\n").unwrap();
     let errors =
@@ -340,7 +341,7 @@ fn password_mode_off_loopback_needs_tls_or_consent() {
     assert!(errors[0].contains("clear text"), "{errors:?}");
     // A bare `--allow-insecure-password` means true.
     let c = Config::resolve(&parse(&[&flags[..], &["--allow-insecure-password"]].concat())).unwrap();
-    assert!(c.allow_insecure_password);
+    assert!(c.auth.allow_insecure_password);
 }
 
 #[test]
@@ -350,10 +351,10 @@ fn the_sample_file_is_valid() {
         ..Default::default()
     };
     let c = Config::resolve(&args).unwrap();
-    assert_eq!(c.memory_budget, 1 << 30);
-    assert_eq!(c.pending_queries_per_user, 64);
-    assert_eq!(c.session_ttl, Duration::from_secs(86_400));
-    assert_eq!(c.trino.max_concurrent_queries, 64);
+    assert_eq!(c.flight.memory_budget, 1 << 30);
+    assert_eq!(c.flight.pending_queries_per_user, 64);
+    assert_eq!(c.auth.session_ttl, Duration::from_secs(86_400));
+    assert_eq!(c.trino.client.max_concurrent_queries, 64);
 }
 
 #[test]

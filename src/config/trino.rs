@@ -101,10 +101,13 @@ pub struct TrinoArgs {
 }
 
 /// The checked `[trino]` settings.
-pub(super) struct Trino {
-    pub config: TrinoConfig,
-    pub default_catalog: Option<String>,
-    pub default_schema: Option<String>,
+#[derive(Debug, Clone)]
+pub struct Trino {
+    /// The client's settings.
+    pub client: TrinoConfig,
+    /// Default catalog and schema of client sessions.
+    pub catalog: Option<String>,
+    pub schema: Option<String>,
 }
 
 impl Section for TrinoArgs {
@@ -160,7 +163,7 @@ impl Section for TrinoArgs {
         // A zero timeout would fail every request.
         config.request_timeout = defaulted(self.request_timeout_secs).max(Duration::from_secs(1));
         config.max_concurrent_queries = max_concurrent_queries;
-        Trino { config, default_catalog: self.catalog, default_schema: self.schema }
+        Trino { client: config, catalog: self.catalog, schema: self.schema }
     }
 }
 

@@ -74,6 +74,11 @@ impl Secret {
     pub(super) fn into_inner(self) -> String {
         self.0
     }
+
+    /// The secret itself, for the one place that uses it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
 }
 
 impl From<String> for Secret {

@@ -149,7 +149,7 @@ async fn results_over_the_entry_limit_stream_uncached() {
 #[tokio::test]
 async fn admin_api_needs_its_token() {
     let mut config = flightdeck::Config::for_trino(&trino_url());
-    config.admin_token = Some("admin-token-0123456789".into());
+    config.admin.token = Some("admin-token-0123456789".into());
     let server = TestServer::with_config(config).await;
     let mut c = server.client().await.as_user("alice");
     let sql = "SELECT name FROM tpch.tiny.region ORDER BY name";

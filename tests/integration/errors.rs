@@ -207,7 +207,7 @@ async fn gateway_that_stays_busy_gives_up_as_unavailable() {
     let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
     let gateway = FlakyGateway::start(target, usize::MAX).await;
     let mut config = flightdeck::Config::for_trino(&format!("http://{}", gateway.addr));
-    config.trino.retry_budget = Duration::from_millis(500);
+    config.trino.client.retry_budget = Duration::from_millis(500);
     let server = TestServer::with_config(config).await;
     let e = server.client().await.info("SELECT 1").await.unwrap_err();
     assert_eq!(e.code(), Code::Unavailable, "{e}");

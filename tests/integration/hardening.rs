@@ -21,9 +21,9 @@ async fn count_rows(table: &str) -> i64 {
 /// entries expire after a second.
 async fn replicas() -> (TestServer, TestServer) {
     let mut config = Config::for_trino(&trino_url());
-    config.ticket_secret = Some(b"a secret shared by both replicas of this test".to_vec());
-    config.pending_queries = 1;
-    config.pending_query_ttl = Duration::from_secs(1);
+    config.flight.ticket_secret = Some("a secret shared by both replicas of this test".into());
+    config.flight.pending_queries = 1;
+    config.flight.pending_query_ttl = Duration::from_secs(1);
     (TestServer::with_config(config.clone()).await, TestServer::with_config(config).await)
 }
 
@@ -468,8 +468,8 @@ async fn user_names_reach_trino_as_written_or_are_refused() {
 async fn one_user_cannot_fill_the_registry_or_push_out_others() {
     let mut config = Config::for_trino(&trino_url());
     config.cache.enabled = false;
-    config.pending_queries = 4;
-    config.pending_queries_per_user = 3;
+    config.flight.pending_queries = 4;
+    config.flight.pending_queries_per_user = 3;
     let server = TestServer::with_config(config).await;
     let base = server.client().await;
     let (mut alice, mut bob) = (base.as_user("alice"), base.as_user("bob"));
@@ -493,7 +493,7 @@ async fn one_user_cannot_fill_the_registry_or_push_out_others() {
 #[tokio::test]
 async fn buffered_results_stay_within_the_memory_budget() {
     let mut config = Config::for_trino(&trino_url());
-    config.memory_budget = 1 << 20;
+    config.flight.memory_budget = 1 << 20;
     let server = TestServer::with_config(config).await;
     let mut c = server.client().await;
     // A cache fill, and the answer of a statement that may write, both
@@ -590,7 +590,7 @@ async fn a_trino_that_never_answers_times_out() {
         }
     });
     let mut config = Config::for_trino(&format!("http://{addr}"));
-    config.trino.request_timeout = Duration::from_secs(1);
+    config.trino.client.request_timeout = Duration::from_secs(1);
     let server = TestServer::with_config(config).await;
     let e = tokio::time::timeout(Duration::from_secs(20), server.client().await.info("SELECT 1"))
         .await

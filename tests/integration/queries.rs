@@ -140,7 +140,7 @@ async fn million_rows_stream_with_backpressure() {
 #[tokio::test]
 async fn ticket_is_served_by_another_replica_sharing_the_secret() {
     let mut config = uncached_config();
-    config.ticket_secret = Some(b"replica-shared-secret-0123456789abcdef".to_vec());
+    config.flight.ticket_secret = Some("replica-shared-secret-0123456789abcdef".into());
     let a = TestServer::with_config(config.clone()).await;
     let b = TestServer::with_config(config).await;
     let info = a.client().await.info("SELECT name FROM tpch.tiny.region ORDER BY name").await.unwrap();
@@ -155,7 +155,7 @@ async fn ticket_is_served_by_another_replica_sharing_the_secret() {
 #[tokio::test]
 async fn unclaimed_query_is_cancelled_and_its_ticket_runs_again() {
     let mut config = uncached_config();
-    config.pending_query_ttl = Duration::from_secs(1);
+    config.flight.pending_query_ttl = Duration::from_secs(1);
     let server = TestServer::with_config(config).await;
     let mut c = server.client().await;
     let marker = format!("unclaimed_{}", std::process::id());

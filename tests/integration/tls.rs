@@ -8,9 +8,9 @@ async fn flight_over_tls_and_plain_on_loopback() {
     let cert = rcgen::generate_simple_self_signed(vec!["localhost".into(), "127.0.0.1".into()]).unwrap();
     let (cert_pem, key_pem) = (cert.cert.pem(), cert.signing_key.serialize_pem());
     let mut config = flightdeck::Config::for_trino(&trino_url());
-    config.tls =
+    config.flight.tls =
         Some(flightdeck::config::TlsFiles { cert_pem: cert_pem.clone().into_bytes(), key_pem: key_pem.into_bytes() });
-    config.plain_listen = Some("127.0.0.1:0".parse().unwrap());
+    config.flight.plain_listen = Some("127.0.0.1:0".parse().unwrap());
     let app = flightdeck::Application::build(config).await.unwrap();
     let (addr, plain) = (app.flight_addr(), app.plain_addr().unwrap());
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
