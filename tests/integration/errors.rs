@@ -93,19 +93,7 @@ async fn trino_down_is_unavailable_and_recovers() {
 }
 
 fn password_config(dir: &std::path::Path) -> flightdeck::Config {
-    let users = dir.join("users");
-    std::fs::write(&users, format!("alice:{}\n", bcrypt::hash("s3cret", 4).unwrap())).unwrap();
-    let args = flightdeck::config::ServeArgs {
-        flight: flightdeck::config::FlightArgs { listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() },
-        trino: flightdeck::config::TrinoArgs { url: Some(trino_url().parse().unwrap()), ..Default::default() },
-        auth: flightdeck::config::AuthArgs {
-            mode: Some(flightdeck::config::ClientAuth::Password),
-            users_file: Some(users),
-            ..Default::default()
-        },
-        ..Default::default()
-    };
-    flightdeck::Config::resolve(&args).unwrap()
+    flightdeck::Config::resolve(&password_args(users_file(dir, &[("alice", "s3cret")]))).unwrap()
 }
 
 #[tokio::test]

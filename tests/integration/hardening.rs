@@ -360,26 +360,6 @@ async fn shared_namespaces_share_only_what_trino_proves_is_the_same_for_everyone
     }
 }
 
-fn users_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::path::PathBuf {
-    let path = dir.join("users");
-    let text: String = users.iter().map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap())).collect();
-    std::fs::write(&path, text).unwrap();
-    path
-}
-
-fn password_args(users: std::path::PathBuf) -> flightdeck::config::ServeArgs {
-    flightdeck::config::ServeArgs {
-        flight: flightdeck::config::FlightArgs { listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() },
-        trino: flightdeck::config::TrinoArgs { url: Some(trino_url().parse().unwrap()), ..Default::default() },
-        auth: flightdeck::config::AuthArgs {
-            mode: Some(flightdeck::config::ClientAuth::Password),
-            users_file: Some(users),
-            ..Default::default()
-        },
-        ..Default::default()
-    }
-}
-
 #[tokio::test]
 async fn credentials_expire_and_are_checked_again() {
     let dir = tempfile::tempdir().unwrap();

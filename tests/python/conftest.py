@@ -9,11 +9,33 @@ import time
 from pathlib import Path
 
 import adbc_driver_flightsql.dbapi as flight_sql
+import pyarrow.flight as fl
 import pytest
 import trino
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "alice", "s3cret"
+
+
+def _pb_field(number: int, data: bytes) -> bytes:
+    """A length-delimited protobuf field."""
+    def varint(n):
+        out = bytearray()
+        while True:
+            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
+            n >>= 7
+            if not n:
+                return bytes(out)
+    return varint(number << 3 | 2) + varint(len(data)) + data
+
+
+def statement_query(sql: str) -> fl.FlightDescriptor:
+    """A FlightDescriptor holding Any(CommandStatementQuery{query}), encoded
+    by hand: pyarrow.flight knows no Flight SQL messages."""
+    command = _pb_field(1, sql.encode())
+    return fl.FlightDescriptor.for_command(
+        _pb_field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery") + _pb_field(2, command)
+    )
 
 
 def _free_port() -> int:

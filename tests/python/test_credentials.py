@@ -28,7 +28,7 @@ import pytest
 import sqlalchemy as sa
 from sqlalchemy.pool import NullPool
 
-from conftest import ROOT, start_flightdeck
+from conftest import ROOT, start_flightdeck, statement_query
 
 JAR = os.environ.get("FLIGHTDECK_JDBC_JAR", "")
 # What Flightdeck answers for a wrong user name or password.
@@ -284,24 +284,10 @@ def test_jdbc_wrong_password_is_refused(jdbc_results, index):
 
 # Raw gRPC with pyarrow.flight: Handshake, then a statement with the bearer token
 
-def _pb_field(number: int, data: bytes) -> bytes:
-    def varint(n):
-        out = bytearray()
-        while True:
-            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                return bytes(out)
-    return varint(number << 3 | 2) + varint(len(data)) + data
-
-
 def _run(client, headers, sql):
     """GetFlightInfo(CommandStatementQuery) and DoGet, with `headers`."""
-    command = _pb_field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery") + _pb_field(
-        2, _pb_field(1, sql.encode())
-    )
     options = flight.FlightCallOptions(headers=headers)
-    info = client.get_flight_info(flight.FlightDescriptor.for_command(command), options)
+    info = client.get_flight_info(statement_query(sql), options)
     return client.do_get(info.endpoints[0].ticket, options).read_all().to_pylist()
 
 

@@ -40,7 +40,7 @@ import pyarrow.flight as fl
 import pytest
 import trino
 
-from conftest import flightdeck_binary
+from conftest import flightdeck_binary, statement_query
 from faultproxy import FaultProxy
 
 # A user of these tests alone, so that whatever it leaves on Trino is theirs
@@ -282,27 +282,6 @@ def after_scenario(request, proxy):
 
 
 # --- Flight SQL through pyarrow.flight ------------------------------------
-
-
-def _varint(n: int) -> bytes:
-    out = bytearray()
-    while True:
-        b, n = n & 0x7F, n >> 7
-        out.append(b | (0x80 if n else 0))
-        if not n:
-            return bytes(out)
-
-
-def _field(number: int, data: bytes) -> bytes:
-    return _varint(number << 3 | 2) + _varint(len(data)) + data
-
-
-def statement_query(sql: str) -> fl.FlightDescriptor:
-    """A FlightDescriptor holding Any(CommandStatementQuery{query}), encoded
-    by hand: pyarrow.flight knows no Flight SQL messages."""
-    cmd = _field(1, sql.encode())
-    any_ = _field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery") + _field(2, cmd)
-    return fl.FlightDescriptor.for_command(any_)
 
 
 def flight_client(server: Server) -> tuple[fl.FlightClient, fl.FlightCallOptions]:

@@ -7,7 +7,7 @@ import uuid
 import pyarrow.flight as fl
 import pytest
 
-from conftest import PASSWORD, USER
+from conftest import PASSWORD, USER, statement_query
 
 
 class _Headers(fl.ClientMiddlewareFactory):
@@ -26,24 +26,6 @@ class _Headers(fl.ClientMiddlewareFactory):
         return Middleware()
 
 
-def _field(number: int, data: bytes) -> bytes:
-    def varint(n):
-        out = bytearray()
-        while True:
-            out.append((n & 0x7F) | (0x80 if n > 0x7F else 0))
-            n >>= 7
-            if not n:
-                return bytes(out)
-    return varint(number << 3 | 2) + varint(len(data)) + data
-
-
-def _query(sql: str) -> fl.FlightDescriptor:
-    cmd = _field(1, sql.encode())
-    return fl.FlightDescriptor.for_command(
-        _field(1, b"type.googleapis.com/arrow.flight.protocol.sql.CommandStatementQuery") + _field(2, cmd)
-    )
-
-
 @pytest.fixture(scope="module")
 def client(flightdeck):
     headers = _Headers()
@@ -57,7 +39,7 @@ def _routes(client, sql: str):
     """(route, cache) of GetFlightInfo and of DoGet for `sql`, and its rows."""
     c, options, headers = client
     headers.seen.clear()
-    info = c.get_flight_info(_query(sql), options)
+    info = c.get_flight_info(statement_query(sql), options)
     rows = c.do_get(info.endpoints[0].ticket, options).read_all().to_pylist()
     # Headers and trailers arrive in separate calls: merge them per method.
     by_method = {}

@@ -541,3 +541,26 @@ impl Drop for LosingGateway {
         self.task.abort();
     }
 }
+
+/// A users file of `(user, password)` pairs in `dir`.
+pub fn users_file(dir: &std::path::Path, users: &[(&str, &str)]) -> std::path::PathBuf {
+    let path = dir.join("users");
+    let text: String = users.iter().map(|(u, p)| format!("{u}:{}\n", bcrypt::hash(p, 4).unwrap())).collect();
+    std::fs::write(&path, text).unwrap();
+    path
+}
+
+/// Options of a server on a free loopback port that checks passwords
+/// against `users`.
+pub fn password_args(users: std::path::PathBuf) -> flightdeck::config::ServeArgs {
+    flightdeck::config::ServeArgs {
+        flight: flightdeck::config::FlightArgs { listen: Some("127.0.0.1:0".parse().unwrap()), ..Default::default() },
+        trino: flightdeck::config::TrinoArgs { url: Some(trino_url().parse().unwrap()), ..Default::default() },
+        auth: flightdeck::config::AuthArgs {
+            mode: Some(flightdeck::config::ClientAuth::Password),
+            users_file: Some(users),
+            ..Default::default()
+        },
+        ..Default::default()
+    }
+}
