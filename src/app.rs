@@ -13,7 +13,7 @@ use tonic::transport::server::TcpIncoming;
 use crate::admin::{self, AdminState};
 use crate::cache::ResultCache;
 use crate::config::Config;
-use crate::flight::{AuthGate, Authenticator, FlightdeckService, ServiceState, Signer};
+use crate::flight::{AuthGate, Authenticator, CallMetrics, FlightdeckService, ServiceState, Signer};
 use crate::router::{Parts, Registry, Router, TrinoEngine};
 use crate::trino::TrinoClient;
 
@@ -187,15 +187,16 @@ impl Application {
             shutdown.await;
             trigger.cancel();
         });
-        let service = AuthGate::new(
+        let service = CallMetrics::new(AuthGate::new(
             FlightServiceServer::new(FlightdeckService::new(Arc::clone(&self.state)))
                 .max_decoding_message_size(MAX_GRPC_MESSAGE_BYTES)
                 .max_encoding_message_size(MAX_GRPC_MESSAGE_BYTES),
             self.state.auth().clone(),
-        );
+        ));
         tracing::info!(addr = %self.flight_addr, "Flight SQL listening");
         tracing::info!(addr = %self.admin_addr, "admin HTTP listening");
         self.tasks.spawn(self.router.registry().clone().janitor(token.clone()));
+        self.tasks.spawn(admin::probe_trino(self.trino.clone(), std::time::Duration::from_secs(10), token.clone()));
         // The admin server outlives the drain, answering /ready with 503.
         let stop_admin = CancellationToken::new();
         let (admin_listener, admin_router) = (self.admin_listener, admin::router(self.admin));

@@ -34,6 +34,7 @@ pub struct Exhausted {
 impl MemoryBudget {
     /// A budget of `limit` bytes.
     pub fn new(limit: u64) -> Self {
+        metrics::gauge!("flightdeck_memory_budget_bytes").set(limit as f64);
         MemoryBudget { inner: Arc::new(Inner { limit, used: AtomicU64::new(0) }) }
     }
 

@@ -104,11 +104,34 @@ async fn require_token(State(state): State<Arc<AdminState>>, req: Request, next:
     next.run(req).await
 }
 
+/// Asks Trino whether it is up every `period` until `stop`, for the
+/// `flightdeck_trino_up` gauge (alerts need it without waiting for a
+/// client to fail).
+pub async fn probe_trino(trino: TrinoClient, period: std::time::Duration, stop: tokio_util::sync::CancellationToken) {
+    // The first probe waits a period: at start `/ready` is being asked anyway.
+    let mut tick = tokio::time::interval_at(tokio::time::Instant::now() + period, period);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {
+                trino_up(&trino).await;
+            }
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// Whether Trino answers and has started, also as `flightdeck_trino_up`.
+async fn trino_up(trino: &TrinoClient) -> crate::trino::Result<bool> {
+    let ready = trino.ready().await;
+    metrics::gauge!("flightdeck_trino_up").set(if matches!(ready, Ok(true)) { 1.0 } else { 0.0 });
+    ready
+}
+
 async fn ready(State(state): State<Arc<AdminState>>) -> Response {
     if state.shutdown.is_cancelled() {
         return ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()).into_response();
     }
-    match state.trino.ready().await {
+    match trino_up(&state.trino).await {
         Ok(true) => (StatusCode::OK, "ready").into_response(),
         Ok(false) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "Trino is starting".into()).into_response(),
         Err(e) => ApiError(StatusCode::SERVICE_UNAVAILABLE, e.to_string()).into_response(),

@@ -264,6 +264,7 @@ pub struct ResultCache {
 
 impl ResultCache {
     pub fn new(config: CacheConfig) -> Self {
+        metrics::gauge!("flightdeck_cache_max_bytes").set(config.max_bytes as f64);
         let cache = moka::future::Cache::builder()
             .max_capacity(config.max_bytes)
             .weigher(|_k: &CacheKey, v: &Arc<CachedResult>| u32::try_from(v.bytes).unwrap_or(u32::MAX))

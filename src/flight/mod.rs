@@ -3,6 +3,7 @@
 //! back; nothing here knows which engine or cache produced an answer.
 
 mod auth;
+mod calls;
 mod encode;
 mod error;
 mod metadata;
@@ -18,6 +19,7 @@ pub mod proto {
 }
 
 pub use auth::{AuthGate, Authenticator};
+pub use calls::CallMetrics;
 pub use error::Error;
 pub use service::{FlightdeckService, ServiceState};
 pub use signing::Signer;

@@ -12,6 +12,22 @@ use super::registry::Pending;
 /// overlapping the engine's next page with sending this one.
 pub const PREFETCH_BATCHES: usize = 2;
 
+/// Counts a stream being pumped (`flightdeck_streams_open`) while it lives.
+struct OpenStream;
+
+impl OpenStream {
+    fn new() -> Self {
+        metrics::gauge!("flightdeck_streams_open").increment(1.0);
+        OpenStream
+    }
+}
+
+impl Drop for OpenStream {
+    fn drop(&mut self) {
+        metrics::gauge!("flightdeck_streams_open").decrement(1.0);
+    }
+}
+
 /// Streams `pending`. A task (tracked by `tasks`) pulls batches into a small
 /// bounded channel, so the engine is read only as fast as the client reads;
 /// when the client goes away, or `stop` is cancelled (the shutdown grace is
@@ -21,6 +37,7 @@ pub fn pump(pending: Pending, stop: CancellationToken, tasks: &TaskTracker) -> B
     let (tx, mut rx) = mpsc::channel(PREFETCH_BATCHES);
     tasks.spawn(async move {
         use futures::StreamExt;
+        let _open = OpenStream::new();
         // Hands a batch to the client, unless it went away or the server
         // must stop; false then.
         let send = |item| {

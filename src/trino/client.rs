@@ -216,7 +216,10 @@ impl TrinoClient {
                 retry_budget: cfg.retry_budget,
                 stats: ClientStats::default(),
                 cancels_in_flight: AtomicU64::new(0),
-                slots: Arc::new(Semaphore::new(cfg.max_concurrent_queries.max(1))),
+                slots: {
+                    metrics::gauge!("flightdeck_trino_max_concurrent_queries").set(cfg.max_concurrent_queries as f64);
+                    Arc::new(Semaphore::new(cfg.max_concurrent_queries.max(1)))
+                },
                 max_slots: cfg.max_concurrent_queries.max(1),
                 slot_wait: cfg.request_timeout,
             }),
@@ -280,13 +283,16 @@ impl TrinoClient {
     }
 
     /// A slot to run one query, waited for in turn.
-    async fn slot(&self) -> Result<OwnedSemaphorePermit> {
+    async fn slot(&self) -> Result<Slot> {
         let started = tokio::time::Instant::now();
         let slots = Arc::clone(&self.inner.slots);
         let permit = tokio::time::timeout(self.inner.slot_wait, slots.acquire_owned()).await;
         metrics::histogram!("flightdeck_trino_queue_seconds").record(started.elapsed().as_secs_f64());
         match permit {
-            Ok(Ok(p)) => Ok(p),
+            Ok(Ok(permit)) => {
+                metrics::gauge!("flightdeck_trino_running_queries").increment(1.0);
+                Ok(Slot { _permit: permit, started })
+            }
             _ => Err(Error::Busy(self.inner.slot_wait)),
         }
     }
@@ -529,7 +535,22 @@ pub struct Query {
     origin: Option<Arc<Origin>>,
     /// This query's place among those running on Trino, given back when
     /// it finishes or is dropped.
-    slot: Option<OwnedSemaphorePermit>,
+    slot: Option<Slot>,
+}
+
+/// A query's place among those running on Trino; counted in
+/// `flightdeck_trino_running_queries` while held.
+#[derive(Debug)]
+struct Slot {
+    _permit: OwnedSemaphorePermit,
+    /// When the query asked for it: the query's latency runs from here.
+    started: tokio::time::Instant,
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        metrics::gauge!("flightdeck_trino_running_queries").decrement(1.0);
+    }
 }
 
 fn decode_component(s: &str) -> String {
@@ -634,8 +655,10 @@ impl Query {
         self.id = page.id;
         // The query is over (for cancellation purposes) once Trino says so.
         self.next_uri = page.next_uri;
-        if self.next_uri.is_none() {
-            self.slot = None;
+        if self.next_uri.is_none()
+            && let Some(slot) = self.slot.take()
+        {
+            metrics::histogram!("flightdeck_trino_query_seconds").record(slot.started.elapsed().as_secs_f64());
         }
         if let Some(mut e) = page.error {
             self.next_uri = None;

@@ -268,3 +268,25 @@ async fn every_answer_names_its_route() {
         );
     }
 }
+
+#[tokio::test]
+async fn calls_are_counted_by_method_and_final_status() {
+    let server = TestServer::start().await;
+    let mut c = server.client().await.as_user("alice");
+    let refused = c.info("SELECT no_such_column FROM tpch.tiny.region").await.unwrap_err();
+    assert_eq!(refused.code(), Code::NotFound);
+    c.routes(&format!("SELECT '{}' AS m", marker("calls"))).await.unwrap();
+    // Readiness asks Trino, and says what it found in `flightdeck_trino_up`.
+    assert_eq!(reqwest::get(format!("http://{}/ready", server.admin)).await.unwrap().status(), 200);
+    let metrics = reqwest::get(format!("http://{}/metrics", server.admin)).await.unwrap().text().await.unwrap();
+    let counted = |rpc: &str, code: &str| {
+        let (rpc, code) = (format!("rpc=\"{rpc}\""), format!("code=\"{code}\""));
+        metrics.lines().any(|l| l.starts_with("flightdeck_requests_total{") && l.contains(&rpc) && l.contains(&code))
+    };
+    assert!(counted("GetFlightInfo", "NOT_FOUND"), "{metrics}");
+    assert!(counted("GetFlightInfo", "OK"));
+    assert!(counted("DoGet", "OK"), "a stream counts once it has ended");
+    for gauge in ["flightdeck_trino_up", "flightdeck_cache_max_bytes", "flightdeck_memory_budget_bytes"] {
+        assert!(metrics.lines().any(|l| l.starts_with(gauge)), "{gauge} missing");
+    }
+}

@@ -700,6 +700,37 @@ def test_shutdown_with_open_stream(trino_url, probe, marker, tmp_path):
         proxy.close()
 
 
+def test_sigterm_lets_a_stream_in_flight_finish(trino_url, probe, marker, tmp_path):
+    """SIGTERM while a client reads a stream: /ready turns 503 at once, the
+    stream still runs to its last row within the grace period, and the
+    process then exits."""
+    server = Server(trino_url, tmp_path, "--shutdown-grace-secs", "15")
+    client, opts = flight_client(server)
+    try:
+        sql = f"SELECT '{marker}' AS marker, random() AS r, orderkey FROM tpch.sf1.orders LIMIT 300000"
+        reader = client.do_get(client.get_flight_info(statement_query(sql), opts).endpoints[0].ticket, opts)
+        rows = reader.read_chunk().data.num_rows
+        assert 0 < rows < 300_000, "the stream should still be in flight"
+        started = time.monotonic()
+        server.proc.send_signal(signal.SIGTERM)
+        ready = [server.http("/ready")[0]]
+        while ready[-1] != 503 and time.monotonic() - started < 1:
+            time.sleep(0.01)
+            ready.append(server.http("/ready")[0])
+        assert ready[-1] == 503, f"/ready after SIGTERM: {ready}"
+        while True:
+            try:
+                rows += reader.read_chunk().data.num_rows
+            except StopIteration:
+                break
+        assert rows == 300_000, f"the stream was cut at {rows} rows"
+        server.proc.wait(timeout=15)
+        print(f"\nstream finished and process exited {time.monotonic() - started:.1f} s after SIGTERM")
+    finally:
+        client.close()
+        server.stop()
+
+
 # --- 4. Load --------------------------------------------------------------
 
 
