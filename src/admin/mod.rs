@@ -51,9 +51,40 @@ pub fn prometheus() -> PrometheusHandle {
             if metrics::set_global_recorder(recorder).is_err() {
                 tracing::warn!("a metrics recorder was already installed; /metrics may be empty");
             }
+            register_at_zero();
             handle
         })
         .clone()
+}
+
+/// Counters of rare events start at zero rather than appear with the first
+/// event, so that dashboards show 0 and `rate()` sees the first increase.
+fn register_at_zero() {
+    for name in [
+        "flightdeck_cache_bypass_total",
+        "flightdeck_cache_hits_total",
+        "flightdeck_cache_misses_total",
+        "flightdeck_cache_not_shared_total",
+        "flightdeck_cache_refreshes_total",
+        "flightdeck_cache_stale_if_error_total",
+        "flightdeck_cache_stale_total",
+        "flightdeck_cache_superseded_fills_total",
+        "flightdeck_cache_too_large_total",
+        "flightdeck_memory_exhausted_total",
+        "flightdeck_pending_evicted_total",
+        "flightdeck_pending_expired_total",
+        "flightdeck_pending_refused_total",
+        "flightdeck_trino_bytes_total",
+        "flightdeck_trino_queries_total",
+    ] {
+        metrics::counter!(name).increment(0);
+    }
+    for reason in ["expired", "invalidated", "replaced", "size"] {
+        metrics::counter!("flightdeck_cache_evictions_total", "reason" => reason).increment(0);
+    }
+    for name in ["flightdeck_streams_open", "flightdeck_pending_queries", "flightdeck_trino_running_queries"] {
+        metrics::gauge!(name).increment(0.0);
+    }
 }
 
 /// An error answer of the admin API, as JSON.
@@ -113,7 +144,7 @@ pub async fn probe_trino(trino: TrinoClient, period: std::time::Duration, stop: 
     loop {
         tokio::select! {
             _ = tick.tick() => {
-                trino_up(&trino).await;
+                let _ = trino_up(&trino).await;
             }
             _ = stop.cancelled() => return,
         }
