@@ -36,7 +36,10 @@ SUPERSET_VENV=$FLIGHTDECK_CACHE_DIR/superset-venv
 "$SUPERSET_VENV/bin/pip" install -q --disable-pip-version-check -r tests/superset/requirements.txt
 export FLIGHTDECK_SUPERSET_PYTHON=$SUPERSET_VENV/bin/python
 
-step "Python client tests (ADBC, SQLAlchemy, and JDBC and Superset driven from them)"
+step "Helm, built once with Go, for the chart checks"
+scripts/helm.sh >/dev/null
+
+step "Python client tests (ADBC, SQLAlchemy, and JDBC and Superset driven from them) and the deploy/ checks"
 VENV=$FLIGHTDECK_CACHE_DIR/venv
 [[ -x "$VENV/bin/python" ]] || python3 -m venv "$VENV"
 "$VENV/bin/pip" install -q --disable-pip-version-check -r tests/python/requirements.txt
