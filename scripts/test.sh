@@ -36,8 +36,9 @@ SUPERSET_VENV=$FLIGHTDECK_CACHE_DIR/superset-venv
 "$SUPERSET_VENV/bin/pip" install -q --disable-pip-version-check -r tests/superset/requirements.txt
 export FLIGHTDECK_SUPERSET_PYTHON=$SUPERSET_VENV/bin/python
 
-step "Helm, built once with Go, for the chart checks"
+step "Helm and promtool, built once with Go, for the deploy/ checks"
 scripts/helm.sh >/dev/null
+scripts/promtool.sh >/dev/null
 
 step "Python client tests (ADBC, SQLAlchemy, and JDBC and Superset driven from them) and the deploy/ checks"
 VENV=$FLIGHTDECK_CACHE_DIR/venv

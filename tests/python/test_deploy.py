@@ -1,9 +1,10 @@
 """The deployment under deploy/, checked with real tools: the Helm chart
 lints and renders for every environment; each rendered object validates
 against the Kubernetes 1.30 schemas, and the ServiceMonitor and
-PrometheusRule against the prometheus-operator CRDs; every PromQL
-expression of the alert rules and the Grafana dashboard parses, and names
-only metrics that a running Flightdeck exports."""
+PrometheusRule against the prometheus-operator CRDs; the rules pass
+`promtool check rules` and their unit tests (tests/prometheus); every PromQL
+expression of the rules and the Grafana dashboard parses, and names only
+metrics that a running Flightdeck exports."""
 
 import json
 import os
@@ -141,6 +142,21 @@ def test_production_values_give_a_hardened_scaled_deployment(rendered):
 
 
 # --- PromQL ---------------------------------------------------------------
+
+
+@pytest.fixture(scope="session")
+def promtool() -> str:
+    out = subprocess.run([str(ROOT / "scripts/promtool.sh")], check=True, capture_output=True, text=True).stdout
+    return out.strip().splitlines()[-1]
+
+
+def test_the_rules_check_and_fire_as_their_unit_tests_expect(promtool):
+    check = subprocess.run([promtool, "check", "rules", str(RULES)], capture_output=True, text=True)
+    assert check.returncode == 0, check.stdout + check.stderr
+    tests = sorted((ROOT / "tests/prometheus").glob("*_test.yaml"))
+    assert tests
+    run = subprocess.run([promtool, "test", "rules", *map(str, tests)], capture_output=True, text=True)
+    assert run.returncode == 0, run.stdout + run.stderr
 
 # Grafana's variables, replaced by what they stand for so the text parses.
 GRAFANA_VARIABLES = {
