@@ -10,6 +10,7 @@ import json
 import os
 import re
 import subprocess
+import time
 import urllib.request
 from pathlib import Path
 
@@ -20,7 +21,7 @@ import pyarrow.flight as fl
 import pytest
 import yaml
 
-from conftest import ROOT, statement_query
+from conftest import ROOT, flightdeck_binary, hash_password, statement_query
 from test_faults import Server, flight_client
 
 CHART = ROOT / "deploy/helm/flightdeck"
@@ -30,6 +31,8 @@ ENVIRONMENTS = ["default", "dev", "staging", "prod"]
 KUBERNETES = "1.30.0"
 # The prometheus-operator release whose CRDs the monitoring objects must satisfy.
 OPERATOR = "github.com/prometheus-operator/prometheus-operator@v0.85.0"
+# The user of the users file the rendered configuration is started with.
+PASSWORD_USER = "operator"
 # Series Prometheus makes itself, not Flightdeck.
 PROMETHEUS_OWN = {"up"}
 
@@ -139,6 +142,53 @@ def test_production_values_give_a_hardened_scaled_deployment(rendered):
               if s["spec"].get("clusterIP") != "None" and any(p.get("appProtocol") == "grpc" for p in s["spec"]["ports"])]
     assert len(public) == 1, [s["metadata"]["name"] for s in public]
     assert [p["name"] for p in public[0]["spec"]["ports"]] == ["grpc"], public[0]["spec"]["ports"]
+
+
+@pytest.mark.parametrize("env", ENVIRONMENTS)
+def test_the_rendered_configuration_starts_flightdeck(rendered, env, tmp_path):
+    """The TOML the chart renders is what the binary accepts: Flightdeck
+    starts on it, with the secret files it names in place."""
+    toml = next(d for d in rendered[env] if d["kind"] == "ConfigMap" and "flightdeck.toml" in d.get("data", {}))
+    text = toml["data"]["flightdeck.toml"]
+    secrets = tmp_path / "secrets"
+    secrets.mkdir()
+    contents = {
+        "ticket-secret": "s" * 48,
+        "admin-token": "a" * 24,
+        "trino-password": "trino-pw",
+        "trino-token": "trino-token",
+        "users": f"{PASSWORD_USER}:{hash_password('pw')}\n",
+    }
+    for path in sorted(set(re.findall(r'"(/(?:etc/flightdeck|vault/secrets)/[^"]+)"', text))):
+        name = Path(path).name
+        local = secrets / name
+        if name in ("tls.crt", "tls.key"):
+            if not (secrets / "tls.crt").exists():
+                subprocess.run(["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "1",
+                                "-subj", "/CN=flightdeck", "-keyout", str(secrets / "tls.key"),
+                                "-out", str(secrets / "tls.crt")], check=True, capture_output=True)
+        else:
+            local.write_text(contents[name])
+        text = text.replace(path, str(local))
+    config = tmp_path / "flightdeck.toml"
+    config.write_text(text)
+    # Loopback ports of the OS's choosing instead of the pod's fixed ones.
+    env_vars = dict(os.environ, FLIGHTDECK_LISTEN="127.0.0.1:0", FLIGHTDECK_ADMIN_LISTEN="127.0.0.1:0")
+    log = tmp_path / "log"
+    with open(log, "w") as out:
+        proc = subprocess.Popen([flightdeck_binary(), "serve", "--config", str(config)], stdout=out,
+                                stderr=subprocess.STDOUT, env=env_vars)
+    try:
+        deadline = time.time() + 30
+        while not (m := re.search(r"admin HTTP on (http://\S+)", log.read_text())):
+            assert proc.poll() is None, f"{env}: Flightdeck refused the rendered configuration:\n{log.read_text()}"
+            assert time.time() < deadline, log.read_text()
+            time.sleep(0.05)
+        with urllib.request.urlopen(m.group(1) + "/health", timeout=5) as r:
+            assert r.status == 200
+    finally:
+        proc.terminate()
+        proc.wait(timeout=30)
 
 
 # --- PromQL ---------------------------------------------------------------
