@@ -18,11 +18,13 @@ struct Script {
     batches: Vec<Vec<i64>>,
     changes: Vec<Change>,
     fail: Option<Error>,
+    /// The first batch waits for a permit of this (a slow Trino).
+    hold: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Script {
     fn rows(batches: &[&[i64]]) -> Script {
-        Script { batches: batches.iter().map(|b| b.to_vec()).collect(), changes: Vec::new(), fail: None }
+        Script { batches: batches.iter().map(|b| b.to_vec()).collect(), changes: Vec::new(), fail: None, hold: None }
     }
 }
 
@@ -56,6 +58,7 @@ struct Run {
     changes: Vec<Change>,
     finished: bool,
     cancelled: Arc<AtomicUsize>,
+    hold: Option<Arc<tokio::sync::Semaphore>>,
 }
 
 impl Drop for Run {
@@ -77,6 +80,9 @@ impl Execution for Run {
     }
 
     async fn next_batch(&mut self) -> Result<Option<RecordBatch>> {
+        if let Some(hold) = self.hold.take() {
+            hold.acquire().await.expect("open").forget();
+        }
         let next = self.batches.pop_front();
         self.finished = next.is_none();
         Ok(next)
@@ -104,7 +110,13 @@ impl Engine for Double {
             .iter()
             .map(|b| RecordBatch::try_new(schema(), vec![Arc::new(Int64Array::from(b.clone()))]).unwrap())
             .collect();
-        Ok(Box::new(Run { batches, changes: script.changes, finished: false, cancelled: Arc::clone(&self.cancelled) }))
+        Ok(Box::new(Run {
+            batches,
+            changes: script.changes,
+            finished: false,
+            cancelled: Arc::clone(&self.cancelled),
+            hold: script.hold,
+        }))
     }
 
     async fn reads(&self, _session: &Session, _id: &str) -> Result<Option<Reads>> {
@@ -373,4 +385,38 @@ async fn session_options_are_checked_by_the_engine() {
     let (kept, refused) = r.set_options(session.clone(), vec![("catalog".into(), Some("hidden".into()))]).await;
     assert_eq!(kept, session, "a refused catalog leaves the session as it was");
     assert_eq!(refused, vec![("catalog".to_string(), OptionError::InvalidValue)]);
+}
+
+#[tokio::test]
+async fn no_reader_gets_rows_from_before_a_write_that_finished_first() {
+    let engine = Arc::new(Double::default());
+    let r = router(&engine, Some(CacheConfig::default()));
+    let read = "SELECT x FROM t";
+    let slow = Arc::new(tokio::sync::Semaphore::new(0));
+    engine.script(read, Script { hold: Some(Arc::clone(&slow)), ..Script::rows(&[&[1]]) });
+    // A read starts a fill, which Trino answers slowly, from before the write.
+    let first = tokio::spawn({
+        let r = r.clone();
+        async move { r.plan(request(read)).await }
+    });
+    while engine.runs(read) == 0 {
+        tokio::task::yield_now().await;
+    }
+    // The write finishes while that fill is still running.
+    engine.script("INSERT INTO t VALUES 2", Script::rows(&[&[1]]));
+    r.plan(request("INSERT INTO t VALUES 2")).await.unwrap();
+    engine.script(read, Script::rows(&[&[1], &[2]]));
+    // A read that starts after the write joins the same key.
+    let second = tokio::spawn({
+        let r = r.clone();
+        async move { r.plan(request(read)).await }
+    });
+    tokio::time::sleep(Duration::from_millis(50)).await;
+    slow.add_permits(1);
+    for reader in [first, second] {
+        let plan = reader.await.unwrap().unwrap();
+        let answer = r.redeem(&plan.ticket).await.unwrap();
+        assert_eq!(values(answer.body).await, vec![1, 2], "rows from before the write were served");
+    }
+    assert_eq!(r.plan(request(read)).await.unwrap().cache, Outcome::Hit, "the fresh fill is cached");
 }
