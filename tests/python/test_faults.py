@@ -162,6 +162,16 @@ class Server:
         except urllib.error.HTTPError as e:
             return e.code, e.read().decode()
 
+    def wait_not_ready(self, within: float):
+        """Asserts that /ready answers 503 within `within` seconds (after a
+        SIGTERM: at once, give or take the signal's delivery)."""
+        deadline = time.monotonic() + within
+        seen = [self.http("/ready")[0]]
+        while seen[-1] != 503 and time.monotonic() < deadline:
+            time.sleep(0.01)
+            seen.append(self.http("/ready")[0])
+        assert seen[-1] == 503, f"/ready after SIGTERM: {seen}"
+
     def metric(self, name: str) -> float:
         """Sum of a Prometheus metric over its labels (0 when absent)."""
         text = self.http("/metrics")[1]
@@ -676,11 +686,7 @@ def test_shutdown_with_open_stream(trino_url, probe, marker, tmp_path):
         server.proc.send_signal(signal.SIGTERM)
         # Draining: no longer ready (load balancers stop sending work), while
         # the open stream still flows for the grace period.
-        ready = [server.http("/ready")[0]]
-        while ready[-1] != 503 and time.monotonic() - started < 3:
-            time.sleep(0.05)
-            ready.append(server.http("/ready")[0])
-        assert ready[-1] == 503, f"/ready during the drain: {ready}"
+        server.wait_not_ready(within=1)
         assert reader.read_chunk().data.num_rows > 0, "the open stream is cut before its grace period"
         try:
             server.proc.wait(timeout=20)
@@ -713,11 +719,7 @@ def test_sigterm_lets_a_stream_in_flight_finish(trino_url, probe, marker, tmp_pa
         assert 0 < rows < 300_000, "the stream should still be in flight"
         started = time.monotonic()
         server.proc.send_signal(signal.SIGTERM)
-        ready = [server.http("/ready")[0]]
-        while ready[-1] != 503 and time.monotonic() - started < 1:
-            time.sleep(0.01)
-            ready.append(server.http("/ready")[0])
-        assert ready[-1] == 503, f"/ready after SIGTERM: {ready}"
+        server.wait_not_ready(within=1)
         while True:
             try:
                 rows += reader.read_chunk().data.num_rows
