@@ -7,6 +7,7 @@
 //! Trino reads differently never get the same canonical text.
 
 pub mod lexer;
+pub mod literal;
 
 use std::ops::ControlFlow;
 
