@@ -10,6 +10,7 @@ use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 use tonic::transport::server::TcpIncoming;
 
+use crate::accel::Datasets;
 use crate::admin::{self, AdminState};
 use crate::cache::ResultCache;
 use crate::config::Config;
@@ -39,8 +40,10 @@ pub struct Application {
     shutdown: CancellationToken,
     /// Cancelled when the grace period is over: open streams stop.
     stop_streams: CancellationToken,
-    /// Every background task: stream pumps, cache refreshes, the janitor.
+    /// Every background task: stream pumps, cache refreshes, the janitor,
+    /// dataset refreshes.
     tasks: TaskTracker,
+    datasets: Option<Datasets>,
 }
 
 /// Errors building the application.
@@ -119,8 +122,24 @@ impl Application {
             (config.trino.catalog.clone(), config.trino.schema.clone()),
             config.auth.session_ttl,
         ));
+        let datasets = (!config.accel.datasets.is_empty()).then(|| {
+            // Refreshes run as the user Flightdeck authenticates to Trino as.
+            let user = match &config.trino.client.auth {
+                crate::trino::TrinoAuth::Basic { user, .. } => user.clone(),
+                _ => "flightdeck".to_string(),
+            };
+            Datasets::new(
+                &config.accel.datasets,
+                trino.clone(),
+                user,
+                config.accel.max_concurrent_refreshes,
+                config.accel.memory_budget,
+                cache.clone(),
+            )
+        });
         let admin = AdminState {
             cache,
+            datasets: datasets.clone(),
             trino: trino.clone(),
             token: config.admin.token.as_ref().map(|t| t.expose().to_string()),
             shutdown: shutdown.clone(),
@@ -140,6 +159,7 @@ impl Application {
             shutdown,
             stop_streams,
             tasks,
+            datasets,
         })
     }
 
@@ -166,6 +186,11 @@ impl Application {
     /// The router, for tests and embedding.
     pub fn router(&self) -> Router {
         self.router.clone()
+    }
+
+    /// The accelerated datasets, when any are configured.
+    pub fn datasets(&self) -> Option<Datasets> {
+        self.datasets.clone()
     }
 
     /// The Trino client, for tests and embedding.
@@ -196,6 +221,9 @@ impl Application {
         tracing::info!(addr = %self.flight_addr, "Flight SQL listening");
         tracing::info!(addr = %self.admin_addr, "admin HTTP listening");
         self.tasks.spawn(self.router.registry().clone().janitor(token.clone()));
+        if let Some(d) = &self.datasets {
+            d.start(&token, &self.tasks);
+        }
         self.tasks.spawn(admin::probe_trino(self.trino.clone(), std::time::Duration::from_secs(10), token.clone()));
         // The admin server outlives the drain, answering /ready with 503.
         let stop_admin = CancellationToken::new();

@@ -28,6 +28,8 @@
 
 #![warn(missing_debug_implementations, clippy::clone_on_ref_ptr, rustdoc::broken_intra_doc_links)]
 
+/// Accelerated datasets: local copies of Trino tables, kept fresh.
+pub mod accel;
 /// The admin HTTP server: metrics, health, cache administration.
 pub mod admin;
 /// Building and running the servers.

@@ -17,6 +17,8 @@ pub struct MemoryBudget {
 struct Inner {
     limit: u64,
     used: AtomicU64,
+    /// The gauge of the bytes reserved.
+    reserved_gauge: &'static str,
 }
 
 /// Bytes that did not fit.
@@ -32,10 +34,17 @@ pub struct Exhausted {
 }
 
 impl MemoryBudget {
-    /// A budget of `limit` bytes.
+    /// A budget of `limit` bytes for results buffered outside the cache.
     pub fn new(limit: u64) -> Self {
-        metrics::gauge!("flightdeck_memory_budget_bytes").set(limit as f64);
-        MemoryBudget { inner: Arc::new(Inner { limit, used: AtomicU64::new(0) }) }
+        Self::with_gauges(limit, "flightdeck_memory_budget_bytes", "flightdeck_memory_reserved_bytes")
+    }
+
+    /// A budget of `limit` bytes, published as the gauges `budget` (its
+    /// size) and `reserved` (bytes reserved now).
+    pub fn with_gauges(limit: u64, budget: &'static str, reserved: &'static str) -> Self {
+        metrics::gauge!(budget).set(limit as f64);
+        metrics::gauge!(reserved).set(0.0);
+        MemoryBudget { inner: Arc::new(Inner { limit, used: AtomicU64::new(0), reserved_gauge: reserved }) }
     }
 
     /// An empty reservation, to grow as data arrives.
@@ -63,7 +72,7 @@ impl MemoryBudget {
             }
             match self.inner.used.compare_exchange_weak(used, next, Ordering::SeqCst, Ordering::SeqCst) {
                 Ok(_) => {
-                    metrics::gauge!("flightdeck_memory_reserved_bytes").set(next as f64);
+                    metrics::gauge!(self.inner.reserved_gauge).set(next as f64);
                     return Ok(());
                 }
                 Err(now) => used = now,
@@ -73,7 +82,7 @@ impl MemoryBudget {
 
     fn give_back(&self, n: u64) {
         let now = self.inner.used.fetch_sub(n, Ordering::SeqCst) - n;
-        metrics::gauge!("flightdeck_memory_reserved_bytes").set(now as f64);
+        metrics::gauge!(self.inner.reserved_gauge).set(now as f64);
     }
 }
 

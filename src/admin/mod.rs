@@ -5,11 +5,14 @@
 //! |---|---|
 //! | `GET /metrics` | Prometheus text format |
 //! | `GET /health` | 200 while the process serves |
-//! | `GET /ready` | 200 when Trino answers `/v1/info` and has started, else 503 (also once shutdown begins) |
+//! | `GET /ready` | 200 when Trino answers `/v1/info` and has started and every dataset has loaded, else 503 (also once shutdown begins) |
 //! | `GET /admin/cache/entries` | cache entries: id, statement, user, bytes, rows, age, hits, tables |
 //! | `DELETE /admin/cache` | invalidate every entry |
 //! | `DELETE /admin/cache/entries/{id}` | invalidate one entry |
 //! | `DELETE /admin/cache/tables/{catalog.schema.table}` | invalidate entries that read a table |
+//! | `GET /admin/datasets` | accelerated datasets: state, rows, bytes, version, watermark, last refresh, lag, error |
+//! | `POST /admin/datasets/{table}/refresh` | refresh now (202) |
+//! | `POST /admin/datasets/{table}/pause`, `.../resume` | stop and restart refreshing |
 
 use std::sync::{Arc, OnceLock};
 
@@ -17,11 +20,12 @@ use axum::extract::{Path, Request, State};
 use axum::http::{StatusCode, header};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{delete, get};
+use axum::routing::{delete, get, post};
 use axum::{Json, Router};
 use metrics_exporter_prometheus::{PrometheusBuilder, PrometheusHandle};
 use serde_json::json;
 
+use crate::accel::Datasets;
 use crate::cache::ResultCache;
 use crate::trino::TrinoClient;
 
@@ -29,6 +33,8 @@ use crate::trino::TrinoClient;
 #[derive(Debug, Clone)]
 pub struct AdminState {
     pub cache: Option<ResultCache>,
+    /// Accelerated datasets; `/ready` waits until each has loaded once.
+    pub datasets: Option<Datasets>,
     pub trino: TrinoClient,
     pub token: Option<String>,
     /// Cancelled when shutdown begins: `/ready` answers 503 from then on,
@@ -104,6 +110,8 @@ pub fn router(state: AdminState) -> Router {
         .route("/admin/cache", delete(invalidate_all))
         .route("/admin/cache/entries/{id}", delete(invalidate_entry))
         .route("/admin/cache/tables/{table}", delete(invalidate_table))
+        .route("/admin/datasets", get(list_datasets))
+        .route("/admin/datasets/{table}/{action}", post(dataset_action))
         .route_layer(middleware::from_fn_with_state(Arc::clone(&state), require_token));
     let handle = prometheus();
     Router::new()
@@ -162,6 +170,10 @@ async fn ready(State(state): State<Arc<AdminState>>) -> Response {
     if state.shutdown.is_cancelled() {
         return ApiError(StatusCode::SERVICE_UNAVAILABLE, "shutting down".into()).into_response();
     }
+    if state.datasets.as_ref().is_some_and(|d| !d.all_loaded()) {
+        return ApiError(StatusCode::SERVICE_UNAVAILABLE, "accelerated datasets are still loading".into())
+            .into_response();
+    }
     match trino_up(&state.trino).await {
         Ok(true) => (StatusCode::OK, "ready").into_response(),
         Ok(false) => ApiError(StatusCode::SERVICE_UNAVAILABLE, "Trino is starting".into()).into_response(),
@@ -201,4 +213,32 @@ async fn invalidate_table(
     }
     cache(&state)?.invalidate_tables(std::slice::from_ref(&table)).await;
     Ok(Json(json!({ "invalidated_table": table })).into_response())
+}
+
+fn datasets(state: &AdminState) -> Result<&Datasets, ApiError> {
+    state
+        .datasets
+        .as_ref()
+        .ok_or_else(|| ApiError(StatusCode::NOT_FOUND, "no accelerated datasets are configured".into()))
+}
+
+async fn list_datasets(State(state): State<Arc<AdminState>>) -> Result<Response, ApiError> {
+    Ok(Json(datasets(&state)?.list()).into_response())
+}
+
+async fn dataset_action(
+    State(state): State<Arc<AdminState>>,
+    Path((table, action)): Path<(String, String)>,
+) -> Result<Response, ApiError> {
+    let d = datasets(&state)?;
+    let (found, status) = match action.as_str() {
+        "refresh" => (d.refresh_now(&table), StatusCode::ACCEPTED),
+        "pause" => (d.pause(&table), StatusCode::OK),
+        "resume" => (d.resume(&table), StatusCode::ACCEPTED),
+        other => return Err(ApiError(StatusCode::NOT_FOUND, format!("no dataset action `{other}`"))),
+    };
+    if !found {
+        return Err(ApiError(StatusCode::NOT_FOUND, format!("no dataset `{table}`")));
+    }
+    Ok((status, Json(json!({ "table": table.to_lowercase(), "action": action }))).into_response())
 }

@@ -33,6 +33,7 @@
 //! go together, limits) is checked by [`Config::resolve`], which reports
 //! every problem at once rather than the first.
 
+mod accel;
 mod admin;
 mod auth;
 mod cache;
@@ -52,6 +53,7 @@ use serde::Deserialize;
 
 use crate::cache::CacheConfig;
 
+pub use accel::{Accel, AccelArgs, DatasetArgs};
 pub use admin::{Admin, AdminArgs};
 pub(crate) use auth::load_users;
 pub use auth::{Auth, AuthArgs, AuthMode, ClientAuth};
@@ -87,6 +89,13 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub admin: AdminArgs,
+
+    #[command(flatten)]
+    pub accel: AccelArgs,
+
+    /// Accelerated datasets: `[[datasets]]` tables, in the file only.
+    #[arg(skip)]
+    pub datasets: Vec<DatasetArgs>,
 }
 
 /// A section of the options: flags and variables through clap, a table of
@@ -155,6 +164,7 @@ pub struct Config {
     pub auth: Auth,
     pub cache: CacheConfig,
     pub admin: Admin,
+    pub accel: Accel,
 }
 
 impl Config {
@@ -187,6 +197,13 @@ impl Config {
         let auth = resolve_section(&args.auth, file.auth, &mut problems);
         let cache = resolve_section(&args.cache, file.cache, &mut problems);
         let admin = resolve_section(&args.admin, file.admin, &mut problems);
+        let mut accel = resolve_section(&args.accel, file.accel, &mut problems);
+        accel.datasets = file.datasets.into_iter().filter_map(|d| accel::dataset(d, &mut problems)).collect();
+        let mut tables: Vec<&str> = accel.datasets.iter().map(|d| d.table.as_str()).collect();
+        tables.sort_unstable();
+        if let Some(w) = tables.windows(2).find(|w| w[0] == w[1]) {
+            problems.push(format!("dataset {}: declared twice", w[0]));
+        }
 
         // Passwords and tokens must not cross a network in clear text.
         if matches!(auth.mode, AuthMode::Password { .. })
@@ -204,7 +221,7 @@ impl Config {
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Config { flight, trino, auth, cache, admin })
+        Ok(Config { flight, trino, auth, cache, admin, accel })
     }
 }
 

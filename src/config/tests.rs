@@ -409,3 +409,43 @@ fn debug_output_hides_secrets() {
     }
     assert!(shown.contains("ticket_secret: Some(<redacted>)"), "{shown}");
 }
+
+#[test]
+fn datasets_come_from_the_file_checked() {
+    let file = File::new(
+        "[accel]\nmax_concurrent_refreshes = 3\nmemory_budget = \"2GiB\"\n\n\
+         [[datasets]]\ntable = \"Memory.Default.Events\"\nmode = \"append\"\ntime_column = \"ts\"\n\
+         overlap = \"10m\"\nkey = [\"node_id\", \"ts\"]\ninterval = \"30s\"\nmax_bytes = \"1GiB\"\naccess = \"all\"\n\n\
+         [[datasets]]\ntable = \"tpch.tiny.nation\"\n",
+    );
+    let c = Config::resolve(&file.with(&["--accel-max-concurrent-refreshes", "4"])).unwrap();
+    assert_eq!((c.accel.max_concurrent_refreshes, c.accel.memory_budget), (4, 2 << 30));
+    let d = &c.accel.datasets;
+    assert_eq!(d.len(), 2);
+    assert_eq!(d[0].table, "memory.default.events");
+    assert_eq!((d[0].mode, d[0].time_column.as_deref()), (crate::accel::Mode::Append, Some("ts")));
+    assert_eq!((d[0].overlap, d[0].interval), (Duration::from_secs(600), Duration::from_secs(30)));
+    assert_eq!((d[0].key.len(), d[0].max_bytes, d[0].access), (2, Some(1 << 30), crate::accel::Access::All));
+    assert_eq!(
+        (d[1].mode, d[1].interval, d[1].access),
+        (crate::accel::Mode::Full, Duration::from_secs(60), crate::accel::Access::Trino)
+    );
+    assert!(Config::resolve(&parse(&[])).unwrap().accel.datasets.is_empty());
+}
+
+#[test]
+fn every_dataset_problem_is_reported() {
+    let file = File::new(
+        "[[datasets]]\ntable = \"events\"\n\n\
+         [[datasets]]\ntable = \"m.d.t\"\nmode = \"append\"\n\n\
+         [[datasets]]\ntable = \"m.d.u\"\nretention = \"400d\"\n\n\
+         [[datasets]]\ntable = \"m.d.v\"\nmode = \"sideways\"\n\n\
+         [[datasets]]\ntable = \"m.d.w\"\n\n[[datasets]]\ntable = \"M.D.W\"\n",
+    );
+    let problems = Config::resolve(&file.with(&[])).unwrap_err();
+    for expected in
+        ["catalog.schema.table", "needs a `time_column`", "`retention` is not supported", "sideways", "declared twice"]
+    {
+        assert!(problems.iter().any(|p| p.contains(expected)), "{expected} missing from {problems:?}");
+    }
+}

@@ -4,6 +4,8 @@
 /// The result cache end to end: single flight, isolation, freshness, admin.
 mod cache;
 mod common;
+/// Accelerated datasets: loading, append and full refresh, failures, limits.
+mod datasets;
 /// Failure handling: errors, unavailability, authentication, tickets.
 mod errors;
 /// Writes run once, exact parameters and type names, and the other defects

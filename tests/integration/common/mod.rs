@@ -66,6 +66,7 @@ pub struct TestServer {
     pub admin: SocketAddr,
     pub router: Router,
     pub trino: TrinoClient,
+    pub datasets: Option<flightdeck::accel::Datasets>,
     shutdown: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<()>>,
 }
@@ -79,7 +80,7 @@ impl TestServer {
         let app = Application::build(config).await.expect("build flightdeck");
         let addr = app.flight_addr();
         let admin = app.admin_addr();
-        let (router, trino) = (app.router(), app.trino());
+        let (router, trino, datasets) = (app.router(), app.trino(), app.datasets());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             app.run_until_stopped(async {
@@ -88,7 +89,7 @@ impl TestServer {
             .await
             .expect("flight server");
         });
-        TestServer { addr, admin, router, trino, shutdown: Some(tx), task: Some(task) }
+        TestServer { addr, admin, router, trino, datasets, shutdown: Some(tx), task: Some(task) }
     }
 
     /// A server with the result cache off: every query goes to Trino.

@@ -1,0 +1,344 @@
+//! Loading and refreshing one dataset, and the worker that does it on time.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::{Duration, Instant, SystemTime};
+
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
+use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
+use arrow::record_batch::RecordBatch;
+use tokio_util::sync::CancellationToken;
+
+use super::{Dataset, Inner, Mode, Version};
+use crate::trino::Session;
+
+/// The largest value of the time column, in the column's own unit, and
+/// the same as a Trino literal.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Watermark {
+    pub value: i64,
+    pub literal: String,
+}
+
+/// Keeps `ds` refreshed until `stop`: runs the worker, and starts it again
+/// if it panics (reported as the dataset's error and counted).
+pub(super) async fn supervise(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
+    loop {
+        let worker = tokio::spawn(run(Arc::clone(&inner), Arc::clone(&ds), stop.clone()));
+        match worker.await {
+            Ok(()) => return,
+            Err(e) if e.is_panic() => {
+                tracing::error!(table = %ds.config.table, "dataset refresh worker panicked; restarting it");
+                metrics::counter!("flightdeck_dataset_refresh_failures_total", "table" => ds.config.table.clone())
+                    .increment(1);
+                let mut status = ds.status.lock().expect("dataset status");
+                status.refreshing = false;
+                status.error = Some("the refresh worker stopped unexpectedly and was restarted".into());
+            }
+            Err(_) => return,
+        }
+        if stop.is_cancelled() {
+            return;
+        }
+    }
+}
+
+/// Refreshes `ds` every interval (plus jitter), at once when asked, and
+/// after a failure with back-off, until `stop`.
+async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
+    let table = ds.config.table.clone();
+    let mut failures: u32 = 0;
+    loop {
+        if !ds.paused.load(Ordering::SeqCst) {
+            let permit = tokio::select! {
+                p = inner.slots.acquire() => p.expect("slots are never closed"),
+                _ = stop.cancelled() => return,
+            };
+            ds.status.lock().expect("dataset status").refreshing = true;
+            let started = (Instant::now(), SystemTime::now());
+            let outcome = tokio::select! {
+                outcome = refresh(&inner, &ds) => outcome,
+                // Dropping the refresh cancels its Trino query.
+                _ = stop.cancelled() => return,
+            };
+            drop(permit);
+            let took = started.0.elapsed();
+            metrics::histogram!("flightdeck_dataset_refresh_seconds", "table" => table.clone())
+                .record(took.as_secs_f64());
+            let mut status = ds.status.lock().expect("dataset status");
+            status.refreshing = false;
+            match outcome {
+                Ok(pulled) => {
+                    failures = 0;
+                    status.error = None;
+                    status.fresh_as_of = Some(started.1);
+                    status.last_refresh_ms = Some(took.as_millis() as u64);
+                    status.last_rows_pulled = Some(pulled);
+                    let fresh = started.1.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+                    metrics::gauge!("flightdeck_dataset_last_refresh_timestamp_seconds", "table" => table.clone())
+                        .set(fresh.as_secs_f64());
+                    metrics::counter!("flightdeck_dataset_rows_pulled_total", "table" => table.clone())
+                        .increment(pulled);
+                }
+                Err(e) => {
+                    failures += 1;
+                    tracing::warn!(%table, error = %e, failures, "dataset refresh failed; the previous version stays");
+                    status.error = Some(e);
+                    metrics::counter!("flightdeck_dataset_refresh_failures_total", "table" => table.clone())
+                        .increment(1);
+                }
+            }
+        }
+        let wait = next_wait(ds.config.interval, failures);
+        tokio::select! {
+            _ = tokio::time::sleep(wait) => {}
+            _ = ds.wake.notified() => {}
+            _ = stop.cancelled() => return,
+        }
+    }
+}
+
+/// The time to the next refresh: the interval plus up to 10 % jitter, so
+/// that replicas started together drift apart; after failures, a back-off
+/// from one second, doubling, never longer than the interval.
+pub(super) fn next_wait(interval: Duration, failures: u32) -> Duration {
+    if failures > 0 {
+        let backoff = Duration::from_secs(1 << failures.min(16).saturating_sub(1));
+        return backoff.min(interval);
+    }
+    let jitter = interval.mul_f64(rand::random::<f64>() * 0.1);
+    interval + jitter
+}
+
+/// One refresh: a new version swapped in, or an error leaving the old one.
+/// Returns the rows read from Trino.
+async fn refresh(inner: &Inner, ds: &Dataset) -> Result<u64, String> {
+    let current = ds.current();
+    let incremental = match (&ds.config.mode, &current) {
+        (Mode::Append, Some(v)) => v.watermark.clone().map(|w| (Arc::clone(v), w)),
+        _ => None,
+    };
+    let (batches, schema, pulled) = match incremental {
+        Some((old, watermark)) => match append(inner, ds, &old, &watermark).await? {
+            Some(built) => built,
+            None => {
+                tracing::info!(table = %ds.config.table, "append refresh cannot be trusted; reading the whole table");
+                full(inner, ds).await?
+            }
+        },
+        None => full(inner, ds).await?,
+    };
+    install(inner, ds, schema, batches)?;
+    Ok(pulled)
+}
+
+/// The relation a refresh reads.
+fn relation(ds: &Dataset) -> String {
+    match &ds.config.source {
+        Some(sql) => format!("({sql})"),
+        None => ds.config.table.split('.').map(crate::sql::quote_ident).collect::<Vec<_>>().join("."),
+    }
+}
+
+type Built = (Vec<RecordBatch>, SchemaRef, u64);
+
+/// Every row, sorted by the time column in append mode.
+async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
+    let (schema, batches) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
+    let pulled = rows(&batches);
+    let batches = match &ds.config.time_column {
+        Some(column) => sorted(&schema, &batches, column)?,
+        None => batches,
+    };
+    Ok((batches, schema, pulled))
+}
+
+/// The old version up to `watermark - overlap`, then what Trino has from
+/// there on; `None` when that cannot be trusted.
+async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermark) -> Result<Option<Built>, String> {
+    let column = ds.config.time_column.as_deref().expect("append mode has a time column");
+    let index = old.schema.index_of(column).map_err(|e| e.to_string())?;
+    let ty = old.schema.field(index).data_type().clone();
+    let cutoff = cutoff(&ty, watermark.value, ds.config.overlap)?;
+    let sql = format!("SELECT * FROM {} WHERE {} >= {}", relation(ds), crate::sql::quote_ident(column), cutoff.literal);
+    let (schema, fresh) = pull(inner, ds, &sql).await?;
+    if schema != old.schema {
+        return Ok(None);
+    }
+    let pulled = rows(&fresh);
+    // Rows at the watermark that are gone now: deleted, or the time column
+    // went backwards. An append cannot express that; a full read can.
+    match max_time(&fresh, index)? {
+        Some(max) if max >= watermark.value => {}
+        _ => return Ok(None),
+    }
+    let fresh = sorted(&schema, &fresh, column)?;
+    let mut head = Vec::new();
+    for b in &old.batches {
+        let keep = below(b.column(index), cutoff.value)?;
+        let kept = filter_record_batch(b, &keep).map_err(|e| e.to_string())?;
+        if kept.num_rows() > 0 {
+            head.push(kept);
+        }
+    }
+    if !ds.config.key.is_empty() {
+        head = without_keys(&schema, head, &fresh, &ds.config.key)?;
+    }
+    head.extend(fresh);
+    Ok(Some((head, schema, pulled)))
+}
+
+/// Runs `sql` on Trino as the service user and reads all of it, within the
+/// datasets' budget and the dataset's limit.
+async fn pull(inner: &Inner, ds: &Dataset, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+    let session = Session { user: inner.user.clone(), ..Default::default() };
+    let mut query = inner.trino.start(&session, sql).await.map_err(|e| e.to_string())?;
+    let schema = query.wait_for_schema().await.map_err(|e| e.to_string())?;
+    // What is read is held until the version is built: counted as it comes.
+    let mut reservation = inner.memory.reservation();
+    let mut batches = Vec::new();
+    while let Some(b) = query.next_batch().await.map_err(|e| e.to_string())? {
+        reservation.grow(b.get_array_memory_size() as u64).map_err(|e| format!("{}: {e}", ds.config.table))?;
+        check_limit(ds, reservation.bytes())?;
+        batches.push(b);
+    }
+    Ok((schema, batches))
+}
+
+fn check_limit(ds: &Dataset, bytes: u64) -> Result<(), String> {
+    match ds.config.max_bytes {
+        Some(max) if bytes > max => {
+            Err(format!("{} holds more than its limit of {max} bytes (max_bytes): not loaded", ds.config.table))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// Swaps in a version of `batches`, its bytes reserved first, and marks
+/// the cache entries that read the table stale.
+fn install(inner: &Inner, ds: &Dataset, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(), String> {
+    let bytes: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
+    check_limit(ds, bytes)?;
+    let mut reservation = inner.memory.reservation();
+    reservation.grow(bytes).map_err(|e| format!("{}: {e}", ds.config.table))?;
+    let watermark = match &ds.config.time_column {
+        Some(column) => {
+            let index = schema.index_of(column).map_err(|e| e.to_string())?;
+            let ty = schema.field(index).data_type().clone();
+            max_time(&batches, index)?.map(|value| watermark(&ty, value)).transpose()?
+        }
+        None => None,
+    };
+    let number = ds.versions.fetch_add(1, Ordering::SeqCst) + 1;
+    let rows = rows(&batches);
+    let version = Version { number, schema, batches, rows, bytes, watermark, _reservation: reservation };
+    let table = ds.config.table.clone();
+    metrics::gauge!("flightdeck_dataset_rows", "table" => table.clone()).set(rows as f64);
+    metrics::gauge!("flightdeck_dataset_bytes", "table" => table.clone()).set(bytes as f64);
+    *ds.current.write().expect("dataset lock") = Some(Arc::new(version));
+    if let Some(cache) = &inner.cache {
+        cache.mark_stale(&[table]);
+    }
+    Ok(())
+}
+
+fn rows(batches: &[RecordBatch]) -> u64 {
+    batches.iter().map(|b| b.num_rows() as u64).sum()
+}
+
+/// One batch of `batches`, ordered by `column` (nulls first, as they are
+/// below every watermark).
+fn sorted(schema: &SchemaRef, batches: &[RecordBatch], column: &str) -> Result<Vec<RecordBatch>, String> {
+    if batches.is_empty() {
+        return Ok(Vec::new());
+    }
+    let all = concat_batches(schema, batches).map_err(|e| e.to_string())?;
+    let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
+    let order = sort_to_indices(all.column(index), Some(SortOptions { descending: false, nulls_first: true }), None)
+        .map_err(|e| e.to_string())?;
+    Ok(vec![take_record_batch(&all, &order).map_err(|e| e.to_string())?])
+}
+
+/// The time column's values as i64 in its own unit (days for a date).
+fn times(a: &ArrayRef) -> Result<Int64Array, String> {
+    let as_i64 = arrow::compute::cast(a, &DataType::Int64).map_err(|e| e.to_string())?;
+    Ok(as_i64.as_primitive::<Int64Type>().clone())
+}
+
+fn max_time(batches: &[RecordBatch], index: usize) -> Result<Option<i64>, String> {
+    let mut max = None;
+    for b in batches {
+        if let Some(m) = arrow::compute::max(&times(b.column(index))?) {
+            max = Some(max.map_or(m, |x: i64| x.max(m)));
+        }
+    }
+    Ok(max)
+}
+
+/// Which rows lie before `cutoff` (nulls do: they are never re-read).
+fn below(a: &ArrayRef, cutoff: i64) -> Result<BooleanArray, String> {
+    let t = times(a)?;
+    Ok(t.iter().map(|v| Some(v.is_none_or(|v| v < cutoff))).collect())
+}
+
+/// `head` without the rows whose key appears in `fresh`.
+fn without_keys(
+    schema: &SchemaRef,
+    head: Vec<RecordBatch>,
+    fresh: &[RecordBatch],
+    key: &[String],
+) -> Result<Vec<RecordBatch>, String> {
+    let indices: Vec<usize> =
+        key.iter().map(|k| schema.index_of(k).map_err(|e| format!("key: {e}"))).collect::<Result<_, _>>()?;
+    let fields: Vec<arrow::row::SortField> =
+        indices.iter().map(|&i| arrow::row::SortField::new(schema.field(i).data_type().clone())).collect();
+    let converter = arrow::row::RowConverter::new(fields).map_err(|e| e.to_string())?;
+    let columns = |b: &RecordBatch| indices.iter().map(|&i| Arc::clone(b.column(i))).collect::<Vec<_>>();
+    let mut seen = std::collections::HashSet::new();
+    for b in fresh {
+        let keys = converter.convert_columns(&columns(b)).map_err(|e| e.to_string())?;
+        seen.extend(keys.iter().map(|r| r.as_ref().to_vec()));
+    }
+    let mut out = Vec::new();
+    for b in head {
+        let keys = converter.convert_columns(&columns(&b)).map_err(|e| e.to_string())?;
+        let keep: BooleanArray = keys.iter().map(|r| Some(!seen.contains(r.as_ref()))).collect();
+        let kept = filter_record_batch(&b, &keep).map_err(|e| e.to_string())?;
+        if kept.num_rows() > 0 {
+            out.push(kept);
+        }
+    }
+    Ok(out)
+}
+
+/// The watermark `value` of a time column of type `ty`.
+fn watermark(ty: &DataType, value: i64) -> Result<Watermark, String> {
+    let array: ArrayRef = match ty {
+        DataType::Timestamp(unit, tz) => {
+            let a = Int64Array::from(vec![value]);
+            arrow::compute::cast(&a, &DataType::Timestamp(*unit, tz.clone())).map_err(|e| e.to_string())?
+        }
+        DataType::Date32 => Arc::new(arrow::array::Date32Array::from(vec![value as i32])),
+        DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64 => {
+            arrow::compute::cast(&Int64Array::from(vec![value]), ty).map_err(|e| e.to_string())?
+        }
+        other => return Err(format!("time column of type {other}: use a timestamp, date or integer column")),
+    };
+    let literal = crate::sql::literal::literal(&array, 0)?;
+    Ok(Watermark { value, literal })
+}
+
+/// `watermark - overlap`, in the column's unit: whole days for a date,
+/// seconds for an integer column (epoch seconds, or any counter).
+pub(super) fn cutoff(ty: &DataType, watermark_value: i64, overlap: Duration) -> Result<Watermark, String> {
+    let back: i64 = match ty {
+        DataType::Timestamp(TimeUnit::Second, _) => overlap.as_secs() as i64,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => overlap.as_millis() as i64,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => overlap.as_micros() as i64,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => overlap.as_nanos() as i64,
+        DataType::Date32 => overlap.as_secs().div_ceil(86_400) as i64,
+        _ => overlap.as_secs() as i64,
+    };
+    watermark(ty, watermark_value.saturating_sub(back))
+}

@@ -1,0 +1,153 @@
+//! `[accel]` and `[[datasets]]`: accelerated datasets, local copies of
+//! Trino tables kept fresh by refresh. Datasets are listed in the file only.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::Args;
+use merge::Merge;
+use serde::Deserialize;
+
+use super::values;
+use super::{Section, defaulted};
+use crate::accel::{Access, DatasetConfig, Mode};
+
+/// Options of the `[accel]` section.
+#[derive(Debug, Clone, Default, Args, Deserialize, Merge)]
+#[merge(strategy = merge::option::overwrite_none)]
+#[command(next_help_heading = "Accelerated datasets")]
+#[serde(default, deny_unknown_fields)]
+pub struct AccelArgs {
+    /// Directory for dataset snapshots.
+    #[arg(id = "accel_dir", long = "accel-dir", env = "FLIGHTDECK_ACCEL_DIR", value_name = "DIR")]
+    pub dir: Option<PathBuf>,
+
+    /// Most dataset refreshes running at once, across all datasets.
+    #[arg(
+        long = "accel-max-concurrent-refreshes",
+        env = "FLIGHTDECK_ACCEL_MAX_CONCURRENT_REFRESHES",
+        value_name = "N",
+        default_value = "2"
+    )]
+    pub max_concurrent_refreshes: Option<usize>,
+
+    /// Memory of all datasets together, e.g. `4GiB`; a dataset that would
+    /// exceed it fails (its previous version stays).
+    #[arg(id = "accel_memory_budget", long = "accel-memory-budget", env = "FLIGHTDECK_ACCEL_MEMORY_BUDGET",
+          value_name = "SIZE", value_parser = values::size, default_value = "4GiB")]
+    #[serde(deserialize_with = "values::de_size")]
+    pub memory_budget: Option<u64>,
+}
+
+/// One `[[datasets]]` table of the file.
+#[derive(Debug, Clone, Default, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct DatasetArgs {
+    /// `catalog.schema.table`, as clients name it.
+    pub table: String,
+    /// `full` or `append`.
+    #[serde(default)]
+    pub mode: Option<String>,
+    /// Append: the watermark column (timestamp, date or integer).
+    #[serde(default)]
+    pub time_column: Option<String>,
+    /// Append: how far before the watermark rows are read again.
+    #[serde(default, deserialize_with = "values::de_duration")]
+    pub overlap: Option<Duration>,
+    /// Append: rows read again replace older rows with the same key.
+    #[serde(default)]
+    pub key: Vec<String>,
+    /// Time between refreshes; jitter is added.
+    #[serde(default, deserialize_with = "values::de_duration")]
+    pub interval: Option<Duration>,
+    /// A statement run on Trino instead of reading the whole table.
+    #[serde(default)]
+    pub source: Option<String>,
+    /// Drop rows older than this, by the time column.
+    #[serde(default, deserialize_with = "values::de_duration")]
+    pub retention: Option<Duration>,
+    /// Most bytes this dataset may hold.
+    #[serde(default, deserialize_with = "values::de_size")]
+    pub max_bytes: Option<u64>,
+    /// `trino` (Trino decides per user) or `all` (any authenticated user).
+    #[serde(default)]
+    pub access: Option<String>,
+}
+
+/// The checked `[accel]` settings and datasets.
+#[derive(Debug, Clone)]
+pub struct Accel {
+    pub dir: Option<PathBuf>,
+    pub max_concurrent_refreshes: usize,
+    pub memory_budget: u64,
+    pub datasets: Vec<DatasetConfig>,
+}
+
+impl Section for AccelArgs {
+    type Resolved = Accel;
+
+    fn resolve(self, problems: &mut Vec<String>) -> Accel {
+        let max_concurrent_refreshes = defaulted(self.max_concurrent_refreshes);
+        if max_concurrent_refreshes == 0 {
+            problems.push("accel max concurrent refreshes: must be at least 1".into());
+        }
+        Accel {
+            dir: self.dir,
+            max_concurrent_refreshes,
+            memory_budget: defaulted(self.memory_budget),
+            datasets: Vec::new(),
+        }
+    }
+}
+
+/// The checked dataset of one `[[datasets]]` table.
+pub(super) fn dataset(d: DatasetArgs, problems: &mut Vec<String>) -> Option<DatasetConfig> {
+    let name = d.table.clone();
+    let mut problem = |what: String| problems.push(format!("dataset {name}: {what}"));
+    let parts: Vec<&str> = d.table.split('.').collect();
+    if parts.len() != 3 || parts.iter().any(|p| p.trim().is_empty()) {
+        problem("`table` must be catalog.schema.table".into());
+        return None;
+    }
+    let mode = match d.mode.as_deref().unwrap_or("full") {
+        "full" => Mode::Full,
+        "append" => Mode::Append,
+        other => {
+            problem(format!("mode `{other}`: expected full or append"));
+            return None;
+        }
+    };
+    if mode == Mode::Append && d.time_column.is_none() {
+        problem("append mode needs a `time_column`".into());
+    }
+    if mode == Mode::Full && (d.time_column.is_some() || d.overlap.is_some() || !d.key.is_empty()) {
+        problem("`time_column`, `overlap` and `key` are for append mode".into());
+    }
+    let access = match d.access.as_deref().unwrap_or("trino") {
+        "trino" => Access::Trino,
+        "all" => Access::All,
+        other => {
+            problem(format!("access `{other}`: expected trino or all"));
+            return None;
+        }
+    };
+    // Read but not acted on yet: refused rather than silently ignored.
+    if d.retention.is_some() {
+        problem("`retention` is not supported yet".into());
+    }
+    let interval = d.interval.unwrap_or(Duration::from_secs(60));
+    if interval < Duration::from_secs(1) {
+        problem("`interval` must be at least 1s".into());
+    }
+    Some(DatasetConfig {
+        table: d.table.to_lowercase(),
+        mode,
+        time_column: d.time_column,
+        overlap: d.overlap.unwrap_or_default(),
+        key: d.key,
+        interval,
+        source: d.source,
+        max_bytes: d.max_bytes,
+        access,
+    })
+}

@@ -1,0 +1,216 @@
+use std::time::Duration;
+
+use arrow::array::{AsArray, Int64Array};
+use flightdeck::accel::{Access, DatasetConfig, Mode};
+use serde_json::Value;
+
+use crate::common::*;
+
+const TOKEN: &str = "admin-token-0123456789";
+
+/// A memory table of `(ts timestamp(3), id bigint, v varchar)` holding `rows`.
+async fn table(name: &str, rows: &[(&str, i64, &str)]) -> String {
+    let table = format!("memory.default.{}", marker(name));
+    let trino = trino_direct();
+    trino
+        .execute(&session("test"), &format!("CREATE TABLE {table} (ts timestamp(3), id bigint, v varchar)"))
+        .await
+        .unwrap();
+    insert(&table, rows).await;
+    table
+}
+
+async fn insert(table: &str, rows: &[(&str, i64, &str)]) {
+    let values: Vec<String> = rows.iter().map(|(ts, id, v)| format!("(TIMESTAMP '{ts}', {id}, '{v}')")).collect();
+    trino_direct()
+        .execute(&session("test"), &format!("INSERT INTO {table} VALUES {}", values.join(", ")))
+        .await
+        .unwrap();
+}
+
+fn dataset(table: &str, mode: Mode) -> DatasetConfig {
+    DatasetConfig {
+        table: table.to_string(),
+        mode,
+        time_column: (mode == Mode::Append).then(|| "ts".to_string()),
+        overlap: Duration::ZERO,
+        key: Vec::new(),
+        // Refreshed when the test asks.
+        interval: Duration::from_secs(3600),
+        source: None,
+        max_bytes: None,
+        access: Access::Trino,
+    }
+}
+
+async fn serve(datasets: Vec<DatasetConfig>, trino_url: &str) -> TestServer {
+    let mut config = flightdeck::Config::for_trino(trino_url);
+    config.admin.token = Some(TOKEN.into());
+    config.accel.datasets = datasets;
+    TestServer::with_config(config).await
+}
+
+async fn admin(server: &TestServer, method: reqwest::Method, path: &str) -> (u16, Value) {
+    let r = reqwest::Client::new()
+        .request(method, format!("http://{}{path}", server.admin))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body = r.text().await.unwrap();
+    (status, serde_json::from_str(&body).unwrap_or(Value::Null))
+}
+
+/// The admin API's entry for `table`.
+async fn state(server: &TestServer, table: &str) -> Value {
+    let (_, all) = admin(server, reqwest::Method::GET, "/admin/datasets").await;
+    all.as_array().unwrap().iter().find(|d| d["table"] == table).cloned().expect("listed")
+}
+
+/// Waits until `table` reaches a version past `after`, or fails a refresh.
+async fn settled(server: &TestServer, table: &str, after: u64) -> Value {
+    for _ in 0..600 {
+        let s = state(server, table).await;
+        if s["version"].as_u64().unwrap() > after || s["state"] == "failed" {
+            return s;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("{table} did not settle: {}", state(server, table).await)
+}
+
+async fn refresh(server: &TestServer, table: &str) -> Value {
+    let before = state(server, table).await["version"].as_u64().unwrap();
+    let (status, _) = admin(server, reqwest::Method::POST, &format!("/admin/datasets/{table}/refresh")).await;
+    assert_eq!(status, 202);
+    settled(server, table, before).await
+}
+
+/// `(id, v)` of the dataset's current version, in its order.
+fn rows(server: &TestServer, table: &str) -> Vec<(i64, String)> {
+    let v = server.datasets.as_ref().unwrap().version(table).expect("loaded");
+    v.batches
+        .iter()
+        .flat_map(|b| {
+            let ids = b.column_by_name("id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
+            let vs = b.column_by_name("v").unwrap().as_string::<i32>().clone();
+            (0..b.num_rows()).map(move |i| (ids.value(i), vs.value(i).to_string())).collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+async fn count(table: &str) -> i64 {
+    let (_, b) = trino_direct().execute(&session("test"), &format!("SELECT count(*) FROM {table}")).await.unwrap();
+    b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+}
+
+#[tokio::test]
+async fn append_refresh_reads_only_the_new_stretch_and_keeps_rows_at_the_boundary() {
+    let t = table(
+        "append",
+        &[("2024-01-01 10:00:00", 1, "a"), ("2024-01-01 11:00:00", 2, "b"), ("2024-01-01 11:00:00", 3, "c")],
+    )
+    .await;
+    let server = serve(vec![dataset(&t, Mode::Append)], &trino_url()).await;
+    let loaded = settled(&server, &t, 0).await;
+    assert_eq!((loaded["state"].as_str(), loaded["rows"].as_u64()), (Some("ready"), Some(3)), "{loaded}");
+    assert_eq!(loaded["watermark"], "TIMESTAMP '2024-01-01 11:00:00.000'");
+    // A row at the watermark's own timestamp, and a later one.
+    insert(&t, &[("2024-01-01 11:00:00", 4, "d"), ("2024-01-01 12:00:00", 5, "e")]).await;
+    let refreshed = refresh(&server, &t).await;
+    assert_eq!(refreshed["state"], "ready", "{refreshed}");
+    // Read again from the watermark on: the two old rows there and the two new ones.
+    assert_eq!(refreshed["last_refresh_rows_pulled"], 4, "{refreshed}");
+    assert_eq!(refreshed["rows"].as_i64(), Some(count(&t).await));
+    let mut ids: Vec<i64> = rows(&server, &t).into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    assert_eq!(ids, [1, 2, 3, 4, 5], "neither lost nor doubled");
+    // Nothing new: only the rows at the new watermark are read.
+    let again = refresh(&server, &t).await;
+    assert_eq!((again["last_refresh_rows_pulled"].as_u64(), again["rows"].as_u64()), (Some(1), Some(5)));
+}
+
+#[tokio::test]
+async fn late_and_corrected_rows_in_the_overlap_replace_their_old_versions_by_key() {
+    let t = table("keyed", &[("2024-01-01 10:00:00", 1, "a"), ("2024-01-01 12:00:00", 2, "b")]).await;
+    let mut d = dataset(&t, Mode::Append);
+    d.overlap = Duration::from_secs(3600);
+    d.key = vec!["id".into()];
+    let server = serve(vec![d], &trino_url()).await;
+    settled(&server, &t, 0).await;
+    // A late row inside the overlap, and a correction of row 1 (the memory
+    // connector cannot update: the correction is a newer row with its key).
+    insert(&t, &[("2024-01-01 11:30:00", 3, "c"), ("2024-01-01 12:30:00", 1, "a2")]).await;
+    let refreshed = refresh(&server, &t).await;
+    assert_eq!(refreshed["state"], "ready", "{refreshed}");
+    let mut got = rows(&server, &t);
+    got.sort();
+    assert_eq!(got, [(1, "a2".to_string()), (2, "b".to_string()), (3, "c".to_string())]);
+}
+
+#[tokio::test]
+async fn full_refresh_replaces_the_whole_table_and_marks_cached_answers_stale() {
+    let t = table("full", &[("2024-01-01 10:00:00", 1, "a")]).await;
+    let server = serve(vec![dataset(&t, Mode::Full)], &trino_url()).await;
+    assert_eq!(settled(&server, &t, 0).await["rows"], 1);
+    let mut c = server.client().await;
+    let sql = format!("SELECT count(*) FROM {t}");
+    assert_eq!(c.query_cached(&sql, None).await.unwrap().0, "miss");
+    assert_eq!(c.query_cached(&sql, None).await.unwrap().0, "hit");
+    insert(&t, &[("2024-01-01 09:00:00", 2, "b")]).await;
+    let refreshed = refresh(&server, &t).await;
+    assert_eq!((refreshed["rows"].as_u64(), refreshed["version"].as_u64()), (Some(2), Some(2)));
+    assert_eq!(refreshed["last_refresh_rows_pulled"], 2);
+    // The answer computed before the refresh is no longer fresh.
+    assert_eq!(c.query_cached(&sql, None).await.unwrap().0, "stale");
+}
+
+#[tokio::test]
+async fn a_failed_refresh_keeps_the_previous_version_and_recovers() {
+    let t = table("outage", &[("2024-01-01 10:00:00", 1, "a")]).await;
+    let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
+    let proxy = SwitchProxy::start(target).await;
+    let mut config = flightdeck::Config::for_trino(&format!("http://{}", proxy.addr));
+    config.trino.client.retry_budget = Duration::from_millis(300);
+    config.admin.token = Some(TOKEN.into());
+    config.accel.datasets = vec![dataset(&t, Mode::Append)];
+    let server = TestServer::with_config(config).await;
+    assert_eq!(settled(&server, &t, 0).await["state"], "ready");
+    proxy.switch_off();
+    let failed = refresh(&server, &t).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(failed["error"].as_str().is_some_and(|e| !e.is_empty()), "{failed}");
+    assert_eq!((failed["rows"].as_u64(), failed["version"].as_u64()), (Some(1), Some(1)), "the old version stays");
+    assert_eq!(rows(&server, &t), [(1, "a".to_string())]);
+    proxy.switch_on();
+    insert(&t, &[("2024-01-01 11:00:00", 2, "b")]).await;
+    let recovered = refresh(&server, &t).await;
+    assert_eq!((recovered["state"].as_str(), recovered["rows"].as_u64()), (Some("ready"), Some(2)), "{recovered}");
+    assert_eq!(recovered["error"], Value::Null);
+}
+
+#[tokio::test]
+async fn ready_waits_for_every_dataset_and_one_over_its_limit_fails_clearly() {
+    let small = table("small", &[("2024-01-01 10:00:00", 1, "a")]).await;
+    let big = table("big", &[("2024-01-01 10:00:00", 1, "a"), ("2024-01-01 11:00:00", 2, "b")]).await;
+    let mut limited = dataset(&big, Mode::Full);
+    limited.max_bytes = Some(16);
+    let server = serve(vec![dataset(&small, Mode::Full), limited], &trino_url()).await;
+    assert_eq!(settled(&server, &small, 0).await["state"], "ready");
+    let failed = settled(&server, &big, 0).await;
+    assert_eq!(failed["state"], "failed", "{failed}");
+    assert!(failed["error"].as_str().unwrap().contains("max_bytes"), "{failed}");
+    let ready = reqwest::get(format!("http://{}/ready", server.admin)).await.unwrap();
+    assert_eq!(ready.status(), 503, "ready before every dataset has loaded");
+    assert!(ready.text().await.unwrap().contains("datasets"));
+    // The server serves on.
+    let mut c = server.client().await;
+    assert_eq!(c.query("SELECT 1").await.unwrap().2[0].num_rows(), 1);
+    // Paused datasets are not refreshed; resumed ones are.
+    let (status, _) = admin(&server, reqwest::Method::POST, &format!("/admin/datasets/{small}/pause")).await;
+    assert_eq!(status, 200);
+    assert_eq!(state(&server, &small).await["state"], "paused");
+    let (status, _) = admin(&server, reqwest::Method::POST, "/admin/datasets/memory.default.nope/refresh").await;
+    assert_eq!(status, 404);
+}
