@@ -273,8 +273,12 @@ def test_every_expression_parses(where, expr):
 @pytest.fixture(scope="module")
 def exported(trino_url, tmp_path_factory) -> set[str]:
     """The series names a Flightdeck exports once it has served a little of
-    everything: a miss, a hit, a bypass, a refused statement."""
-    server = Server(trino_url, tmp_path_factory.mktemp("deploy"))
+    everything: a miss, a hit, a bypass, a refused statement, and loaded a
+    dataset."""
+    tmp = tmp_path_factory.mktemp("deploy")
+    # One accelerated dataset, so that the dataset series exist.
+    (tmp / "flightdeck.toml").write_text('[[datasets]]\ntable = "tpch.tiny.region"\n')
+    server = Server(trino_url, tmp, "--config", str(tmp / "flightdeck.toml"))
     try:
         client, options = flight_client(server)
         for sql in ["SELECT name FROM tpch.tiny.region", "SELECT name FROM tpch.tiny.region", "SELECT now()"]:
@@ -283,7 +287,10 @@ def exported(trino_url, tmp_path_factory) -> set[str]:
         with pytest.raises((fl.FlightError, KeyError)):  # pyarrow raises NOT_FOUND as KeyError
             client.get_flight_info(statement_query("SELECT no_such_column FROM tpch.tiny.region"), options)
         client.close()
-        assert server.http("/ready")[0] == 200
+        deadline = time.monotonic() + 30
+        while server.http("/ready")[0] != 200:
+            assert time.monotonic() < deadline, "not ready: " + server.http("/ready")[1]
+            time.sleep(0.1)
         text = server.http("/metrics")[1]
     finally:
         server.stop()
