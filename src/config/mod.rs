@@ -18,11 +18,11 @@
 //! and resolves them into the settings its module runs with (a
 //! [`TrinoConfig`](crate::trino::TrinoConfig), a [`CacheConfig`], ...).
 //!
-//! Adding a section (say `[accel]`) takes a file `accel.rs` with an
-//! `AccelArgs` implementing this module's `Section` trait, and one field in
-//! [`ServeArgs`], `#[command(flatten)] pub accel: AccelArgs`, which is also
-//! its key in the file; [`Config::resolve`] resolves it beside the others. A list that
-//! only the file can hold, such as `[[datasets]]`, is a field
+//! A section is a file (`accel.rs`, say) with an `AccelArgs` implementing
+//! this module's `Section` trait, and one field in [`ServeArgs`],
+//! `#[command(flatten)] pub accel: AccelArgs`, which is also its key in the
+//! file; [`Config::resolve`] resolves it beside the others. A list that only
+//! the file can hold, such as `[[datasets]]`, is a field
 //! `#[arg(skip)] pub datasets: Vec<DatasetArgs>` of [`ServeArgs`].
 //!
 //! # Errors
