@@ -135,6 +135,7 @@ impl Application {
                 config.accel.max_concurrent_refreshes,
                 config.accel.memory_budget,
                 cache.clone(),
+                config.accel.dir.clone(),
             )
         });
         let admin = AdminState {

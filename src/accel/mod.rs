@@ -19,8 +19,12 @@
 //!   reports `failed`), never allocated past them.
 //! - **Coherence**: a new version marks the result-cache entries that read
 //!   the table stale.
+//! - **Warm restarts**: each version is written to `dir` and read back at
+//!   start; refresh then goes on from its watermark. A snapshot that does not
+//!   check out is discarded and the table read whole.
 
 mod refresh;
+mod snapshot;
 
 #[cfg(test)]
 mod tests;
@@ -170,6 +174,8 @@ struct Inner {
     slots: Semaphore,
     memory: MemoryBudget,
     cache: Option<ResultCache>,
+    /// Where versions are written for warm restarts.
+    dir: Option<std::path::PathBuf>,
 }
 
 /// The accelerated datasets; cheap to clone.
@@ -188,6 +194,7 @@ impl Datasets {
         max_concurrent_refreshes: usize,
         memory_budget: u64,
         cache: Option<ResultCache>,
+        dir: Option<std::path::PathBuf>,
     ) -> Self {
         let datasets = configs
             .iter()
@@ -219,6 +226,7 @@ impl Datasets {
                     "flightdeck_accel_reserved_bytes",
                 ),
                 cache,
+                dir,
             }),
         }
     }

@@ -48,6 +48,9 @@ pub(super) async fn supervise(inner: Arc<Inner>, ds: Arc<Dataset>, stop: Cancell
 /// after a failure with back-off, until `stop`.
 async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
     let table = ds.config.table.clone();
+    if ds.current().is_none() {
+        load_snapshot(&inner, &ds).await;
+    }
     let mut failures: u32 = 0;
     loop {
         if !ds.paused.load(Ordering::SeqCst) {
@@ -129,8 +132,57 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<u64, String> {
         },
         None => full(inner, ds).await?,
     };
-    install(inner, ds, schema, batches)?;
+    let version = install(inner, ds, schema, batches)?;
+    if let Some(dir) = &inner.dir {
+        let (dir, table) = (dir.clone(), ds.config.table.clone());
+        let fresh_as_of = SystemTime::now();
+        let written = tokio::task::spawn_blocking(move || {
+            super::snapshot::write(&dir, &table, version.number, &version.schema, &version.batches, fresh_as_of)
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()));
+        if let Err(e) = written {
+            // The version is served all the same; a restart reads more.
+            tracing::warn!(table = %ds.config.table, error = %e, "cannot write the dataset's snapshot");
+            metrics::counter!("flightdeck_dataset_snapshot_failures_total", "table" => ds.config.table.clone())
+                .increment(1);
+        }
+    }
     Ok(pulled)
+}
+
+/// Installs the snapshot in `inner.dir`, if there is a good one; a bad one
+/// is discarded (the first refresh then reads the table whole).
+async fn load_snapshot(inner: &Inner, ds: &Dataset) {
+    let Some(dir) = inner.dir.clone() else { return };
+    let table = ds.config.table.clone();
+    let started = Instant::now();
+    let read = {
+        let (dir, table) = (dir.clone(), table.clone());
+        tokio::task::spawn_blocking(move || super::snapshot::read(&dir, &table))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    let snapshot = match read {
+        Ok(Some(s)) => s,
+        Ok(None) => return,
+        Err(e) => {
+            tracing::warn!(%table, error = %e, "discarding the dataset's snapshot; reading the table whole");
+            metrics::counter!("flightdeck_dataset_snapshot_failures_total", "table" => table.clone()).increment(1);
+            super::snapshot::discard(&dir, &table);
+            return;
+        }
+    };
+    ds.versions.store(snapshot.version.saturating_sub(1), Ordering::SeqCst);
+    match install(inner, ds, snapshot.schema, snapshot.batches) {
+        Ok(v) => {
+            tracing::info!(%table, rows = v.rows, ms = started.elapsed().as_millis() as u64, "dataset loaded from its snapshot");
+            ds.status.lock().expect("dataset status").fresh_as_of = Some(snapshot.fresh_as_of);
+        }
+        Err(e) => {
+            tracing::warn!(%table, error = %e, "the dataset's snapshot does not fit; reading the table whole");
+        }
+    }
 }
 
 /// The relation a refresh reads.
@@ -217,7 +269,7 @@ fn check_limit(ds: &Dataset, bytes: u64) -> Result<(), String> {
 
 /// Swaps in a version of `batches`, its bytes reserved first, and marks
 /// the cache entries that read the table stale.
-fn install(inner: &Inner, ds: &Dataset, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<(), String> {
+fn install(inner: &Inner, ds: &Dataset, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Arc<Version>, String> {
     let bytes: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
     check_limit(ds, bytes)?;
     let mut reservation = inner.memory.reservation();
@@ -236,11 +288,12 @@ fn install(inner: &Inner, ds: &Dataset, schema: SchemaRef, batches: Vec<RecordBa
     let table = ds.config.table.clone();
     metrics::gauge!("flightdeck_dataset_rows", "table" => table.clone()).set(rows as f64);
     metrics::gauge!("flightdeck_dataset_bytes", "table" => table.clone()).set(bytes as f64);
-    *ds.current.write().expect("dataset lock") = Some(Arc::new(version));
+    let version = Arc::new(version);
+    *ds.current.write().expect("dataset lock") = Some(Arc::clone(&version));
     if let Some(cache) = &inner.cache {
         cache.mark_stale(&[table]);
     }
-    Ok(())
+    Ok(version)
 }
 
 fn rows(batches: &[RecordBatch]) -> u64 {

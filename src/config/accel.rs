@@ -18,7 +18,8 @@ use crate::accel::{Access, DatasetConfig, Mode};
 #[command(next_help_heading = "Accelerated datasets")]
 #[serde(default, deny_unknown_fields)]
 pub struct AccelArgs {
-    /// Directory for dataset snapshots.
+    /// Directory for dataset snapshots (warm restarts); required when
+    /// datasets are declared.
     #[arg(id = "accel_dir", long = "accel-dir", env = "FLIGHTDECK_ACCEL_DIR", value_name = "DIR")]
     pub dir: Option<PathBuf>,
 

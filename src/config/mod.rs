@@ -204,6 +204,9 @@ impl Config {
         if let Some(w) = tables.windows(2).find(|w| w[0] == w[1]) {
             problems.push(format!("dataset {}: declared twice", w[0]));
         }
+        if !accel.datasets.is_empty() && accel.dir.is_none() {
+            problems.push("accel dir: required when datasets are declared (their snapshots, for warm restarts)".into());
+        }
 
         // Passwords and tokens must not cross a network in clear text.
         if matches!(auth.mode, AuthMode::Password { .. })

@@ -413,7 +413,7 @@ fn debug_output_hides_secrets() {
 #[test]
 fn datasets_come_from_the_file_checked() {
     let file = File::new(
-        "[accel]\nmax_concurrent_refreshes = 3\nmemory_budget = \"2GiB\"\n\n\
+        "[accel]\ndir = \"/var/lib/flightdeck/accel\"\nmax_concurrent_refreshes = 3\nmemory_budget = \"2GiB\"\n\n\
          [[datasets]]\ntable = \"Memory.Default.Events\"\nmode = \"append\"\ntime_column = \"ts\"\n\
          overlap = \"10m\"\nkey = [\"node_id\", \"ts\"]\ninterval = \"30s\"\nmax_bytes = \"1GiB\"\naccess = \"all\"\n\n\
          [[datasets]]\ntable = \"tpch.tiny.nation\"\n",

@@ -43,11 +43,18 @@ fn dataset(table: &str, mode: Mode) -> DatasetConfig {
     }
 }
 
-async fn serve(datasets: Vec<DatasetConfig>, trino_url: &str) -> TestServer {
+/// A configuration with `datasets`, their snapshots in `dir`.
+fn config(datasets: Vec<DatasetConfig>, trino_url: &str, dir: &std::path::Path) -> flightdeck::Config {
     let mut config = flightdeck::Config::for_trino(trino_url);
     config.admin.token = Some(TOKEN.into());
     config.accel.datasets = datasets;
-    TestServer::with_config(config).await
+    config.accel.dir = Some(dir.to_path_buf());
+    config
+}
+
+async fn serve(datasets: Vec<DatasetConfig>, trino_url: &str) -> TestServer {
+    let dir = tempfile::tempdir().unwrap().keep();
+    TestServer::with_config(config(datasets, trino_url, &dir)).await
 }
 
 async fn admin(server: &TestServer, method: reqwest::Method, path: &str) -> (u16, Value) {
@@ -171,10 +178,9 @@ async fn a_failed_refresh_keeps_the_previous_version_and_recovers() {
     let t = table("outage", &[("2024-01-01 10:00:00", 1, "a")]).await;
     let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
     let proxy = SwitchProxy::start(target).await;
-    let mut config = flightdeck::Config::for_trino(&format!("http://{}", proxy.addr));
+    let dir = tempfile::tempdir().unwrap();
+    let mut config = config(vec![dataset(&t, Mode::Append)], &format!("http://{}", proxy.addr), dir.path());
     config.trino.client.retry_budget = Duration::from_millis(300);
-    config.admin.token = Some(TOKEN.into());
-    config.accel.datasets = vec![dataset(&t, Mode::Append)];
     let server = TestServer::with_config(config).await;
     assert_eq!(settled(&server, &t, 0).await["state"], "ready");
     proxy.switch_off();
@@ -213,4 +219,49 @@ async fn ready_waits_for_every_dataset_and_one_over_its_limit_fails_clearly() {
     assert_eq!(state(&server, &small).await["state"], "paused");
     let (status, _) = admin(&server, reqwest::Method::POST, "/admin/datasets/memory.default.nope/refresh").await;
     assert_eq!(status, 404);
+}
+
+#[tokio::test]
+async fn a_restart_loads_from_disk_then_reads_only_new_rows_and_a_damaged_snapshot_is_read_again() {
+    let t = table(
+        "restart",
+        &[("2024-01-01 10:00:00", 1, "a"), ("2024-01-01 11:00:00", 2, "b"), ("2024-01-01 11:00:00", 3, "c")],
+    )
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let first = TestServer::with_config(config(vec![dataset(&t, Mode::Append)], &trino_url(), dir.path())).await;
+    assert_eq!(settled(&first, &t, 0).await["last_refresh_rows_pulled"], 3);
+    first.stop().await;
+    insert(&t, &[("2024-01-01 12:00:00", 4, "d"), ("2024-01-01 13:00:00", 5, "e")]).await;
+    // With Trino out of reach, what the dataset holds can only come from disk.
+    let target: std::net::SocketAddr = trino_url().trim_start_matches("http://").parse().unwrap();
+    let proxy = SwitchProxy::start(target).await;
+    proxy.switch_off();
+    let mut offline = config(vec![dataset(&t, Mode::Append)], &format!("http://{}", proxy.addr), dir.path());
+    offline.trino.client.retry_budget = Duration::from_millis(300);
+    let second = TestServer::with_config(offline).await;
+    let loaded = settled(&second, &t, 0).await;
+    assert_eq!((loaded["rows"].as_u64(), loaded["version"].as_u64()), (Some(3), Some(1)), "{loaded}");
+    assert_eq!(rows(&second, &t).len(), 3);
+    // Back online: the refresh goes on from the stored watermark (11:00).
+    proxy.switch_on();
+    let refreshed = refresh(&second, &t).await;
+    assert_eq!((refreshed["state"].as_str(), refreshed["rows"].as_u64()), (Some("ready"), Some(5)), "{refreshed}");
+    assert_eq!(refreshed["last_refresh_rows_pulled"], 4, "two rows at the watermark and two new ones, not all five");
+    second.stop().await;
+    // A torn data file is refused, and the table read whole.
+    for entry in std::fs::read_dir(dir.path()).unwrap() {
+        let path = entry.unwrap().path();
+        if path.extension().is_some_and(|e| e == "arrow") {
+            let bytes = std::fs::read(&path).unwrap();
+            std::fs::write(&path, &bytes[..bytes.len() - 100]).unwrap();
+        }
+    }
+    let third = TestServer::with_config(config(vec![dataset(&t, Mode::Append)], &trino_url(), dir.path())).await;
+    let reloaded = settled(&third, &t, 0).await;
+    assert_eq!(
+        (reloaded["rows"].as_u64(), reloaded["last_refresh_rows_pulled"].as_u64()),
+        (Some(5), Some(5)),
+        "{reloaded}"
+    );
 }

@@ -170,6 +170,8 @@ def test_the_rendered_configuration_starts_flightdeck(rendered, env, tmp_path):
         else:
             local.write_text(contents[name])
         text = text.replace(path, str(local))
+    # Snapshots where the test may write, not where the pod's volume is.
+    text = text.replace('"/var/lib/flightdeck/accel"', f'"{tmp_path / "accel"}"')
     config = tmp_path / "flightdeck.toml"
     config.write_text(text)
     # Loopback ports of the OS's choosing instead of the pod's fixed ones.
@@ -277,7 +279,7 @@ def exported(trino_url, tmp_path_factory) -> set[str]:
     dataset."""
     tmp = tmp_path_factory.mktemp("deploy")
     # One accelerated dataset, so that the dataset series exist.
-    (tmp / "flightdeck.toml").write_text('[[datasets]]\ntable = "tpch.tiny.region"\n')
+    (tmp / "flightdeck.toml").write_text(f'[accel]\ndir = "{tmp / "accel"}"\n\n[[datasets]]\ntable = "tpch.tiny.region"\n')
     server = Server(trino_url, tmp, "--config", str(tmp / "flightdeck.toml"))
     try:
         client, options = flight_client(server)

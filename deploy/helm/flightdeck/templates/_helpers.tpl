@@ -230,7 +230,7 @@ strings; nested maps of `values` as sub-tables [header.key]. `header` may be
 {{ include "flightdeck.tomlTable" (dict "header" "admin" "values" $c.admin "extra" $admin) }}
 {{- if .Values.datasets }}
 
-{{ include "flightdeck.tomlTable" (dict "header" "accel" "values" .Values.accel) }}
+{{ include "flightdeck.tomlTable" (dict "header" "accel" "values" .Values.accel "extra" (dict "dir" "/var/lib/flightdeck/accel")) }}
 {{- range .Values.datasets }}
 
 {{ include "flightdeck.tomlTable" (dict "header" "datasets" "values" . "array" true) }}
