@@ -76,6 +76,8 @@ pub struct DatasetConfig {
     pub source: Option<String>,
     pub max_bytes: Option<u64>,
     pub access: Access,
+    /// Rows older than this, by the time column, are dropped.
+    pub retention: Option<Duration>,
 }
 
 /// A dataset's state, as the admin API shows it.

@@ -200,7 +200,16 @@ async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
     let (schema, batches) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
     let pulled = rows(&batches);
     let batches = match &ds.config.time_column {
-        Some(column) => sorted(&schema, &batches, column)?,
+        Some(column) => {
+            let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
+            let ty = schema.field(index).data_type().clone();
+            let watermark = max_time(&batches, index)?;
+            let kept = match horizon(ds, &ty, watermark)? {
+                Some(h) => within(&batches, index, h.value, i64::MAX)?,
+                None => batches,
+            };
+            sorted(&schema, &kept, column)?
+        }
         None => batches,
     };
     Ok((batches, schema, pulled))
@@ -212,7 +221,14 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
     let column = ds.config.time_column.as_deref().expect("append mode has a time column");
     let index = old.schema.index_of(column).map_err(|e| e.to_string())?;
     let ty = old.schema.field(index).data_type().clone();
-    let cutoff = cutoff(&ty, watermark.value, ds.config.overlap)?;
+    let mut cutoff = cutoff(&ty, watermark.value, ds.config.overlap)?;
+    // Nothing older than the retention horizon is read or kept.
+    let horizon = horizon(ds, &ty, Some(watermark.value))?;
+    if let Some(h) = &horizon
+        && h.value > cutoff.value
+    {
+        cutoff = h.clone();
+    }
     let sql = format!("SELECT * FROM {} WHERE {} >= {}", relation(ds), crate::sql::quote_ident(column), cutoff.literal);
     let (schema, fresh) = pull(inner, ds, &sql).await?;
     if schema != old.schema {
@@ -226,14 +242,8 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
         _ => return Ok(None),
     }
     let fresh = sorted(&schema, &fresh, column)?;
-    let mut head = Vec::new();
-    for b in &old.batches {
-        let keep = below(b.column(index), cutoff.value)?;
-        let kept = filter_record_batch(b, &keep).map_err(|e| e.to_string())?;
-        if kept.num_rows() > 0 {
-            head.push(kept);
-        }
-    }
+    let from = horizon.map_or(i64::MIN, |h| h.value);
+    let mut head = within(&old.batches, index, from, cutoff.value)?;
     if !ds.config.key.is_empty() {
         head = without_keys(&schema, head, &fresh, &ds.config.key)?;
     }
@@ -329,10 +339,38 @@ fn max_time(batches: &[RecordBatch], index: usize) -> Result<Option<i64>, String
     Ok(max)
 }
 
-/// Which rows lie before `cutoff` (nulls do: they are never re-read).
-fn below(a: &ArrayRef, cutoff: i64) -> Result<BooleanArray, String> {
-    let t = times(a)?;
-    Ok(t.iter().map(|v| Some(v.is_none_or(|v| v < cutoff))).collect())
+/// The rows of `batches` whose time lies in `[from, to)`; nulls count as
+/// before every time (never re-read, and kept unless a horizon is set).
+fn within(batches: &[RecordBatch], index: usize, from: i64, to: i64) -> Result<Vec<RecordBatch>, String> {
+    let mut out = Vec::new();
+    for b in batches {
+        let t = times(b.column(index))?;
+        let keep: BooleanArray = t.iter().map(|v| Some(v.map_or(from == i64::MIN, |v| v >= from && v < to))).collect();
+        let kept = filter_record_batch(b, &keep).map_err(|e| e.to_string())?;
+        if kept.num_rows() > 0 {
+            out.push(kept);
+        }
+    }
+    Ok(out)
+}
+
+/// The oldest time kept under the dataset's retention: from now for
+/// timestamps and dates, from the watermark for integer columns.
+fn horizon(ds: &Dataset, ty: &DataType, watermark: Option<i64>) -> Result<Option<Watermark>, String> {
+    let Some(retention) = ds.config.retention else { return Ok(None) };
+    let now = SystemTime::now().duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+    let value = match ty {
+        DataType::Timestamp(TimeUnit::Second, _) => now.as_secs() as i64,
+        DataType::Timestamp(TimeUnit::Millisecond, _) => now.as_millis() as i64,
+        DataType::Timestamp(TimeUnit::Microsecond, _) => now.as_micros() as i64,
+        DataType::Timestamp(TimeUnit::Nanosecond, _) => now.as_nanos() as i64,
+        DataType::Date32 => (now.as_secs() / 86_400) as i64,
+        _ => match watermark {
+            Some(w) => w,
+            None => return Ok(None),
+        },
+    };
+    cutoff(ty, value, retention).map(Some)
 }
 
 /// `head` without the rows whose key appears in `fresh`.

@@ -132,9 +132,8 @@ pub(super) fn dataset(d: DatasetArgs, problems: &mut Vec<String>) -> Option<Data
             return None;
         }
     };
-    // Read but not acted on yet: refused rather than silently ignored.
-    if d.retention.is_some() {
-        problem("`retention` is not supported yet".into());
+    if d.retention.is_some() && d.time_column.is_none() {
+        problem("`retention` needs an append dataset's `time_column`".into());
     }
     let interval = d.interval.unwrap_or(Duration::from_secs(60));
     if interval < Duration::from_secs(1) {
@@ -150,5 +149,6 @@ pub(super) fn dataset(d: DatasetArgs, problems: &mut Vec<String>) -> Option<Data
         source: d.source,
         max_bytes: d.max_bytes,
         access,
+        retention: d.retention,
     })
 }

@@ -444,7 +444,7 @@ fn every_dataset_problem_is_reported() {
     );
     let problems = Config::resolve(&file.with(&[])).unwrap_err();
     for expected in
-        ["catalog.schema.table", "needs a `time_column`", "`retention` is not supported", "sideways", "declared twice"]
+        ["catalog.schema.table", "needs a `time_column`", "`retention` needs", "sideways", "declared twice"]
     {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} missing from {problems:?}");
     }

@@ -40,6 +40,7 @@ fn dataset(table: &str, mode: Mode) -> DatasetConfig {
         source: None,
         max_bytes: None,
         access: Access::Trino,
+        retention: None,
     }
 }
 
@@ -264,4 +265,22 @@ async fn a_restart_loads_from_disk_then_reads_only_new_rows_and_a_damaged_snapsh
         (Some(5), Some(5)),
         "{reloaded}"
     );
+}
+
+#[tokio::test]
+async fn rows_older_than_the_retention_are_neither_read_again_nor_kept() {
+    let at = |ago: chrono::Duration| (chrono::Utc::now() - ago).format("%Y-%m-%d %H:%M:%S").to_string();
+    let (old, recent) = (at(chrono::Duration::days(3)), at(chrono::Duration::hours(2)));
+    let t = table("retention", &[(&old, 1, "old"), (&recent, 2, "recent")]).await;
+    let mut d = dataset(&t, Mode::Append);
+    d.retention = Some(Duration::from_secs(86_400));
+    let server = serve(vec![d], &trino_url()).await;
+    assert_eq!(settled(&server, &t, 0).await["rows"], 1);
+    assert_eq!(rows(&server, &t), [(2, "recent".to_string())]);
+    let now = at(chrono::Duration::zero());
+    insert(&t, &[(&now, 3, "now"), (&at(chrono::Duration::days(5)), 4, "late but too old")]).await;
+    let refreshed = refresh(&server, &t).await;
+    let mut ids: Vec<i64> = rows(&server, &t).into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    assert_eq!(ids, [2, 3], "{refreshed}");
 }
