@@ -11,6 +11,7 @@ use arrow::record_batch::RecordBatch;
 use tokio_util::sync::CancellationToken;
 
 use super::{Dataset, Inner, Mode, Version};
+use crate::memory::Reservation;
 use crate::trino::Session;
 
 /// The largest value of the time column, in the column's own unit, and
@@ -122,7 +123,7 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<u64, String> {
         (Mode::Append, Some(v)) => v.watermark.clone().map(|w| (Arc::clone(v), w)),
         _ => None,
     };
-    let (batches, schema, pulled) = match incremental {
+    let (batches, schema, pulled, held) = match incremental {
         Some((old, watermark)) => match append(inner, ds, &old, &watermark).await? {
             Some(built) => built,
             None => {
@@ -133,6 +134,8 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<u64, String> {
         None => full(inner, ds).await?,
     };
     let version = install(inner, ds, schema, batches)?;
+    // The rows are counted in the version now.
+    drop(held);
     if let Some(dir) = &inner.dir {
         let (dir, table) = (dir.clone(), ds.config.table.clone());
         let fresh_as_of = SystemTime::now();
@@ -193,11 +196,13 @@ fn relation(ds: &Dataset) -> String {
     }
 }
 
-type Built = (Vec<RecordBatch>, SchemaRef, u64);
+/// A new version's rows, its schema, the rows read from Trino, and the
+/// memory held while it was built (read rows, sort copies).
+type Built = (Vec<RecordBatch>, SchemaRef, u64, Reservation);
 
 /// Every row, sorted by the time column in append mode.
 async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
-    let (schema, batches) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
+    let (schema, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
     let pulled = rows(&batches);
     let batches = match &ds.config.time_column {
         Some(column) => {
@@ -208,11 +213,11 @@ async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
                 Some(h) => within(&batches, index, h.value, i64::MAX)?,
                 None => batches,
             };
-            sorted(&schema, &kept, column)?
+            sorted(ds, &schema, &kept, column, &mut held)?
         }
         None => batches,
     };
-    Ok((batches, schema, pulled))
+    Ok((batches, schema, pulled, held))
 }
 
 /// The old version up to `watermark - overlap`, then what Trino has from
@@ -230,7 +235,7 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
         cutoff = h.clone();
     }
     let sql = format!("SELECT * FROM {} WHERE {} >= {}", relation(ds), crate::sql::quote_ident(column), cutoff.literal);
-    let (schema, fresh) = pull(inner, ds, &sql).await?;
+    let (schema, fresh, mut held) = pull(inner, ds, &sql).await?;
     if schema != old.schema {
         return Ok(None);
     }
@@ -241,19 +246,19 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
         Some(max) if max >= watermark.value => {}
         _ => return Ok(None),
     }
-    let fresh = sorted(&schema, &fresh, column)?;
+    let fresh = sorted(ds, &schema, &fresh, column, &mut held)?;
     let from = horizon.map_or(i64::MIN, |h| h.value);
     let mut head = within(&old.batches, index, from, cutoff.value)?;
     if !ds.config.key.is_empty() {
         head = without_keys(&schema, head, &fresh, &ds.config.key)?;
     }
     head.extend(fresh);
-    Ok(Some((head, schema, pulled)))
+    Ok(Some((head, schema, pulled, held)))
 }
 
 /// Runs `sql` on Trino as the service user and reads all of it, within the
 /// datasets' budget and the dataset's limit.
-async fn pull(inner: &Inner, ds: &Dataset, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>), String> {
+async fn pull(inner: &Inner, ds: &Dataset, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>, Reservation), String> {
     let session = Session { user: inner.user.clone(), ..Default::default() };
     let mut query = inner.trino.start(&session, sql).await.map_err(|e| e.to_string())?;
     let schema = query.wait_for_schema().await.map_err(|e| e.to_string())?;
@@ -265,7 +270,7 @@ async fn pull(inner: &Inner, ds: &Dataset, sql: &str) -> Result<(SchemaRef, Vec<
         check_limit(ds, reservation.bytes())?;
         batches.push(b);
     }
-    Ok((schema, batches))
+    Ok((schema, batches, reservation))
 }
 
 fn check_limit(ds: &Dataset, bytes: u64) -> Result<(), String> {
@@ -312,10 +317,20 @@ fn rows(batches: &[RecordBatch]) -> u64 {
 
 /// One batch of `batches`, ordered by `column` (nulls first, as they are
 /// below every watermark).
-fn sorted(schema: &SchemaRef, batches: &[RecordBatch], column: &str) -> Result<Vec<RecordBatch>, String> {
+fn sorted(
+    ds: &Dataset,
+    schema: &SchemaRef,
+    batches: &[RecordBatch],
+    column: &str,
+    held: &mut Reservation,
+) -> Result<Vec<RecordBatch>, String> {
     if batches.is_empty() {
         return Ok(Vec::new());
     }
+    // The concatenated copy and the sorted one exist beside the read rows
+    // for a moment: counted before they are made.
+    let read: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
+    held.grow(2 * read).map_err(|e| format!("{}: {e}", ds.config.table))?;
     let all = concat_batches(schema, batches).map_err(|e| e.to_string())?;
     let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
     let order = sort_to_indices(all.column(index), Some(SortOptions { descending: false, nulls_first: true }), None)
