@@ -4,7 +4,7 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
 use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
@@ -285,7 +285,7 @@ fn check_limit(ds: &Dataset, bytes: u64) -> Result<(), String> {
 /// Swaps in a version of `batches`, its bytes reserved first, and marks
 /// the cache entries that read the table stale.
 fn install(inner: &Inner, ds: &Dataset, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Arc<Version>, String> {
-    let bytes: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
+    let bytes = held_bytes(&batches);
     check_limit(ds, bytes)?;
     let mut reservation = inner.memory.reservation();
     reservation.grow(bytes).map_err(|e| format!("{}: {e}", ds.config.table))?;
@@ -311,6 +311,21 @@ fn install(inner: &Inner, ds: &Dataset, schema: SchemaRef, batches: Vec<RecordBa
     Ok(version)
 }
 
+/// The bytes `batches` hold. Measured per slice: the arrays of a batch read
+/// from IPC share one buffer, which `get_array_memory_size` would count once
+/// per array.
+fn held_bytes(batches: &[RecordBatch]) -> u64 {
+    batches
+        .iter()
+        .flat_map(|b| b.columns())
+        .map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size()) as u64)
+        .sum()
+}
+
+/// Rows per batch of a dataset: a refresh copies only the batches the
+/// re-read stretch touches, and keeps the others as they are.
+const BATCH_ROWS: usize = 64 * 1024;
+
 fn rows(batches: &[RecordBatch]) -> u64 {
     batches.iter().map(|b| b.num_rows() as u64).sum()
 }
@@ -335,7 +350,12 @@ fn sorted(
     let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
     let order = sort_to_indices(all.column(index), Some(SortOptions { descending: false, nulls_first: true }), None)
         .map_err(|e| e.to_string())?;
-    Ok(vec![take_record_batch(&all, &order).map_err(|e| e.to_string())?])
+    (0..order.len())
+        .step_by(BATCH_ROWS)
+        .map(|at| {
+            take_record_batch(&all, &order.slice(at, BATCH_ROWS.min(order.len() - at))).map_err(|e| e.to_string())
+        })
+        .collect()
 }
 
 /// The time column's values as i64 in its own unit (days for a date).
@@ -356,10 +376,21 @@ fn max_time(batches: &[RecordBatch], index: usize) -> Result<Option<i64>, String
 
 /// The rows of `batches` whose time lies in `[from, to)`; nulls count as
 /// before every time (never re-read, and kept unless a horizon is set).
-fn within(batches: &[RecordBatch], index: usize, from: i64, to: i64) -> Result<Vec<RecordBatch>, String> {
+pub(super) fn within(batches: &[RecordBatch], index: usize, from: i64, to: i64) -> Result<Vec<RecordBatch>, String> {
     let mut out = Vec::new();
     for b in batches {
         let t = times(b.column(index))?;
+        // A batch wholly inside is kept as it is, one wholly outside dropped:
+        // only the batches at the edges are copied.
+        let (min, max) = (arrow::compute::min(&t), arrow::compute::max(&t));
+        let nulls = t.null_count() > 0;
+        if !nulls && min.is_some_and(|m| m >= from) && max.is_some_and(|m| m < to) {
+            out.push(b.clone());
+            continue;
+        }
+        if !nulls && (min.is_some_and(|m| m >= to) || max.is_some_and(|m| m < from)) {
+            continue;
+        }
         let keep: BooleanArray = t.iter().map(|v| Some(v.map_or(from == i64::MIN, |v| v >= from && v < to))).collect();
         let kept = filter_record_batch(b, &keep).map_err(|e| e.to_string())?;
         if kept.num_rows() > 0 {

@@ -124,12 +124,23 @@ pub(super) fn read(dir: &Path, table: &str) -> Result<Option<Snapshot>, String> 
     if m.format != FORMAT || m.table != table {
         return Err(format!("manifest {} is not a snapshot of {table}", manifest.display()));
     }
-    let mut bytes = Vec::new();
-    File::open(&data).and_then(|mut f| f.read_to_end(&mut bytes)).map_err(io("cannot read", &data))?;
-    if hex::encode(Sha256::digest(&bytes)) != m.sha256 {
+    // Checked in one streaming pass, then decoded in another: the file is
+    // never held twice.
+    let mut file = std::io::BufReader::with_capacity(1 << 20, File::open(&data).map_err(io("cannot read", &data))?);
+    let mut hash = Sha256::new();
+    let mut chunk = vec![0u8; 1 << 20];
+    loop {
+        let n = file.read(&mut chunk).map_err(io("cannot read", &data))?;
+        if n == 0 {
+            break;
+        }
+        hash.update(&chunk[..n]);
+    }
+    if hex::encode(hash.finalize()) != m.sha256 {
         return Err(format!("{} does not match its checksum (torn or altered)", data.display()));
     }
-    let reader = FileReader::try_new(std::io::Cursor::new(bytes), None).map_err(|e| e.to_string())?;
+    let file = std::io::BufReader::with_capacity(1 << 20, File::open(&data).map_err(io("cannot read", &data))?);
+    let reader = FileReader::try_new(file, None).map_err(|e| e.to_string())?;
     let schema = reader.schema();
     let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
     let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();

@@ -32,3 +32,26 @@ fn refreshes_wait_their_interval_with_jitter_and_back_off_after_failures() {
     assert_eq!(next_wait(interval, 3), Duration::from_secs(4));
     assert_eq!(next_wait(interval, 30), interval, "never longer than the interval");
 }
+
+#[test]
+fn a_stretch_copies_only_the_batches_at_its_edges() {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, Int64Array};
+    use arrow::datatypes::{Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    let schema = Arc::new(Schema::new(vec![Field::new("t", DataType::Int64, true)]));
+    let batch = |r: std::ops::Range<i64>| {
+        RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from_iter_values(r))]).unwrap()
+    };
+    let batches = [batch(0..10), batch(10..20), batch(20..30), batch(30..40)];
+    let kept = super::refresh::within(&batches, 0, 5, 25).unwrap();
+    let values: Vec<i64> = kept
+        .iter()
+        .flat_map(|b| b.column(0).as_any().downcast_ref::<Int64Array>().unwrap().values().to_vec())
+        .collect();
+    assert_eq!(values, (5..25).collect::<Vec<_>>());
+    assert_eq!(kept.len(), 3, "the batch past the stretch is dropped");
+    assert!(kept[1].column(0).to_data().ptr_eq(&batches[1].column(0).to_data()), "the batch inside is not copied");
+}
