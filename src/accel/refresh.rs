@@ -70,28 +70,35 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
             let took = started.0.elapsed();
             metrics::histogram!("flightdeck_dataset_refresh_seconds", "table" => table.clone())
                 .record(took.as_secs_f64());
-            let mut status = ds.status.lock().expect("dataset status");
-            status.refreshing = false;
-            match outcome {
-                Ok(pulled) => {
-                    failures = 0;
-                    status.error = None;
-                    status.fresh_as_of = Some(started.1);
-                    status.last_refresh_ms = Some(took.as_millis() as u64);
-                    status.last_rows_pulled = Some(pulled);
-                    let fresh = started.1.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
-                    metrics::gauge!("flightdeck_dataset_last_refresh_timestamp_seconds", "table" => table.clone())
-                        .set(fresh.as_secs_f64());
-                    metrics::counter!("flightdeck_dataset_rows_pulled_total", "table" => table.clone())
-                        .increment(pulled);
+            let mut written = None;
+            {
+                let mut status = ds.status.lock().expect("dataset status");
+                status.refreshing = false;
+                match outcome {
+                    Ok((pulled, version)) => {
+                        written = Some(version);
+                        failures = 0;
+                        status.error = None;
+                        status.fresh_as_of = Some(started.1);
+                        status.last_refresh_ms = Some(took.as_millis() as u64);
+                        status.last_rows_pulled = Some(pulled);
+                        let fresh = started.1.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default();
+                        metrics::gauge!("flightdeck_dataset_last_refresh_timestamp_seconds", "table" => table.clone())
+                            .set(fresh.as_secs_f64());
+                        metrics::counter!("flightdeck_dataset_rows_pulled_total", "table" => table.clone())
+                            .increment(pulled);
+                    }
+                    Err(e) => {
+                        failures += 1;
+                        tracing::warn!(%table, error = %e, failures, "dataset refresh failed; the previous version stays");
+                        status.error = Some(e);
+                        metrics::counter!("flightdeck_dataset_refresh_failures_total", "table" => table.clone())
+                            .increment(1);
+                    }
                 }
-                Err(e) => {
-                    failures += 1;
-                    tracing::warn!(%table, error = %e, failures, "dataset refresh failed; the previous version stays");
-                    status.error = Some(e);
-                    metrics::counter!("flightdeck_dataset_refresh_failures_total", "table" => table.clone())
-                        .increment(1);
-                }
+            }
+            if let Some(version) = written {
+                persist(&inner, &ds, version).await;
             }
         }
         let wait = next_wait(ds.config.interval, failures);
@@ -116,8 +123,8 @@ pub(super) fn next_wait(interval: Duration, failures: u32) -> Duration {
 }
 
 /// One refresh: a new version swapped in, or an error leaving the old one.
-/// Returns the rows read from Trino.
-async fn refresh(inner: &Inner, ds: &Dataset) -> Result<u64, String> {
+/// Returns the rows read from Trino and the new version.
+async fn refresh(inner: &Inner, ds: &Dataset) -> Result<(u64, Arc<Version>), String> {
     let current = ds.current();
     let incremental = match (&ds.config.mode, &current) {
         (Mode::Append, Some(v)) => v.watermark.clone().map(|w| (Arc::clone(v), w)),
@@ -136,6 +143,12 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<u64, String> {
     let version = install(inner, ds, schema, batches)?;
     // The rows are counted in the version now.
     drop(held);
+    Ok((pulled, version))
+}
+
+/// Writes `version` to the snapshot directory, if there is one. Outside the
+/// refresh's time: the data is current once the version is swapped in.
+async fn persist(inner: &Inner, ds: &Dataset, version: Arc<Version>) {
     if let Some(dir) = &inner.dir {
         let (dir, table) = (dir.clone(), ds.config.table.clone());
         let fresh_as_of = SystemTime::now();
@@ -151,7 +164,6 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<u64, String> {
                 .increment(1);
         }
     }
-    Ok(pulled)
 }
 
 /// Installs the snapshot in `inner.dir`, if there is a good one; a bad one
