@@ -443,8 +443,7 @@ fn every_dataset_problem_is_reported() {
          [[datasets]]\ntable = \"m.d.w\"\n\n[[datasets]]\ntable = \"M.D.W\"\n",
     );
     let problems = Config::resolve(&file.with(&[])).unwrap_err();
-    for expected in
-        ["catalog.schema.table", "needs a `time_column`", "`retention` needs", "sideways", "declared twice"]
+    for expected in ["catalog.schema.table", "needs a `time_column`", "`retention` needs", "sideways", "declared twice"]
     {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} missing from {problems:?}");
     }
