@@ -130,7 +130,7 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<(u64, Arc<Version>), Str
         (Mode::Append, Some(v)) => v.watermark.clone().map(|w| (Arc::clone(v), w)),
         _ => None,
     };
-    let (batches, schema, pulled, held) = match incremental {
+    let built = match incremental {
         Some((old, watermark)) => match append(inner, ds, &old, &watermark).await? {
             Some(built) => built,
             None => {
@@ -140,10 +140,10 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<(u64, Arc<Version>), Str
         },
         None => full(inner, ds).await?,
     };
-    let version = install(inner, ds, schema, batches)?;
+    let version = install(inner, ds, built.schema, built.batches, built.watermark)?;
     // The rows are counted in the version now.
-    drop(held);
-    Ok((pulled, version))
+    drop(built.held);
+    Ok((built.pulled, version))
 }
 
 /// Writes `version` to the snapshot directory, if there is one. Outside the
@@ -189,7 +189,14 @@ async fn load_snapshot(inner: &Inner, ds: &Dataset) {
         }
     };
     ds.versions.store(snapshot.version.saturating_sub(1), Ordering::SeqCst);
-    match install(inner, ds, snapshot.schema, snapshot.batches) {
+    let watermark = match &ds.config.time_column {
+        Some(column) => match snapshot.schema.index_of(column) {
+            Ok(index) => max_time(&snapshot.batches, index).unwrap_or(None),
+            Err(_) => None,
+        },
+        None => None,
+    };
+    match install(inner, ds, snapshot.schema, snapshot.batches, watermark) {
         Ok(v) => {
             tracing::info!(%table, rows = v.rows, ms = started.elapsed().as_millis() as u64, "dataset loaded from its snapshot");
             ds.status.lock().expect("dataset status").fresh_as_of = Some(snapshot.fresh_as_of);
@@ -208,15 +215,23 @@ fn relation(ds: &Dataset) -> String {
     }
 }
 
-/// A new version's rows, its schema, the rows read from Trino, and the
-/// memory held while it was built (read rows, sort copies).
-type Built = (Vec<RecordBatch>, SchemaRef, u64, Reservation);
+/// A new version, as a refresh built it.
+struct Built {
+    batches: Vec<RecordBatch>,
+    schema: SchemaRef,
+    /// Rows read from Trino.
+    pulled: u64,
+    /// The largest time, known from building (no pass over the version).
+    watermark: Option<i64>,
+    /// Memory held while building (read rows, sort copies).
+    held: Reservation,
+}
 
 /// Every row, sorted by the time column in append mode.
 async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
     let (schema, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
     let pulled = rows(&batches);
-    let batches = match &ds.config.time_column {
+    let (batches, watermark) = match &ds.config.time_column {
         Some(column) => {
             let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
             let ty = schema.field(index).data_type().clone();
@@ -225,11 +240,13 @@ async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
                 Some(h) => within(&batches, index, h.value, i64::MAX)?,
                 None => batches,
             };
-            sorted(ds, &schema, &kept, column, &mut held)?
+            // The horizon keeps the largest time unless it keeps nothing.
+            let watermark = watermark.filter(|_| !kept.is_empty());
+            (sorted(ds, &schema, &kept, column, &mut held)?, watermark)
         }
-        None => batches,
+        None => (batches, None),
     };
-    Ok((batches, schema, pulled, held))
+    Ok(Built { batches, schema, pulled, watermark, held })
 }
 
 /// The old version up to `watermark - overlap`, then what Trino has from
@@ -254,10 +271,10 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
     let pulled = rows(&fresh);
     // Rows at the watermark that are gone now: deleted, or the time column
     // went backwards. An append cannot express that; a full read can.
-    match max_time(&fresh, index)? {
-        Some(max) if max >= watermark.value => {}
+    let max = match max_time(&fresh, index)? {
+        Some(max) if max >= watermark.value => max,
         _ => return Ok(None),
-    }
+    };
     let fresh = sorted(ds, &schema, &fresh, column, &mut held)?;
     let from = horizon.map_or(i64::MIN, |h| h.value);
     let mut head = within(&old.batches, index, from, cutoff.value)?;
@@ -265,7 +282,8 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
         head = without_keys(&schema, head, &fresh, &ds.config.key)?;
     }
     head.extend(fresh);
-    Ok(Some((head, schema, pulled, held)))
+    // Everything kept lies below the cutoff, so the re-read rows hold the largest time.
+    Ok(Some(Built { batches: head, schema, pulled, watermark: Some(max), held }))
 }
 
 /// Runs `sql` on Trino as the service user and reads all of it, within the
@@ -296,18 +314,24 @@ fn check_limit(ds: &Dataset, bytes: u64) -> Result<(), String> {
 
 /// Swaps in a version of `batches`, its bytes reserved first, and marks
 /// the cache entries that read the table stale.
-fn install(inner: &Inner, ds: &Dataset, schema: SchemaRef, batches: Vec<RecordBatch>) -> Result<Arc<Version>, String> {
+/// `watermark` is the largest value of the time column in `batches`.
+fn install(
+    inner: &Inner,
+    ds: &Dataset,
+    schema: SchemaRef,
+    batches: Vec<RecordBatch>,
+    watermark: Option<i64>,
+) -> Result<Arc<Version>, String> {
     let bytes = held_bytes(&batches);
     check_limit(ds, bytes)?;
     let mut reservation = inner.memory.reservation();
     reservation.grow(bytes).map_err(|e| format!("{}: {e}", ds.config.table))?;
-    let watermark = match &ds.config.time_column {
-        Some(column) => {
+    let watermark = match (&ds.config.time_column, watermark) {
+        (Some(column), Some(value)) => {
             let index = schema.index_of(column).map_err(|e| e.to_string())?;
-            let ty = schema.field(index).data_type().clone();
-            max_time(&batches, index)?.map(|value| watermark(&ty, value)).transpose()?
+            Some(self::watermark(schema.field(index).data_type(), value)?)
         }
-        None => None,
+        _ => None,
     };
     let number = ds.versions.fetch_add(1, Ordering::SeqCst) + 1;
     let rows = rows(&batches);
