@@ -97,6 +97,7 @@ fn flight(c: &mut Criterion) {
             encoded,
             trino_query_id: "q".into(),
             reads: Some(Reads { tables: vec![format!("tpch.tiny.{name}")], per_user: false }),
+            local: false,
         };
         let slot = std::sync::Mutex::new(Some(filled));
         let (k, tables) = key();

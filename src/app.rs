@@ -101,8 +101,23 @@ impl Application {
             .cache
             .enabled
             .then(|| ResultCache::new(config.cache.clone()).with_lifecycle(shutdown.clone(), tasks.clone()));
+        let datasets = (!config.accel.datasets.is_empty()).then(|| {
+            // Refreshes run as the user Flightdeck authenticates to Trino as.
+            let user = match &config.trino.client.auth {
+                crate::trino::TrinoAuth::Basic { user, .. } => user.clone(),
+                _ => "flightdeck".to_string(),
+            };
+            Datasets::new(&config.accel, trino.clone(), user, cache.clone())
+        });
+        let local =
+            match (&datasets, &config.accel.local) {
+                (Some(d), Some(limits)) => Some(Arc::new(crate::local::LocalEngine::new(d.clone(), limits.clone()))
+                    as Arc<dyn crate::router::Local>),
+                _ => None,
+            };
         let router = Router::new(Parts {
             engine: Arc::new(TrinoEngine::new(trino.clone())),
+            local,
             cache: cache.clone(),
             registry: Registry::new(
                 config.flight.pending_queries,
@@ -122,22 +137,6 @@ impl Application {
             (config.trino.catalog.clone(), config.trino.schema.clone()),
             config.auth.session_ttl,
         ));
-        let datasets = (!config.accel.datasets.is_empty()).then(|| {
-            // Refreshes run as the user Flightdeck authenticates to Trino as.
-            let user = match &config.trino.client.auth {
-                crate::trino::TrinoAuth::Basic { user, .. } => user.clone(),
-                _ => "flightdeck".to_string(),
-            };
-            Datasets::new(
-                &config.accel.datasets,
-                trino.clone(),
-                user,
-                config.accel.max_concurrent_refreshes,
-                config.accel.memory_budget,
-                cache.clone(),
-                config.accel.dir.clone(),
-            )
-        });
         let admin = AdminState {
             cache,
             datasets: datasets.clone(),

@@ -40,6 +40,8 @@ pub mod cache;
 pub mod config;
 /// The Flight SQL service.
 pub mod flight;
+/// The local engine: DataFusion on accelerated datasets, Trino's answers.
+pub mod local;
 /// The memory budget of buffered results.
 pub mod memory;
 /// Where statements run.

@@ -101,6 +101,17 @@ impl Reservation {
         Ok(())
     }
 
+    /// Holds exactly `n` bytes: grows (or fails leaving the reservation as
+    /// it was), or gives the surplus back.
+    pub fn resize(&mut self, n: u64) -> Result<(), Exhausted> {
+        if n > self.bytes {
+            return self.grow(n - self.bytes);
+        }
+        self.budget.give_back(self.bytes - n);
+        self.bytes = n;
+        Ok(())
+    }
+
     /// Bytes held.
     pub fn bytes(&self) -> u64 {
         self.bytes

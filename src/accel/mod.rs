@@ -23,8 +23,11 @@
 //!   start; refresh then goes on from its watermark. A snapshot that does not
 //!   check out is discarded and the table read whole.
 
+mod access;
 mod refresh;
+mod slice;
 mod snapshot;
+mod table;
 
 #[cfg(test)]
 mod tests;
@@ -35,14 +38,20 @@ use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, SystemTime};
 
 use arrow::datatypes::SchemaRef;
-use arrow::record_batch::RecordBatch;
 use tokio::sync::{Notify, Semaphore};
 use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::cache::ResultCache;
+use crate::config::Accel;
 use crate::memory::{MemoryBudget, Reservation};
 use crate::trino::TrinoClient;
+pub use access::AccessCheck;
+pub use slice::{BatchStats, Slice};
+pub use table::DatasetTable;
+
+/// Most (user, table) access decisions remembered.
+const ACCESS_DECISIONS: u64 = 100_000;
 
 /// How a dataset is refreshed.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -93,12 +102,13 @@ pub enum State {
     Paused,
 }
 
-/// One version of a dataset's rows, sorted by the time column in append mode.
+/// One version of a dataset's rows, sorted by the time column when there
+/// is one.
 #[derive(Debug)]
 pub struct Version {
     pub number: u64,
     pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
+    pub slices: Vec<Slice>,
     pub rows: u64,
     pub bytes: u64,
     /// The largest value of the time column, as a Trino literal.
@@ -125,6 +135,8 @@ pub struct DatasetInfo {
     /// last successful refresh).
     pub lag_secs: Option<u64>,
     pub error: Option<String>,
+    /// Times the refresh worker died and was started again.
+    pub worker_restarts: u64,
 }
 
 #[derive(Debug, Default)]
@@ -135,6 +147,7 @@ struct Status {
     fresh_as_of: Option<SystemTime>,
     last_refresh_ms: Option<u64>,
     last_rows_pulled: Option<u64>,
+    restarts: u64,
 }
 
 #[derive(Debug)]
@@ -146,6 +159,9 @@ struct Dataset {
     /// Refresh now (admin API).
     wake: Notify,
     versions: AtomicU64,
+    /// Makes the worker panic at its next refresh (the supervisor's test).
+    #[cfg(test)]
+    panic_next: AtomicBool,
 }
 
 impl Dataset {
@@ -178,6 +194,7 @@ struct Inner {
     cache: Option<ResultCache>,
     /// Where versions are written for warm restarts.
     dir: Option<std::path::PathBuf>,
+    access: AccessCheck,
 }
 
 /// The accelerated datasets; cheap to clone.
@@ -187,18 +204,11 @@ pub struct Datasets {
 }
 
 impl Datasets {
-    /// Datasets of `configs`, refreshed through `trino` as `user`, within
-    /// `memory_budget` bytes together.
-    pub fn new(
-        configs: &[DatasetConfig],
-        trino: TrinoClient,
-        user: String,
-        max_concurrent_refreshes: usize,
-        memory_budget: u64,
-        cache: Option<ResultCache>,
-        dir: Option<std::path::PathBuf>,
-    ) -> Self {
-        let datasets = configs
+    /// The datasets of `settings`, refreshed through `trino` as `user`; a new
+    /// version marks what `cache` holds of its table stale.
+    pub fn new(settings: &Accel, trino: TrinoClient, user: String, cache: Option<ResultCache>) -> Self {
+        let datasets = settings
+            .datasets
             .iter()
             .map(|c| {
                 let ds = Dataset {
@@ -208,6 +218,8 @@ impl Datasets {
                     paused: AtomicBool::new(false),
                     wake: Notify::new(),
                     versions: AtomicU64::new(0),
+                    #[cfg(test)]
+                    panic_next: AtomicBool::new(false),
                 };
                 // Counted from zero, so that alerts see the first failure.
                 for name in ["flightdeck_dataset_refresh_failures_total", "flightdeck_dataset_rows_pulled_total"] {
@@ -219,16 +231,17 @@ impl Datasets {
         Datasets {
             inner: Arc::new(Inner {
                 datasets,
+                access: AccessCheck::new(trino.clone(), settings.access_ttl, ACCESS_DECISIONS),
                 trino,
                 user,
-                slots: Semaphore::new(max_concurrent_refreshes.max(1)),
+                slots: Semaphore::new(settings.max_concurrent_refreshes.max(1)),
                 memory: MemoryBudget::with_gauges(
-                    memory_budget,
+                    settings.memory_budget,
                     "flightdeck_accel_budget_bytes",
                     "flightdeck_accel_reserved_bytes",
                 ),
                 cache,
-                dir,
+                dir: settings.dir.clone(),
             }),
         }
     }
@@ -255,6 +268,25 @@ impl Datasets {
     /// The current version of `table`'s dataset, once loaded.
     pub fn version(&self, table: &str) -> Option<Arc<Version>> {
         self.inner.datasets.get(&table.to_lowercase())?.current()
+    }
+
+    /// `table`'s current version as a DataFusion table, once loaded.
+    pub fn table(&self, table: &str) -> Option<DatasetTable> {
+        let ds = self.inner.datasets.get(&table.to_lowercase())?;
+        Some(DatasetTable::new(ds.current()?, ds.config.time_column.clone()))
+    }
+
+    /// Whether `user` may be answered from `table`'s dataset: always with
+    /// `access = "all"`; with `access = "trino"`, when Trino lets the user
+    /// read the whole table unfiltered (asked as the user, remembered for
+    /// the configured time). False for a table that is no dataset.
+    pub async fn may_read(&self, user: &str, table: &str) -> bool {
+        let table = table.to_lowercase();
+        match self.inner.datasets.get(&table).map(|d| d.config.access) {
+            Some(Access::All) => true,
+            Some(Access::Trino) => self.inner.access.may_read(user, &table).await,
+            None => false,
+        }
     }
 
     /// Asks for a refresh of `table` now; false if no such dataset.
@@ -307,5 +339,6 @@ fn info(d: &Dataset) -> DatasetInfo {
         last_refresh_rows_pulled: status.last_rows_pulled,
         lag_secs: status.fresh_as_of.and_then(|t| t.elapsed().ok()).map(|e| e.as_secs()),
         error: status.error.clone(),
+        worker_restarts: status.restarts,
     }
 }

@@ -4,12 +4,16 @@ use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant, SystemTime};
 
-use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, Int64Array};
-use arrow::compute::{SortOptions, concat_batches, filter_record_batch, sort_to_indices, take_record_batch};
+use arrow::array::{ArrayRef, AsArray, BooleanArray, Int64Array};
+use arrow::compute::{
+    BatchCoalescer, SortOptions, concat, filter_record_batch, interleave_record_batch, sort_to_indices,
+};
 use arrow::datatypes::{DataType, Int64Type, SchemaRef, TimeUnit};
 use arrow::record_batch::RecordBatch;
+use datafusion::common::ScalarValue;
 use tokio_util::sync::CancellationToken;
 
+use super::slice::{Slice, layout, relayout};
 use super::{Dataset, Inner, Mode, Version};
 use crate::memory::Reservation;
 use crate::trino::Session;
@@ -33,8 +37,11 @@ pub(super) async fn supervise(inner: Arc<Inner>, ds: Arc<Dataset>, stop: Cancell
                 tracing::error!(table = %ds.config.table, "dataset refresh worker panicked; restarting it");
                 metrics::counter!("flightdeck_dataset_refresh_failures_total", "table" => ds.config.table.clone())
                     .increment(1);
+                metrics::counter!("flightdeck_dataset_worker_restarts_total", "table" => ds.config.table.clone())
+                    .increment(1);
                 let mut status = ds.status.lock().expect("dataset status");
                 status.refreshing = false;
+                status.restarts += 1;
                 status.error = Some("the refresh worker stopped unexpectedly and was restarted".into());
             }
             Err(_) => return,
@@ -60,6 +67,10 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
                 _ = stop.cancelled() => return,
             };
             ds.status.lock().expect("dataset status").refreshing = true;
+            #[cfg(test)]
+            if ds.panic_next.swap(false, Ordering::SeqCst) {
+                panic!("a refresh worker's test panic");
+            }
             let started = (Instant::now(), SystemTime::now());
             let outcome = tokio::select! {
                 outcome = refresh(&inner, &ds) => outcome,
@@ -140,9 +151,8 @@ async fn refresh(inner: &Inner, ds: &Dataset) -> Result<(u64, Arc<Version>), Str
         },
         None => full(inner, ds).await?,
     };
-    let version = install(inner, ds, built.schema, built.batches, built.watermark)?;
-    // The rows are counted in the version now.
-    drop(built.held);
+    // What was held while building becomes the version's count.
+    let version = install(inner, ds, built.schema, built.slices, built.watermark, built.held)?;
     Ok((built.pulled, version))
 }
 
@@ -153,7 +163,8 @@ async fn persist(inner: &Inner, ds: &Dataset, version: Arc<Version>) {
         let (dir, table) = (dir.clone(), ds.config.table.clone());
         let fresh_as_of = SystemTime::now();
         let written = tokio::task::spawn_blocking(move || {
-            super::snapshot::write(&dir, &table, version.number, &version.schema, &version.batches, fresh_as_of)
+            let batches: Vec<RecordBatch> = version.slices.iter().map(|s| s.batch.clone()).collect();
+            super::snapshot::write(&dir, &table, version.number, &version.schema, &batches, fresh_as_of)
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
@@ -188,18 +199,33 @@ async fn load_snapshot(inner: &Inner, ds: &Dataset) {
             return;
         }
     };
+    let fresh_as_of = snapshot.fresh_as_of;
     ds.versions.store(snapshot.version.saturating_sub(1), Ordering::SeqCst);
+    // A snapshot from before strings were held as views is read in today's layout.
+    let schema = layout(&snapshot.schema);
+    let slices = {
+        let schema = Arc::clone(&schema);
+        tokio::task::spawn_blocking(move || {
+            snapshot.batches.iter().map(|b| relayout(b, &schema).map(Slice::new)).collect::<Result<Vec<_>, _>>()
+        })
+        .await
+        .unwrap_or_else(|e| Err(e.to_string()))
+    };
+    let slices = match slices {
+        Ok(slices) => slices,
+        Err(e) => {
+            tracing::warn!(%table, error = %e, "the dataset's snapshot cannot be read; reading the table whole");
+            return;
+        }
+    };
     let watermark = match &ds.config.time_column {
-        Some(column) => match snapshot.schema.index_of(column) {
-            Ok(index) => max_time(&snapshot.batches, index).unwrap_or(None),
-            Err(_) => None,
-        },
+        Some(column) => schema.index_of(column).ok().and_then(|index| max_time(&slices, index)),
         None => None,
     };
-    match install(inner, ds, snapshot.schema, snapshot.batches, watermark) {
+    match install(inner, ds, schema, slices, watermark, inner.memory.reservation()) {
         Ok(v) => {
             tracing::info!(%table, rows = v.rows, ms = started.elapsed().as_millis() as u64, "dataset loaded from its snapshot");
-            ds.status.lock().expect("dataset status").fresh_as_of = Some(snapshot.fresh_as_of);
+            ds.status.lock().expect("dataset status").fresh_as_of = Some(fresh_as_of);
         }
         Err(e) => {
             tracing::warn!(%table, error = %e, "the dataset's snapshot does not fit; reading the table whole");
@@ -217,13 +243,14 @@ fn relation(ds: &Dataset) -> String {
 
 /// A new version, as a refresh built it.
 struct Built {
-    batches: Vec<RecordBatch>,
+    slices: Vec<Slice>,
     schema: SchemaRef,
     /// Rows read from Trino.
     pulled: u64,
     /// The largest time, known from building (no pass over the version).
     watermark: Option<i64>,
-    /// Memory held while building (read rows, sort copies).
+    /// Memory held while building (read rows, sort copies); it becomes the
+    /// version's.
     held: Reservation,
 }
 
@@ -231,22 +258,23 @@ struct Built {
 async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
     let (schema, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
     let pulled = rows(&batches);
-    let (batches, watermark) = match &ds.config.time_column {
+    let (slices, watermark) = match &ds.config.time_column {
         Some(column) => {
             let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
             let ty = schema.field(index).data_type().clone();
-            let watermark = max_time(&batches, index)?;
-            let kept = match horizon(ds, &ty, watermark)? {
-                Some(h) => within(&batches, index, h.value, i64::MAX)?,
-                None => batches,
+            let slices = sorted(ds, batches, index, &mut held)?;
+            let watermark = max_time(&slices, index);
+            let slices = match horizon(ds, &ty, watermark)? {
+                Some(h) => within(&slices, index, h.value, i64::MAX)?,
+                None => slices,
             };
             // The horizon keeps the largest time unless it keeps nothing.
-            let watermark = watermark.filter(|_| !kept.is_empty());
-            (sorted(ds, &schema, &kept, column, &mut held)?, watermark)
+            let watermark = watermark.filter(|_| !slices.is_empty());
+            (slices, watermark)
         }
-        None => (batches, None),
+        None => (coalesced(&schema, batches)?, None),
     };
-    Ok(Built { batches, schema, pulled, watermark, held })
+    Ok(Built { slices, schema, pulled, watermark, held })
 }
 
 /// The old version up to `watermark - overlap`, then what Trino has from
@@ -269,21 +297,21 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
         return Ok(None);
     }
     let pulled = rows(&fresh);
+    let fresh = sorted(ds, fresh, index, &mut held)?;
     // Rows at the watermark that are gone now: deleted, or the time column
     // went backwards. An append cannot express that; a full read can.
-    let max = match max_time(&fresh, index)? {
+    let max = match max_time(&fresh, index) {
         Some(max) if max >= watermark.value => max,
         _ => return Ok(None),
     };
-    let fresh = sorted(ds, &schema, &fresh, column, &mut held)?;
     let from = horizon.map_or(i64::MIN, |h| h.value);
-    let mut head = within(&old.batches, index, from, cutoff.value)?;
+    let mut head = within(&old.slices, index, from, cutoff.value)?;
     if !ds.config.key.is_empty() {
         head = without_keys(&schema, head, &fresh, &ds.config.key)?;
     }
     head.extend(fresh);
     // Everything kept lies below the cutoff, so the re-read rows hold the largest time.
-    Ok(Some(Built { batches: head, schema, pulled, watermark: Some(max), held }))
+    Ok(Some(Built { slices: head, schema, pulled, watermark: Some(max), held }))
 }
 
 /// Runs `sql` on Trino as the service user and reads all of it, within the
@@ -291,12 +319,13 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
 async fn pull(inner: &Inner, ds: &Dataset, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>, Reservation), String> {
     let session = Session { user: inner.user.clone(), ..Default::default() };
     let mut query = inner.trino.start(&session, sql).await.map_err(|e| e.to_string())?;
-    let schema = query.wait_for_schema().await.map_err(|e| e.to_string())?;
+    let schema = layout(&query.wait_for_schema().await.map_err(|e| e.to_string())?);
     // What is read is held until the version is built: counted as it comes.
     let mut reservation = inner.memory.reservation();
     let mut batches = Vec::new();
     while let Some(b) = query.next_batch().await.map_err(|e| e.to_string())? {
-        reservation.grow(b.get_array_memory_size() as u64).map_err(|e| format!("{}: {e}", ds.config.table))?;
+        let b = relayout(&b, &schema)?;
+        reservation.grow(held_bytes(std::slice::from_ref(&b))).map_err(|e| format!("{}: {e}", ds.config.table))?;
         check_limit(ds, reservation.bytes())?;
         batches.push(b);
     }
@@ -319,13 +348,13 @@ fn install(
     inner: &Inner,
     ds: &Dataset,
     schema: SchemaRef,
-    batches: Vec<RecordBatch>,
+    slices: Vec<Slice>,
     watermark: Option<i64>,
+    mut reservation: Reservation,
 ) -> Result<Arc<Version>, String> {
-    let bytes = held_bytes(&batches);
+    let bytes = slices.iter().map(|s| held_bytes(std::slice::from_ref(&s.batch))).sum();
     check_limit(ds, bytes)?;
-    let mut reservation = inner.memory.reservation();
-    reservation.grow(bytes).map_err(|e| format!("{}: {e}", ds.config.table))?;
+    reservation.resize(bytes).map_err(|e| format!("{}: {e}", ds.config.table))?;
     let watermark = match (&ds.config.time_column, watermark) {
         (Some(column), Some(value)) => {
             let index = schema.index_of(column).map_err(|e| e.to_string())?;
@@ -334,8 +363,8 @@ fn install(
         _ => None,
     };
     let number = ds.versions.fetch_add(1, Ordering::SeqCst) + 1;
-    let rows = rows(&batches);
-    let version = Version { number, schema, batches, rows, bytes, watermark, _reservation: reservation };
+    let rows = slices.iter().map(|s| s.batch.num_rows() as u64).sum();
+    let version = Version { number, schema, slices, rows, bytes, watermark, _reservation: reservation };
     let table = ds.config.table.clone();
     metrics::gauge!("flightdeck_dataset_rows", "table" => table.clone()).set(rows as f64);
     metrics::gauge!("flightdeck_dataset_bytes", "table" => table.clone()).set(bytes as f64);
@@ -366,32 +395,64 @@ fn rows(batches: &[RecordBatch]) -> u64 {
     batches.iter().map(|b| b.num_rows() as u64).sum()
 }
 
-/// One batch of `batches`, ordered by `column` (nulls first, as they are
-/// below every watermark).
-fn sorted(
-    ds: &Dataset,
-    schema: &SchemaRef,
-    batches: &[RecordBatch],
-    column: &str,
-    held: &mut Reservation,
-) -> Result<Vec<RecordBatch>, String> {
+/// `batches` in slices of [`BATCH_ROWS`], ordered by the time column at
+/// `index` (nulls first, as they are below every watermark).
+fn sorted(ds: &Dataset, batches: Vec<RecordBatch>, index: usize, held: &mut Reservation) -> Result<Vec<Slice>, String> {
     if batches.is_empty() {
         return Ok(Vec::new());
     }
-    // The concatenated copy and the sorted one exist beside the read rows
-    // for a moment: counted before they are made.
-    let read: u64 = batches.iter().map(|b| b.get_array_memory_size() as u64).sum();
-    held.grow(2 * read).map_err(|e| format!("{}: {e}", ds.config.table))?;
-    let all = concat_batches(schema, batches).map_err(|e| e.to_string())?;
-    let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
-    let order = sort_to_indices(all.column(index), Some(SortOptions { descending: false, nulls_first: true }), None)
+    // Only the time column is concatenated to find the order; the sorted
+    // copy is made slice by slice from the batches as read, which are
+    // dropped after. The copy is counted before it is made.
+    held.grow(held_bytes(&batches)).map_err(|e| format!("{}: {e}", ds.config.table))?;
+    let times: Vec<&dyn arrow::array::Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
+    let all = concat(&times).map_err(|e| e.to_string())?;
+    let order = sort_to_indices(&all, Some(SortOptions { descending: false, nulls_first: true }), None)
         .map_err(|e| e.to_string())?;
-    (0..order.len())
-        .step_by(BATCH_ROWS)
-        .map(|at| {
-            take_record_batch(&all, &order.slice(at, BATCH_ROWS.min(order.len() - at))).map_err(|e| e.to_string())
+    drop(all);
+    // Global row number to (batch, row in batch).
+    let mut starts = Vec::with_capacity(batches.len());
+    let mut at = 0usize;
+    for b in &batches {
+        starts.push(at);
+        at += b.num_rows();
+    }
+    let locate = |row: usize| {
+        let batch = starts.partition_point(|&s| s <= row) - 1;
+        (batch, row - starts[batch])
+    };
+    let refs: Vec<&RecordBatch> = batches.iter().collect();
+    let slices = order
+        .values()
+        .chunks(BATCH_ROWS)
+        .map(|chunk| {
+            let rows: Vec<(usize, usize)> = chunk.iter().map(|&r| locate(r as usize)).collect();
+            interleave_record_batch(&refs, &rows).map(Slice::new).map_err(|e| e.to_string())
         })
-        .collect()
+        .collect::<Result<Vec<_>, _>>()?;
+    // The rows as read are gone now.
+    let read = held_bytes(&batches);
+    drop(refs);
+    drop(batches);
+    held.resize(held.bytes().saturating_sub(read)).expect("shrinking never fails");
+    Ok(slices)
+}
+
+/// `batches` in slices of [`BATCH_ROWS`], in their order.
+fn coalesced(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<Slice>, String> {
+    let mut coalescer = BatchCoalescer::new(Arc::clone(schema), BATCH_ROWS);
+    let mut out = Vec::new();
+    for b in batches {
+        coalescer.push_batch(b).map_err(|e| e.to_string())?;
+        while let Some(done) = coalescer.next_completed_batch() {
+            out.push(Slice::new(done));
+        }
+    }
+    coalescer.finish_buffered_batch().map_err(|e| e.to_string())?;
+    while let Some(done) = coalescer.next_completed_batch() {
+        out.push(Slice::new(done));
+    }
+    Ok(out)
 }
 
 /// The time column's values as i64 in its own unit (days for a date).
@@ -400,37 +461,48 @@ fn times(a: &ArrayRef) -> Result<Int64Array, String> {
     Ok(as_i64.as_primitive::<Int64Type>().clone())
 }
 
-fn max_time(batches: &[RecordBatch], index: usize) -> Result<Option<i64>, String> {
-    let mut max = None;
-    for b in batches {
-        if let Some(m) = arrow::compute::max(&times(b.column(index))?) {
-            max = Some(max.map_or(m, |x: i64| x.max(m)));
-        }
+/// The time column's value of a statistic, in the column's unit.
+fn time_value(s: &ScalarValue) -> Option<i64> {
+    match s {
+        ScalarValue::TimestampSecond(v, _)
+        | ScalarValue::TimestampMillisecond(v, _)
+        | ScalarValue::TimestampMicrosecond(v, _)
+        | ScalarValue::TimestampNanosecond(v, _)
+        | ScalarValue::Int64(v) => *v,
+        ScalarValue::Date32(v) | ScalarValue::Int32(v) => v.map(i64::from),
+        ScalarValue::Int16(v) => v.map(i64::from),
+        ScalarValue::Int8(v) => v.map(i64::from),
+        _ => None,
     }
-    Ok(max)
 }
 
-/// The rows of `batches` whose time lies in `[from, to)`; nulls count as
+/// The largest time in `slices`, from their statistics.
+fn max_time(slices: &[Slice], index: usize) -> Option<i64> {
+    slices.iter().filter_map(|s| s.stats.max[index].as_ref().and_then(time_value)).max()
+}
+
+/// The rows of `slices` whose time lies in `[from, to)`; nulls count as
 /// before every time (never re-read, and kept unless a horizon is set).
-pub(super) fn within(batches: &[RecordBatch], index: usize, from: i64, to: i64) -> Result<Vec<RecordBatch>, String> {
+pub(super) fn within(slices: &[Slice], index: usize, from: i64, to: i64) -> Result<Vec<Slice>, String> {
     let mut out = Vec::new();
-    for b in batches {
-        let t = times(b.column(index))?;
-        // A batch wholly inside is kept as it is, one wholly outside dropped:
-        // only the batches at the edges are copied.
-        let (min, max) = (arrow::compute::min(&t), arrow::compute::max(&t));
-        let nulls = t.null_count() > 0;
+    for s in slices {
+        // A slice wholly inside is kept as it is, one wholly outside dropped,
+        // by its statistics: only the slices at the edges are read.
+        let min = s.stats.min[index].as_ref().and_then(time_value);
+        let max = s.stats.max[index].as_ref().and_then(time_value);
+        let nulls = s.stats.nulls[index] > 0;
         if !nulls && min.is_some_and(|m| m >= from) && max.is_some_and(|m| m < to) {
-            out.push(b.clone());
+            out.push(s.clone());
             continue;
         }
         if !nulls && (min.is_some_and(|m| m >= to) || max.is_some_and(|m| m < from)) {
             continue;
         }
+        let t = times(s.batch.column(index))?;
         let keep: BooleanArray = t.iter().map(|v| Some(v.map_or(from == i64::MIN, |v| v >= from && v < to))).collect();
-        let kept = filter_record_batch(b, &keep).map_err(|e| e.to_string())?;
+        let kept = filter_record_batch(&s.batch, &keep).map_err(|e| e.to_string())?;
         if kept.num_rows() > 0 {
-            out.push(kept);
+            out.push(Slice::new(kept));
         }
     }
     Ok(out)
@@ -456,12 +528,7 @@ fn horizon(ds: &Dataset, ty: &DataType, watermark: Option<i64>) -> Result<Option
 }
 
 /// `head` without the rows whose key appears in `fresh`.
-fn without_keys(
-    schema: &SchemaRef,
-    head: Vec<RecordBatch>,
-    fresh: &[RecordBatch],
-    key: &[String],
-) -> Result<Vec<RecordBatch>, String> {
+fn without_keys(schema: &SchemaRef, head: Vec<Slice>, fresh: &[Slice], key: &[String]) -> Result<Vec<Slice>, String> {
     let indices: Vec<usize> =
         key.iter().map(|k| schema.index_of(k).map_err(|e| format!("key: {e}"))).collect::<Result<_, _>>()?;
     let fields: Vec<arrow::row::SortField> =
@@ -469,17 +536,21 @@ fn without_keys(
     let converter = arrow::row::RowConverter::new(fields).map_err(|e| e.to_string())?;
     let columns = |b: &RecordBatch| indices.iter().map(|&i| Arc::clone(b.column(i))).collect::<Vec<_>>();
     let mut seen = std::collections::HashSet::new();
-    for b in fresh {
-        let keys = converter.convert_columns(&columns(b)).map_err(|e| e.to_string())?;
+    for s in fresh {
+        let keys = converter.convert_columns(&columns(&s.batch)).map_err(|e| e.to_string())?;
         seen.extend(keys.iter().map(|r| r.as_ref().to_vec()));
     }
     let mut out = Vec::new();
-    for b in head {
-        let keys = converter.convert_columns(&columns(&b)).map_err(|e| e.to_string())?;
+    for s in head {
+        let keys = converter.convert_columns(&columns(&s.batch)).map_err(|e| e.to_string())?;
         let keep: BooleanArray = keys.iter().map(|r| Some(!seen.contains(r.as_ref()))).collect();
-        let kept = filter_record_batch(&b, &keep).map_err(|e| e.to_string())?;
+        if keep.true_count() == keep.len() {
+            out.push(s);
+            continue;
+        }
+        let kept = filter_record_batch(&s.batch, &keep).map_err(|e| e.to_string())?;
         if kept.num_rows() > 0 {
-            out.push(kept);
+            out.push(Slice::new(kept));
         }
     }
     Ok(out)

@@ -77,6 +77,8 @@ pub struct Filled {
     pub trino_query_id: String,
     /// What the statement read, as Trino reported it; `None` when unknown.
     pub reads: Option<Reads>,
+    /// Answered by the local engine.
+    pub local: bool,
 }
 
 /// Tag of an entry whose reads are unknown: any write drops it.
@@ -94,6 +96,8 @@ pub struct CachedResult {
     pub tables: Vec<String>,
     pub created: Instant,
     pub trino_query_id: String,
+    /// Answered by the local engine.
+    pub local: bool,
     pub hits: AtomicU64,
     /// Write generation when the fill started.
     generation: u64,
@@ -123,6 +127,7 @@ impl CachedResult {
             tables,
             created: Instant::now(),
             trino_query_id: f.trino_query_id,
+            local: f.local,
             hits: AtomicU64::new(0),
             generation,
             refreshing: AtomicBool::new(false),

@@ -16,6 +16,7 @@ fn filled(rows: usize, tag: i64) -> Filled {
         encoded: Vec::new(),
         trino_query_id: format!("q{tag}"),
         reads: Some(Reads::default()),
+        local: false,
     }
 }
 

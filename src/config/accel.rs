@@ -38,6 +38,41 @@ pub struct AccelArgs {
           value_name = "SIZE", value_parser = values::size, default_value = "4GiB")]
     #[serde(deserialize_with = "values::de_size")]
     pub memory_budget: Option<u64>,
+
+    /// How long Trino's answer to "may this user read this dataset's table"
+    /// (datasets with `access = "trino"`) is kept before asking again.
+    #[arg(long = "accel-access-ttl", env = "FLIGHTDECK_ACCEL_ACCESS_TTL", value_name = "DURATION",
+          value_parser = values::duration, default_value = "60s")]
+    #[serde(deserialize_with = "values::de_duration")]
+    pub access_ttl: Option<Duration>,
+
+    /// Answer what can be answered from the datasets locally (DataFusion);
+    /// `false` sends every statement to Trino.
+    #[arg(long = "accel-local", env = "FLIGHTDECK_ACCEL_LOCAL", value_name = "BOOL",
+          value_parser = values::boolean, default_value = "true")]
+    pub local: Option<bool>,
+
+    /// Memory of local query operators, all queries together (e.g. `1GiB`);
+    /// a query that needs more goes to Trino.
+    #[arg(long = "accel-local-memory", env = "FLIGHTDECK_ACCEL_LOCAL_MEMORY", value_name = "SIZE",
+          value_parser = values::size, default_value = "1GiB")]
+    #[serde(deserialize_with = "values::de_size")]
+    pub local_memory: Option<u64>,
+
+    /// Local queries at once; more go to Trino.
+    #[arg(
+        long = "accel-local-max-concurrent",
+        env = "FLIGHTDECK_ACCEL_LOCAL_MAX_CONCURRENT",
+        value_name = "N",
+        default_value = "16"
+    )]
+    pub local_max_concurrent: Option<usize>,
+
+    /// Longest a local query may take; a slower one goes to Trino.
+    #[arg(long = "accel-local-timeout", env = "FLIGHTDECK_ACCEL_LOCAL_TIMEOUT", value_name = "DURATION",
+          value_parser = values::duration, default_value = "10s")]
+    #[serde(deserialize_with = "values::de_duration")]
+    pub local_timeout: Option<Duration>,
 }
 
 /// One `[[datasets]]` table of the file.
@@ -81,6 +116,9 @@ pub struct Accel {
     pub dir: Option<PathBuf>,
     pub max_concurrent_refreshes: usize,
     pub memory_budget: u64,
+    pub access_ttl: Duration,
+    /// Limits of the local engine; `None` when it is off.
+    pub local: Option<crate::local::Limits>,
     pub datasets: Vec<DatasetConfig>,
 }
 
@@ -96,6 +134,13 @@ impl Section for AccelArgs {
             dir: self.dir,
             max_concurrent_refreshes,
             memory_budget: defaulted(self.memory_budget),
+            access_ttl: defaulted(self.access_ttl),
+            local: defaulted(self.local).then(|| crate::local::Limits {
+                memory: defaulted(self.local_memory) as usize,
+                concurrency: defaulted(self.local_max_concurrent).max(1),
+                timeout: defaulted(self.local_timeout),
+                ..Default::default()
+            }),
             datasets: Vec::new(),
         }
     }

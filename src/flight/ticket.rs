@@ -18,6 +18,7 @@ pub(super) fn sign(signer: &Signer, t: &Ticket) -> Vec<u8> {
     let route = match t.route {
         Route::Cache => proto::Route::Cache,
         Route::Trino => proto::Route::Trino,
+        Route::Local => proto::Route::Local,
     };
     let ticket = StatementTicket {
         sql: t.sql.clone(),
@@ -77,6 +78,7 @@ pub(super) fn verify(signer: &Signer, handle: &[u8], user: &str) -> Result<Ticke
     }
     let route = match proto::Route::try_from(t.route) {
         Ok(proto::Route::Cache) => Route::Cache,
+        Ok(proto::Route::Local) => Route::Local,
         _ => Route::Trino,
     };
     let cache = match t.cache_status.as_str() {

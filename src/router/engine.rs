@@ -71,6 +71,35 @@ pub trait Engine: Send + Sync + std::fmt::Debug + 'static {
     }
 }
 
+/// Why the local engine does not answer a statement: Trino does.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Refusal {
+    /// A short, fixed category (`relation`, `function`, `access`, `busy`,
+    /// ...), for metrics.
+    pub kind: &'static str,
+    /// What exactly, for logs and `EXPLAIN`.
+    pub detail: String,
+}
+
+impl Refusal {
+    pub fn new(kind: &'static str, detail: impl Into<String>) -> Self {
+        Refusal { kind, detail: detail.into() }
+    }
+}
+
+impl std::fmt::Display for Refusal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.kind, self.detail)
+    }
+}
+
+/// An engine that answers some statements, beside the one that answers all.
+#[async_trait::async_trait]
+pub trait Local: Send + Sync + std::fmt::Debug + 'static {
+    /// Starts `stmt` (parameters bound) for `session`, or says why not.
+    async fn start(&self, session: &Session, stmt: &Statement) -> std::result::Result<Box<dyn Execution>, Refusal>;
+}
+
 /// A started statement. Dropping it before its end cancels it.
 #[async_trait::async_trait]
 pub trait Execution: Send + std::fmt::Debug {

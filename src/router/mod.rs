@@ -37,8 +37,8 @@ pub use self::trino::TrinoEngine;
 use crate::cache::{CacheKey, CachedResult, FillError, Filled, Lookup, ResultCache};
 pub use crate::cache::{Directive, Outcome};
 use crate::memory::MemoryBudget;
-use crate::sql::{Statement, WriteScope};
-pub use engine::{BatchStream, Engine, Execution, into_stream};
+use crate::sql::{Reads, Statement, WriteScope};
+pub use engine::{BatchStream, Engine, Execution, Local, Refusal, into_stream};
 pub use error::{Code, Error, Result};
 pub use params::{Bound, literals};
 pub use registry::{Pending, Registry};
@@ -57,6 +57,8 @@ pub enum Route {
     Cache,
     /// Trino ran the statement for this request.
     Trino,
+    /// The local engine answered from accelerated datasets.
+    Local,
 }
 
 impl Route {
@@ -64,6 +66,7 @@ impl Route {
         match self {
             Route::Cache => "cache",
             Route::Trino => "trino",
+            Route::Local => "local",
         }
     }
 }
@@ -157,6 +160,8 @@ pub enum OptionError {
 #[derive(Debug)]
 pub struct Parts {
     pub engine: Arc<dyn Engine>,
+    /// Answers what it can from accelerated datasets; `None` when off.
+    pub local: Option<Arc<dyn Local>>,
     /// The result cache; `None` when disabled.
     pub cache: Option<ResultCache>,
     pub registry: Registry,
@@ -239,7 +244,7 @@ impl Router {
 
     async fn resolve(&self, session: &Session, stmt: &Statement, bound: &Bound, directive: Directive) -> Result<Plan> {
         if let Some((cache, key, tables)) = self.cache_key(session, stmt) {
-            let fill = self.filler(session.clone(), bound.clone(), cache.config().max_entry_bytes);
+            let fill = self.filler(session.clone(), stmt.clone(), bound.clone(), cache.config().max_entry_bytes);
             match cache.get_or_fill(key.clone(), &session.user, tables, directive, fill).await {
                 Lookup::Cached(outcome, entry) => return Ok(cached(outcome, &entry)),
                 Lookup::Uncached => {}
@@ -281,10 +286,13 @@ impl Router {
         }
         metrics::counter!("flightdeck_cache_bypass_total").increment(1);
         if stmt.is_plain_read() {
-            let pending = Pending::started(self.inner.engine.start(session, bound).await?);
+            let (route, run) = start(&self.inner, session, stmt, bound).await?;
+            let pending = Pending::started(run);
             let schema = Arc::clone(&pending.schema);
             let parked = self.park(&session.user, pending)?;
-            return Ok(started(Outcome::Bypass, schema, Some(parked)));
+            let mut plan = started(Outcome::Bypass, schema, Some(parked));
+            (plan.route, plan.ticket.route) = (route, route);
+            return Ok(plan);
         }
         self.run_once(session, stmt, bound).await
     }
@@ -346,24 +354,31 @@ impl Router {
     fn filler(
         &self,
         session: Session,
+        stmt: Statement,
         bound: Bound,
         max_bytes: u64,
     ) -> impl Fn() -> futures::future::BoxFuture<'static, Fill> + Send + Sync + 'static {
-        let (engine, memory, tasks) =
-            (Arc::clone(&self.inner.engine), self.inner.memory.clone(), self.inner.tasks.clone());
+        let (parts, memory) = (Arc::clone(&self.inner), self.inner.memory.clone());
         move || {
-            let (engine, session, bound, memory) =
-                (Arc::clone(&engine), session.clone(), bound.clone(), memory.clone());
-            let tasks = tasks.clone();
+            let (parts, session, stmt, bound, memory) =
+                (Arc::clone(&parts), session.clone(), stmt.clone(), bound.clone(), memory.clone());
             Box::pin(async move {
-                let mut run = engine.start(&session, &bound).await.map_err(FillError::Failed)?;
+                let (route, mut run) = start(&parts, &session, &stmt, &bound).await.map_err(FillError::Failed)?;
                 let schema = run.schema();
                 // What the engine says the statement read decides which writes
                 // drop the entry and whether users may share it. Trino knows it
                 // once the statement is analysed: asked now, beside the rows.
+                // A local answer read the datasets of the tables it names.
                 let reads = {
-                    let (engine, session, id) = (Arc::clone(&engine), session.clone(), run.id().to_string());
-                    tasks.spawn(async move { engine.reads(&session, &id).await })
+                    let (engine, session, id) = (Arc::clone(&parts.engine), session.clone(), run.id().to_string());
+                    let local = (route == Route::Local)
+                        .then(|| Reads { tables: stmt.tables().unwrap_or_default(), per_user: false });
+                    parts.tasks.spawn(async move {
+                        match local {
+                            Some(reads) => Ok(Some(reads)),
+                            None => engine.reads(&session, &id).await,
+                        }
+                    })
                 };
                 let mut batches = Vec::new();
                 // The rows are held here until the entry is complete: against
@@ -382,7 +397,14 @@ impl Router {
                     .await
                     .map_err(|e| FillError::Failed(Error::internal(format!("cannot encode result: {e}"))))?;
                 let reads = reads.await.ok().and_then(Result::ok).flatten();
-                Ok(Filled { schema, batches, encoded, trino_query_id: run.id().to_string(), reads })
+                Ok(Filled {
+                    schema,
+                    batches,
+                    encoded,
+                    trino_query_id: run.id().to_string(),
+                    reads,
+                    local: route == Route::Local,
+                })
             })
         }
     }
@@ -428,10 +450,11 @@ impl Router {
             return answer(t.route, t.cache, Body::Cached(entry));
         }
         tracing::debug!("ticket's result is neither pending nor cached here; running it again");
-        let pending = Pending::started(self.inner.engine.start(&t.session, &bound).await?);
+        let (route, run) = start(&self.inner, &t.session, &stmt, &bound).await?;
+        let pending = Pending::started(run);
         let schema = Arc::clone(&pending.schema);
         let outcome = if cached.is_some() { Outcome::Miss } else { Outcome::Bypass };
-        answer(Route::Trino, outcome, Body::Stream(schema, self.stream(pending)))
+        answer(route, outcome, Body::Stream(schema, self.stream(pending)))
     }
 
     fn stream(&self, pending: Pending) -> BatchStream {
@@ -566,9 +589,35 @@ impl Router {
     }
 }
 
+/// Starts a plain read: locally when the local engine takes it, else on
+/// the engine. Refusals are counted by reason.
+async fn start(
+    parts: &Parts,
+    session: &Session,
+    stmt: &Statement,
+    bound: &Bound,
+) -> Result<(Route, Box<dyn Execution>)> {
+    if let Some(local) = &parts.local
+        && stmt.is_plain_read()
+    {
+        match local.start(session, stmt).await {
+            Ok(run) => return Ok((Route::Local, run)),
+            Err(refusal) => {
+                tracing::debug!(%refusal, "answered by Trino");
+                metrics::counter!("flightdeck_local_refusals_total", "reason" => refusal.kind).increment(1);
+            }
+        }
+    }
+    Ok((Route::Trino, parts.engine.start(session, bound).await?))
+}
+
 /// A plan answered from a cache entry.
 fn cached(outcome: Outcome, entry: &CachedResult) -> Plan {
-    let route = if outcome == Outcome::Miss { Route::Trino } else { Route::Cache };
+    let route = match outcome {
+        Outcome::Miss if entry.local => Route::Local,
+        Outcome::Miss => Route::Trino,
+        _ => Route::Cache,
+    };
     let mut plan = started(outcome, Arc::clone(&entry.schema), None);
     plan.route = route;
     plan.ticket.route = route;

@@ -153,6 +153,7 @@ impl Engine for Double {
 fn router(engine: &Arc<Double>, cache: Option<CacheConfig>) -> Router {
     Router::new(Parts {
         engine: Arc::clone(engine) as Arc<dyn Engine>,
+        local: None,
         cache: cache.map(ResultCache::new),
         registry: Registry::new(16, 16, Duration::from_secs(60)),
         memory: MemoryBudget::new(1 << 30),

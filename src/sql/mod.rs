@@ -321,12 +321,18 @@ impl Statement {
         first_word(&self.text, &self.tokens)
     }
 
+    /// The statement's syntax tree, as the SQL parser DataFusion uses reads
+    /// it; `None` if it does not parse. Parsed from the canonical text, so
+    /// comments and line ends are Trino's.
+    pub fn syntax(&self) -> Option<Vec<sqlparser::ast::Statement>> {
+        Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()
+    }
+
     /// Every relation the statement names, qualified; `None` if it does not
-    /// parse. Parsed from the canonical text, so comments and line ends are
-    /// Trino's. Not complete for `TABLE t`, table functions and views: the
+    /// parse. Not complete for `TABLE t`, table functions and views: the
     /// engine's own account of what the statement read is the authority.
     pub fn tables(&self) -> Option<Vec<String>> {
-        let statements = Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()?;
+        let statements = self.syntax()?;
         let (catalog, schema) = self.namespace();
         let mut out = Vec::new();
         for s in &statements {

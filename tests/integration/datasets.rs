@@ -98,11 +98,13 @@ async fn refresh(server: &TestServer, table: &str) -> Value {
 /// `(id, v)` of the dataset's current version, in its order.
 fn rows(server: &TestServer, table: &str) -> Vec<(i64, String)> {
     let v = server.datasets.as_ref().unwrap().version(table).expect("loaded");
-    v.batches
+    v.slices
         .iter()
+        .map(|s| &s.batch)
         .flat_map(|b| {
             let ids = b.column_by_name("id").unwrap().as_any().downcast_ref::<Int64Array>().unwrap().clone();
-            let vs = b.column_by_name("v").unwrap().as_string::<i32>().clone();
+            // Strings are held as views.
+            let vs = b.column_by_name("v").unwrap().as_string_view().clone();
             (0..b.num_rows()).map(move |i| (ids.value(i), vs.value(i).to_string())).collect::<Vec<_>>()
         })
         .collect()
@@ -283,4 +285,96 @@ async fn rows_older_than_the_retention_are_neither_read_again_nor_kept() {
     let mut ids: Vec<i64> = rows(&server, &t).into_iter().map(|(id, _)| id).collect();
     ids.sort();
     assert_eq!(ids, [2, 3], "{refreshed}");
+}
+
+/// An append dataset on a time column of `ty`: loads, then a refresh reads
+/// the rows at the watermark and after it, and the copy equals the table.
+async fn refreshes_on_a_time_column_of(ty: &str, first: &[&str], later: &[&str], watermark: &str) {
+    let t = format!("memory.default.{}", marker("typed"));
+    let trino = trino_direct();
+    trino.execute(&session("test"), &format!("CREATE TABLE {t} (ts {ty}, id bigint, v varchar)")).await.unwrap();
+    let insert = |values: &[&str], from: usize| {
+        let rows: Vec<String> =
+            values.iter().enumerate().map(|(i, ts)| format!("({ts}, {}, 'r{}')", from + i, from + i)).collect();
+        format!("INSERT INTO {t} VALUES {}", rows.join(", "))
+    };
+    trino.execute(&session("test"), &insert(first, 0)).await.unwrap();
+    let server = serve(vec![dataset(&t, Mode::Append)], &trino_url()).await;
+    let loaded = settled(&server, &t, 0).await;
+    assert_eq!((loaded["state"].as_str(), loaded["rows"].as_u64()), (Some("ready"), Some(first.len() as u64)));
+    assert_eq!(loaded["watermark"], watermark, "{ty}");
+    trino.execute(&session("test"), &insert(later, first.len())).await.unwrap();
+    let refreshed = refresh(&server, &t).await;
+    assert_eq!(refreshed["state"], "ready", "{ty}: {refreshed}");
+    // The one old row at the watermark, read again, and the new ones.
+    assert_eq!(refreshed["last_refresh_rows_pulled"].as_u64(), Some(1 + later.len() as u64), "{ty}: {refreshed}");
+    let mut ids: Vec<i64> = rows(&server, &t).into_iter().map(|(id, _)| id).collect();
+    ids.sort();
+    assert_eq!(ids, (0..(first.len() + later.len()) as i64).collect::<Vec<_>>(), "{ty}: neither lost nor doubled");
+}
+
+#[tokio::test]
+async fn date_integer_and_zoned_time_columns_refresh_incrementally() {
+    // A later row on the watermark's own day, and one after it.
+    refreshes_on_a_time_column_of(
+        "date",
+        &["DATE '2024-01-01'", "DATE '2024-03-01'"],
+        &["DATE '2024-03-01'", "DATE '2024-03-02'"],
+        "DATE '2024-03-01'",
+    )
+    .await;
+    refreshes_on_a_time_column_of(
+        "bigint",
+        &["-5", "1700000000"],
+        &["1700000000", "1700000060"],
+        "BIGINT '1700000000'",
+    )
+    .await;
+    refreshes_on_a_time_column_of(
+        "timestamp(6) with time zone",
+        &["TIMESTAMP '2024-01-01 10:00:00.000001 Europe/Paris'", "TIMESTAMP '2024-01-01 12:00:00.123456 UTC'"],
+        // The same instant written in another zone is at the watermark.
+        &["TIMESTAMP '2024-01-01 13:00:00.123456 +01:00'", "TIMESTAMP '2024-01-02 00:00:00 UTC'"],
+        "TIMESTAMP '2024-01-01 12:00:00.123456 UTC'",
+    )
+    .await;
+}
+
+/// A dataset on a tpch table with `access`.
+fn tpch(table: &str, access: Access) -> DatasetConfig {
+    DatasetConfig { access, ..dataset(&format!("tpch.tiny.{table}"), Mode::Full) }
+}
+
+/// Access checks this user sent to Trino.
+async fn checks_by(user: &str) -> i64 {
+    let sql = format!(
+        "SELECT count(*) FROM system.runtime.queries WHERE \"user\" = '{user}' AND query LIKE 'SELECT * FROM % LIMIT 0'"
+    );
+    let (_, b) = trino_direct().execute(&session("test"), &sql).await.unwrap();
+    b[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
+}
+
+#[tokio::test]
+async fn only_users_trino_lets_read_the_whole_table_may_read_its_dataset() {
+    let server = serve(
+        vec![tpch("customer", Access::Trino), tpch("nation", Access::Trino), tpch("region", Access::All)],
+        &trino_url(),
+    )
+    .await;
+    let datasets = server.datasets.clone().unwrap();
+    let reader = marker("reader");
+    assert!(datasets.may_read(&reader, "tpch.tiny.customer").await);
+    assert!(datasets.may_read(&reader, "TPCH.tiny.Customer").await, "table names are case-insensitive");
+    // Trino's rules deny `restricted` the table.
+    assert!(!datasets.may_read("restricted", "tpch.tiny.customer").await);
+    // `filtered` may read nation, but only the rows of one region: the
+    // whole copy is not theirs to see.
+    assert!(!datasets.may_read("filtered", "tpch.tiny.nation").await);
+    assert!(datasets.may_read(&reader, "tpch.tiny.nation").await);
+    // `access = "all"`: no question asked.
+    assert!(datasets.may_read("restricted", "tpch.tiny.region").await);
+    assert!(!datasets.may_read(&reader, "tpch.tiny.orders").await, "not a dataset");
+    // Decisions are remembered: the reader was asked about each table once.
+    assert!(datasets.may_read(&reader, "tpch.tiny.customer").await);
+    assert_eq!(checks_by(&reader).await, 2);
 }

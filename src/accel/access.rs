@@ -1,0 +1,68 @@
+//! Whether a user may read a dataset: Trino decides, asked as that user,
+//! and the answer is remembered per user and table for a bounded time.
+//!
+//! The copy holds every row and column the service user reads. A user may
+//! read it only when Trino lets them select all of the table's columns with
+//! no row filter or column mask and through no view: then they would see
+//! exactly the copy's rows. Anything else (denied, a filter or mask, Trino
+//! unsure) is a "no", and the query goes to Trino, which applies its rules.
+
+use std::time::Duration;
+
+use moka::future::Cache;
+
+use crate::trino::{Error, Session, TrinoClient};
+
+/// Asks Trino, remembers its answers.
+#[derive(Debug, Clone)]
+pub struct AccessCheck {
+    trino: TrinoClient,
+    /// (user, table) to allowed.
+    decisions: Cache<(String, String), bool>,
+}
+
+impl AccessCheck {
+    /// Decisions are kept for `ttl`, at most `capacity` of them.
+    pub fn new(trino: TrinoClient, ttl: Duration, capacity: u64) -> Self {
+        AccessCheck { trino, decisions: Cache::builder().time_to_live(ttl).max_capacity(capacity).build() }
+    }
+
+    /// Whether `user` sees exactly the dataset's copy of `table`
+    /// (`catalog.schema.table`). Concurrent checks of one pair ask Trino once;
+    /// a check Trino could not answer is not remembered.
+    pub async fn may_read(&self, user: &str, table: &str) -> bool {
+        let key = (user.to_string(), table.to_string());
+        let asked = self.decisions.try_get_with(key, self.ask(user, table)).await;
+        match asked {
+            Ok(allowed) => allowed,
+            Err(e) => {
+                tracing::warn!(%user, %table, error = %e, "cannot ask Trino whether the user may read the dataset");
+                false
+            }
+        }
+    }
+
+    /// Trino's answer: `Ok(false)` when it refused or restricts the user,
+    /// `Err` when it could not be asked.
+    async fn ask(&self, user: &str, table: &str) -> Result<bool, Error> {
+        let name = table.split('.').map(crate::sql::quote_ident).collect::<Vec<_>>().join(".");
+        let session = Session { user: user.to_string(), ..Default::default() };
+        // Planned, access-checked and answered without reading a row.
+        let run = async {
+            let mut query = self.trino.start(&session, &format!("SELECT * FROM {name} LIMIT 0")).await?;
+            query.drain().await?;
+            Ok::<_, Error>(query.id().to_string())
+        };
+        let id = match run.await {
+            Ok(id) => id,
+            // Denied, or no such table for this user.
+            Err(Error::Query(q)) if q.error_type == "USER_ERROR" => {
+                tracing::debug!(%user, %table, error = %q.error_name, "Trino refuses the user the dataset's table");
+                return Ok(false);
+            }
+            Err(e) => return Err(e),
+        };
+        let reads = self.trino.reads(user, &id).await?;
+        Ok(!reads.per_user && reads.tables == [table.to_string()])
+    }
+}

@@ -1,0 +1,120 @@
+//! A dataset's rows are held in slices: a record batch with the minimum,
+//! maximum and null count of each of its columns, computed once when the
+//! batch is made. A refresh keeps the slices it does not touch, statistics
+//! and all, and a scan skips the slices a filter rules out.
+
+use std::collections::HashSet;
+use std::sync::Arc;
+
+use arrow::array::{ArrayRef, BooleanArray, UInt64Array};
+use arrow::datatypes::{DataType, Field, Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::common::pruning::PruningStatistics;
+use datafusion::common::{Column, ScalarValue};
+use datafusion_functions_aggregate_common::min_max::{max_batch, min_batch};
+
+/// One batch of a dataset and its statistics.
+#[derive(Debug, Clone)]
+pub struct Slice {
+    pub batch: RecordBatch,
+    pub stats: Arc<BatchStats>,
+}
+
+impl Slice {
+    /// `batch`, with its statistics computed.
+    pub fn new(batch: RecordBatch) -> Self {
+        let stats = Arc::new(BatchStats::of(&batch));
+        Slice { batch, stats }
+    }
+}
+
+/// Per column of a batch: smallest and largest value (`None` when the
+/// type has no order kept here, or every value is null), and null count.
+#[derive(Debug)]
+pub struct BatchStats {
+    pub min: Vec<Option<ScalarValue>>,
+    pub max: Vec<Option<ScalarValue>>,
+    pub nulls: Vec<u64>,
+}
+
+impl BatchStats {
+    fn of(batch: &RecordBatch) -> Self {
+        let known = |s: datafusion::common::Result<ScalarValue>| s.ok().filter(|s| !s.is_null());
+        BatchStats {
+            min: batch.columns().iter().map(|c| known(min_batch(c))).collect(),
+            max: batch.columns().iter().map(|c| known(max_batch(c))).collect(),
+            nulls: batch.columns().iter().map(|c| c.null_count() as u64).collect(),
+        }
+    }
+}
+
+/// Strings are held as views (`Utf8View`), the layout DataFusion's
+/// comparisons, filters and grouping run fastest on; other types as read.
+pub fn layout(schema: &SchemaRef) -> SchemaRef {
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .map(|f| match f.data_type() {
+            DataType::Utf8 | DataType::LargeUtf8 => f.as_ref().clone().with_data_type(DataType::Utf8View),
+            _ => f.as_ref().clone(),
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
+/// `batch` in the `layout` of its schema.
+pub fn relayout(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| match c.data_type() == f.data_type() {
+            true => Ok(Arc::clone(c)),
+            false => arrow::compute::cast(c, f.data_type()).map_err(|e| e.to_string()),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())
+}
+
+/// The statistics of a run of slices, for DataFusion's pruning.
+pub(super) struct Statistics<'a> {
+    pub schema: &'a Schema,
+    pub slices: &'a [Slice],
+}
+
+impl Statistics<'_> {
+    fn values(&self, column: &Column, pick: impl Fn(&BatchStats) -> &[Option<ScalarValue>]) -> Option<ArrayRef> {
+        let index = self.schema.index_of(&column.name).ok()?;
+        let ty = self.schema.field(index).data_type();
+        let null = ScalarValue::try_from(ty).ok()?;
+        let values = self.slices.iter().map(|s| pick(&s.stats)[index].clone().unwrap_or_else(|| null.clone()));
+        ScalarValue::iter_to_array(values).ok()
+    }
+}
+
+impl PruningStatistics for Statistics<'_> {
+    fn min_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.values(column, |s| &s.min)
+    }
+
+    fn max_values(&self, column: &Column) -> Option<ArrayRef> {
+        self.values(column, |s| &s.max)
+    }
+
+    fn num_containers(&self) -> usize {
+        self.slices.len()
+    }
+
+    fn null_counts(&self, column: &Column) -> Option<ArrayRef> {
+        let index = self.schema.index_of(&column.name).ok()?;
+        Some(Arc::new(UInt64Array::from_iter_values(self.slices.iter().map(|s| s.stats.nulls[index]))))
+    }
+
+    fn row_counts(&self) -> Option<ArrayRef> {
+        Some(Arc::new(UInt64Array::from_iter_values(self.slices.iter().map(|s| s.batch.num_rows() as u64))))
+    }
+
+    fn contained(&self, _: &Column, _: &HashSet<ScalarValue>) -> Option<BooleanArray> {
+        None
+    }
+}

@@ -1,0 +1,365 @@
+//! The allowlist: which DataFusion plans give exactly Trino's answer, and
+//! the Trino type of each result column.
+//!
+//! A plan is walked before DataFusion's own rewrites, node by node and
+//! expression by expression. Anything not listed here, or listed only for
+//! some types, sends the statement to Trino, with the first construct that
+//! did as the reason. Each entry is here because the differential suite
+//! (`tests/differential/`) shows DataFusion and Trino agree on it; the
+//! comments say what was excluded and why.
+
+use arrow::datatypes::DataType;
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::logical_expr::expr::{AggregateFunction, Alias, Cast, InList, Like, ScalarFunction};
+use datafusion::logical_expr::{Between, BinaryExpr, Case, Expr, LogicalPlan, Operator, SortExpr};
+
+use crate::trino::TrinoType;
+use crate::trino::types::TYPE_NAME_KEY;
+
+pub use crate::router::Refusal;
+
+type Checked<T> = Result<T, Refusal>;
+
+/// Checks every node of `plan`; returns the Trino types of its output.
+pub fn plan(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
+    node(plan)
+}
+
+/// Checks `plan` and its inputs; the Trino types of its output columns.
+fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
+    let input = |p: &LogicalPlan| -> Checked<Vec<TrinoType>> { node(p) };
+    match plan {
+        LogicalPlan::TableScan(scan) => {
+            if !scan.filters.is_empty() || scan.fetch.is_some() {
+                return Err(Refusal::new("relation", "a scan with pushed-down work"));
+            }
+            plan.schema().fields().iter().map(|f| column_type(f)).collect()
+        }
+        LogicalPlan::Projection(p) => {
+            let types = input(&p.input)?;
+            let scope = Scope { schema: p.input.schema(), types: &types };
+            p.expr.iter().map(|e| scope.check(e).and_then(|()| scope.trino_type(e))).collect()
+        }
+        LogicalPlan::Filter(f) => {
+            let types = input(&f.input)?;
+            Scope { schema: f.input.schema(), types: &types }.check(&f.predicate)?;
+            Ok(types)
+        }
+        LogicalPlan::Aggregate(a) => {
+            let types = input(&a.input)?;
+            let scope = Scope { schema: a.input.schema(), types: &types };
+            a.group_expr
+                .iter()
+                .chain(&a.aggr_expr)
+                .map(|e| match e {
+                    Expr::GroupingSet(_) => Err(Refusal::new("syntax", "GROUPING SETS, CUBE or ROLLUP")),
+                    e => scope.check(e).and_then(|()| scope.trino_type(e)),
+                })
+                .collect()
+        }
+        LogicalPlan::Sort(s) => {
+            let types = input(&s.input)?;
+            let scope = Scope { schema: s.input.schema(), types: &types };
+            s.expr.iter().try_for_each(|SortExpr { expr: e, .. }| scope.check(e))?;
+            Ok(types)
+        }
+        LogicalPlan::Limit(l) => {
+            for e in [&l.skip, &l.fetch].into_iter().flatten() {
+                if !matches!(e.as_ref(), Expr::Literal(..)) {
+                    return Err(Refusal::new("syntax", "a LIMIT or OFFSET that is not a number"));
+                }
+            }
+            input(&l.input)
+        }
+        LogicalPlan::SubqueryAlias(a) => input(&a.input),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(i)) => input(i),
+        other => Err(Refusal::new("relation", other.display().to_string())),
+    }
+}
+
+/// The columns expressions of a node see: its input's schema, and their
+/// Trino types by position.
+struct Scope<'a> {
+    schema: &'a DFSchema,
+    types: &'a [TrinoType],
+}
+
+/// Whether values of `ty` compare alike in both engines. Floating point
+/// does not: Arrow orders NaN above everything and equal to itself, Trino
+/// follows IEEE 754 (every comparison with NaN is false).
+fn comparable(ty: &DataType) -> bool {
+    !matches!(ty, DataType::Float16 | DataType::Float32 | DataType::Float64)
+}
+
+fn is_float(ty: &DataType) -> bool {
+    matches!(ty, DataType::Float32 | DataType::Float64)
+}
+
+impl Scope<'_> {
+    fn type_of(&self, e: &Expr) -> Checked<DataType> {
+        use datafusion::logical_expr::ExprSchemable;
+        e.get_type(self.schema).map_err(|err| Refusal::new("type", err.to_string()))
+    }
+
+    /// Whether `e` is on the allowlist.
+    fn check(&self, e: &Expr) -> Checked<()> {
+        let refuse = |kind, what: &str| Err(Refusal::new(kind, what.to_string()));
+        match e {
+            Expr::Column(_) => Ok(()),
+            Expr::Alias(Alias { expr: inner, .. }) => self.check(inner),
+            Expr::Literal(v, _) => match v {
+                // DataFusion reads `1.5` as a decimal (as Trino does) and
+                // `1e3` as a double; both are fine as values.
+                ScalarValue::Null
+                | ScalarValue::Boolean(_)
+                | ScalarValue::Int8(_)
+                | ScalarValue::Int16(_)
+                | ScalarValue::Int32(_)
+                | ScalarValue::Int64(_)
+                | ScalarValue::Float64(_)
+                | ScalarValue::Decimal128(..)
+                | ScalarValue::Utf8(_)
+                | ScalarValue::Utf8View(_)
+                | ScalarValue::Date32(_)
+                | ScalarValue::TimestampSecond(..)
+                | ScalarValue::TimestampMillisecond(..)
+                | ScalarValue::TimestampMicrosecond(..)
+                | ScalarValue::TimestampNanosecond(..) => Ok(()),
+                other => refuse("literal", &format!("a literal of type {}", other.data_type())),
+            },
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+                self.check(left)?;
+                self.check(right)?;
+                let (l, r) = (self.type_of(left)?, self.type_of(right)?);
+                match op {
+                    Operator::And | Operator::Or => Ok(()),
+                    Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
+                        if comparable(&l) && comparable(&r) {
+                            Ok(())
+                        } else {
+                            refuse("type", "a comparison of floating-point values (NaN compares differently)")
+                        }
+                    }
+                    // Floating-point arithmetic is IEEE 754 in both. Integer
+                    // arithmetic is not: DataFusion wraps where Trino fails.
+                    Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
+                        if is_float(&l) && is_float(&r) =>
+                    {
+                        Ok(())
+                    }
+                    op => refuse("operator", &format!("{op} on {l} and {r}")),
+                }
+            }
+            Expr::Not(inner) | Expr::IsNull(inner) | Expr::IsNotNull(inner) => self.check(inner),
+            Expr::Between(Between { expr: value, low, high, .. }) => {
+                for part in [value, low, high] {
+                    self.check(part)?;
+                    if !comparable(&self.type_of(part)?) {
+                        return refuse("type", "BETWEEN on floating-point values");
+                    }
+                }
+                Ok(())
+            }
+            Expr::InList(InList { expr: value, list, .. }) => {
+                for part in std::iter::once(value.as_ref()).chain(list) {
+                    self.check(part)?;
+                    if !comparable(&self.type_of(part)?) {
+                        return refuse("type", "IN on floating-point values");
+                    }
+                }
+                Ok(())
+            }
+            Expr::Like(Like { expr: value, pattern, escape_char, case_insensitive, .. }) => {
+                // Arrow treats `\` as an escape; Trino has none unless ESCAPE.
+                let plain = matches!(pattern.as_ref(), Expr::Literal(ScalarValue::Utf8(Some(p)) | ScalarValue::Utf8View(Some(p)), _) if !p.contains('\\'));
+                if *case_insensitive || escape_char.is_some() || !plain {
+                    return refuse("function", "LIKE with an escape, a backslash or a non-literal pattern");
+                }
+                self.check(value)
+            }
+            Expr::Case(Case { expr: operand, when_then_expr, else_expr }) => {
+                for part in operand.iter().chain(else_expr.iter()) {
+                    self.check(part)?;
+                }
+                for (when, then) in when_then_expr {
+                    self.check(when)?;
+                    self.check(then)?;
+                }
+                if let Some(op) = operand
+                    && !comparable(&self.type_of(op)?)
+                {
+                    return refuse("type", "CASE on a floating-point value");
+                }
+                self.trino_type(e).map(drop)
+            }
+            Expr::Cast(Cast { expr: inner, field }) => {
+                self.check(inner)?;
+                let from = self.type_of(inner)?;
+                let to = field.data_type();
+                // `DATE '...'`: a typed literal.
+                let typed_literal = matches!(inner.as_ref(), Expr::Literal(ScalarValue::Utf8(Some(_)), _))
+                    && matches!(to, DataType::Date32);
+                if typed_literal || widening(&from, to) {
+                    Ok(())
+                } else {
+                    refuse("cast", &format!("a cast from {from} to {to}"))
+                }
+            }
+            Expr::ScalarFunction(ScalarFunction { func, args }) => {
+                args.iter().try_for_each(|a| self.check(a))?;
+                let name = func.name();
+                let types = args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
+                match (name, types.as_slice()) {
+                    ("date_trunc", [_, DataType::Timestamp(_, None)]) if unit(&args[0]).is_some() => Ok(()),
+                    ("lower" | "upper", [t]) if is_text(t) => Ok(()),
+                    _ => refuse("function", name),
+                }
+            }
+            Expr::AggregateFunction(AggregateFunction { func, params }) => {
+                if params.filter.is_some() || !params.order_by.is_empty() {
+                    return refuse("function", &format!("{} with FILTER or ORDER BY", func.name()));
+                }
+                params.args.iter().try_for_each(|a| self.check(a))?;
+                let types = params.args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
+                match (func.name(), types.as_slice()) {
+                    ("count", _) => Ok(()),
+                    // NaN orders differently in the two engines.
+                    ("min" | "max", [t]) if comparable(t) => Ok(()),
+                    // Summing integers overflows silently in DataFusion.
+                    ("sum" | "avg", [DataType::Float64]) => Ok(()),
+                    (name, _) => refuse("function", &format!("{name}({})", join(&types))),
+                }
+            }
+            other => refuse("expression", other.variant_name()),
+        }
+    }
+}
+
+fn join(types: &[DataType]) -> String {
+    types.iter().map(ToString::to_string).collect::<Vec<_>>().join(", ")
+}
+
+fn is_text(ty: &DataType) -> bool {
+    matches!(ty, DataType::Utf8 | DataType::Utf8View | DataType::LargeUtf8)
+}
+
+/// A `date_trunc` unit both engines read the same way (weeks start on
+/// Monday in both).
+fn unit(e: &Expr) -> Option<&str> {
+    match e {
+        Expr::Literal(ScalarValue::Utf8(Some(u)) | ScalarValue::Utf8View(Some(u)), _) => {
+            ["second", "minute", "hour", "day", "week", "month", "quarter", "year"]
+                .into_iter()
+                .find(|k| k.eq_ignore_ascii_case(u))
+        }
+        _ => None,
+    }
+}
+
+/// Casts that keep every value: to a wider integer, integers to double,
+/// between string layouts.
+fn widening(from: &DataType, to: &DataType) -> bool {
+    use DataType::*;
+    let rank = |t: &DataType| match t {
+        Int8 => Some(1),
+        Int16 => Some(2),
+        Int32 => Some(3),
+        Int64 => Some(4),
+        _ => None,
+    };
+    match (from, to) {
+        (a, b) if a == b => true,
+        (a, b) if rank(a).is_some() && rank(b).is_some() => rank(a) <= rank(b),
+        (Int8 | Int16 | Int32, Float64) | (Float32, Float64) => true,
+        (a, b) => is_text(a) && is_text(b),
+    }
+}
+
+/// A dataset column's Trino type, from the field metadata the Trino path
+/// gave it.
+fn column_type(f: &arrow::datatypes::Field) -> Checked<TrinoType> {
+    let name = f
+        .metadata()
+        .get(TYPE_NAME_KEY)
+        .ok_or_else(|| Refusal::new("type", format!("column {} has no Trino type", f.name())))?;
+    TrinoType::parse(name).map_err(|e| Refusal::new("type", e))
+}
+
+impl Scope<'_> {
+    /// The Trino type of `e`: what Trino would report for it.
+    fn trino_type(&self, e: &Expr) -> Checked<TrinoType> {
+        let unknown = |what: &str| Err(Refusal::new("type", format!("the Trino type of {what}")));
+        match e {
+            Expr::Alias(Alias { expr: inner, .. }) => self.trino_type(inner),
+            Expr::Column(c) => {
+                let index = self.schema.index_of_column(c).map_err(|err| Refusal::new("type", err.to_string()))?;
+                self.types.get(index).cloned().ok_or_else(|| Refusal::new("type", format!("column {c}")))
+            }
+            Expr::Literal(v, _) => match v {
+                ScalarValue::Boolean(_) => Ok(TrinoType::Boolean),
+                // Trino types an integer literal `integer` when it fits.
+                ScalarValue::Int64(Some(n)) if i32::try_from(*n).is_ok() => Ok(TrinoType::Integer),
+                ScalarValue::Int64(_) => Ok(TrinoType::BigInt),
+                ScalarValue::Utf8(Some(s)) | ScalarValue::Utf8View(Some(s)) => {
+                    Ok(TrinoType::Varchar(Some(s.chars().count() as u32)))
+                }
+                ScalarValue::Decimal128(_, p, s) => Ok(TrinoType::Decimal { precision: *p, scale: *s }),
+                ScalarValue::Float64(_) => Ok(TrinoType::Double),
+                _ => unknown("this literal"),
+            },
+            Expr::BinaryExpr(BinaryExpr { left, op, .. }) => match op {
+                Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide => self.trino_type(left),
+                _ => Ok(TrinoType::Boolean),
+            },
+            Expr::Not(_)
+            | Expr::IsNull(_)
+            | Expr::IsNotNull(_)
+            | Expr::Between(_)
+            | Expr::InList(_)
+            | Expr::Like(_) => Ok(TrinoType::Boolean),
+            Expr::Cast(Cast { field, .. }) => match field.data_type() {
+                DataType::Date32 => Ok(TrinoType::Date),
+                DataType::Int64 => Ok(TrinoType::BigInt),
+                DataType::Int32 => Ok(TrinoType::Integer),
+                DataType::Float64 => Ok(TrinoType::Double),
+                _ => unknown("this cast"),
+            },
+            Expr::Case(Case { when_then_expr, else_expr, .. }) => {
+                let mut types = when_then_expr
+                    .iter()
+                    .map(|(_, then)| then.as_ref())
+                    .chain(else_expr.as_deref())
+                    .filter(|e| !matches!(e, Expr::Literal(ScalarValue::Null, _)))
+                    .map(|e| self.trino_type(e));
+                let first = match types.next() {
+                    Some(t) => t?,
+                    None => return unknown("a CASE of NULLs"),
+                };
+                let mut out = first;
+                for t in types {
+                    out = match (out, t?) {
+                        (a, b) if a == b => a,
+                        // Trino's common type of varchar(m) and varchar(n).
+                        (TrinoType::Varchar(Some(m)), TrinoType::Varchar(Some(n))) => {
+                            TrinoType::Varchar(Some(m.max(n)))
+                        }
+                        (TrinoType::Varchar(_), TrinoType::Varchar(_)) => TrinoType::Varchar(None),
+                        _ => return unknown("a CASE whose branches differ in type"),
+                    };
+                }
+                Ok(out)
+            }
+            Expr::ScalarFunction(ScalarFunction { func, args }) => match func.name() {
+                "date_trunc" | "lower" | "upper" => self.trino_type(&args[args.len() - 1]),
+                name => unknown(name),
+            },
+            Expr::AggregateFunction(AggregateFunction { func, params }) => match func.name() {
+                "count" => Ok(TrinoType::BigInt),
+                "min" | "max" => self.trino_type(&params.args[0]),
+                "sum" | "avg" => Ok(TrinoType::Double),
+                name => unknown(name),
+            },
+            other => unknown(other.variant_name()),
+        }
+    }
+}

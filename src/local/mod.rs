@@ -1,0 +1,337 @@
+//! The local engine: statements that read only accelerated datasets,
+//! answered by DataFusion in process, with Trino's answer.
+//!
+//! A statement runs here only when every relation it reads is a loaded
+//! dataset the user may read, and every construct in it is on the allowlist
+//! ([`check`]), whose DataFusion semantics the differential suite shows
+//! equal to Trino's. Results are cast to the Arrow types the Trino path
+//! gives, with Trino's names and type names. Everything else, and anything
+//! over the local limits (memory, concurrency, time, result size), is
+//! refused with a reason and goes to Trino.
+
+pub mod check;
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use arrow::datatypes::{Schema, SchemaRef};
+use arrow::record_batch::RecordBatch;
+use datafusion::catalog::{
+    CatalogProvider, CatalogProviderList, MemoryCatalogProvider, MemoryCatalogProviderList, MemorySchemaProvider,
+};
+use datafusion::common::ScalarValue;
+use datafusion::common::tree_node::{Transformed, TreeNode};
+use datafusion::execution::SessionStateBuilder;
+use datafusion::execution::context::SessionState;
+use datafusion::execution::memory_pool::GreedyMemoryPool;
+use datafusion::execution::runtime_env::RuntimeEnvBuilder;
+use datafusion::logical_expr::expr::Cast;
+use datafusion::logical_expr::{Expr, LogicalPlan};
+use datafusion::prelude::SessionConfig;
+use datafusion::sql::parser::Statement as DfStatement;
+use datafusion::sql::sqlparser::ast::{self as ast, SelectItem, SetExpr};
+use futures::StreamExt;
+use tokio::sync::Semaphore;
+
+use crate::accel::Datasets;
+use crate::router::{self, Execution, Refusal, Session};
+use crate::sql::Statement;
+
+/// Limits of local work.
+#[derive(Debug, Clone)]
+pub struct Limits {
+    /// Memory DataFusion's operators may hold, all queries together.
+    pub memory: usize,
+    /// Local queries at once; more go to Trino.
+    pub concurrency: usize,
+    /// Longest a local query may take before it is handed to Trino.
+    pub timeout: Duration,
+    /// Largest local answer; larger ones are streamed by Trino.
+    pub max_result_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits { memory: 1 << 30, concurrency: 16, timeout: Duration::from_secs(10), max_result_bytes: 64 << 20 }
+    }
+}
+
+/// Runs statements on accelerated datasets.
+#[derive(Debug)]
+pub struct LocalEngine {
+    datasets: Datasets,
+    /// Functions, configuration and memory pool; each query adds its tables.
+    base: SessionState,
+    slots: Semaphore,
+    limits: Limits,
+}
+
+impl LocalEngine {
+    pub fn new(datasets: Datasets, limits: Limits) -> Self {
+        let config = SessionConfig::new()
+            // Trino sorts NULLs last in both directions.
+            .set_str("datafusion.sql_parser.default_null_ordering", "nulls_last")
+            // `1.5` is a decimal in Trino.
+            .set_str("datafusion.sql_parser.parse_float_as_decimal", "true")
+            .with_information_schema(false);
+        let runtime = RuntimeEnvBuilder::new()
+            .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory)))
+            .build_arc()
+            .expect("a runtime of a memory pool builds");
+        let base =
+            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        LocalEngine { datasets, base, slots: Semaphore::new(limits.concurrency.max(1)), limits }
+    }
+
+    /// Plans `stmt` for `session`: the DataFusion plan and the schema of the
+    /// answer as Trino gives it, or why Trino must answer.
+    pub async fn plan(&self, session: &Session, stmt: &Statement) -> Result<Planned, Refusal> {
+        if !matches!(stmt.kind(), crate::sql::Kind::Query) {
+            return Err(Refusal::new("statement", "not a query"));
+        }
+        let query = match stmt.syntax() {
+            Some(mut statements) if statements.len() == 1 => match statements.remove(0) {
+                ast::Statement::Query(q) => q,
+                _ => return Err(Refusal::new("statement", "not a query")),
+            },
+            _ => return Err(Refusal::new("syntax", "not read by the local parser")),
+        };
+        let names = output_names(&query)?;
+        let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
+        let state = self.state(session, &statement).await?;
+        let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
+        let plan = literal_units(plan)?;
+        let types = check::plan(&plan)?;
+        let names = match names {
+            Some(names) => names,
+            // `SELECT *`: the columns' own names.
+            None => plan.schema().fields().iter().map(|f| f.name().clone()).collect(),
+        };
+        if names.len() != types.len() {
+            return Err(Refusal::new("plan", "the result's columns could not be named"));
+        }
+        let schema =
+            Arc::new(Schema::new(names.iter().zip(&types).map(|(name, ty)| ty.field(name)).collect::<Vec<_>>()));
+        let physical = state.create_physical_plan(&plan).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
+        Ok(Planned { state, physical, schema })
+    }
+
+    /// A session with the datasets `statement` reads registered under the
+    /// names it uses; refused when any is not a loaded dataset the user may
+    /// read.
+    async fn state(&self, session: &Session, statement: &DfStatement) -> Result<SessionState, Refusal> {
+        let references =
+            self.base.resolve_table_references(statement).map_err(|e| Refusal::new("syntax", e.to_string()))?;
+        let (Some(catalog), Some(schema)) = (session.catalog.as_deref(), session.schema.as_deref()) else {
+            if references.iter().any(|r| !matches!(r, datafusion::common::TableReference::Full { .. })) {
+                return Err(Refusal::new(
+                    "relation",
+                    "a name not fully qualified, without a session catalog and schema",
+                ));
+            }
+            return self.with_tables(session, &references, "", "").await;
+        };
+        self.with_tables(session, &references, catalog, schema).await
+    }
+
+    async fn with_tables(
+        &self,
+        session: &Session,
+        references: &[datafusion::common::TableReference],
+        catalog: &str,
+        schema: &str,
+    ) -> Result<SessionState, Refusal> {
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        for r in references {
+            let full = r.clone().resolve(catalog, schema);
+            // Trino resolves names case-insensitively.
+            let name = format!("{}.{}.{}", full.catalog, full.schema, full.table).to_lowercase();
+            let Some(table) = self.datasets.table(&name) else {
+                return Err(Refusal::new("relation", format!("{name} is not a loaded dataset")));
+            };
+            if !self.datasets.may_read(&session.user, &name).await {
+                return Err(Refusal::new("access", format!("{name}: Trino decides for this user")));
+            }
+            let c = match catalogs.catalog(&full.catalog) {
+                Some(c) => c,
+                None => {
+                    let c: Arc<dyn CatalogProvider> = Arc::new(MemoryCatalogProvider::new());
+                    catalogs.register_catalog(full.catalog.to_string(), Arc::clone(&c));
+                    c
+                }
+            };
+            let s = match c.schema(&full.schema) {
+                Some(s) => s,
+                None => {
+                    let s = Arc::new(MemorySchemaProvider::new());
+                    c.register_schema(&full.schema, s.clone()).map_err(|e| Refusal::new("plan", e.to_string()))?;
+                    s
+                }
+            };
+            s.register_table(full.table.to_string(), Arc::new(table))
+                .map_err(|e| Refusal::new("plan", e.to_string()))?;
+        }
+        let mut config = self.base.config().clone();
+        if !catalog.is_empty() {
+            config = config.with_default_catalog_and_schema(catalog, schema);
+        }
+        Ok(SessionStateBuilder::new_from_existing(self.base.clone())
+            .with_config(config)
+            .with_catalog_list(catalogs)
+            .build())
+    }
+
+    /// Plans and runs `stmt` to its end within the limits, or says why Trino
+    /// must answer it.
+    pub async fn run(&self, session: &Session, stmt: &Statement) -> Result<Answered, Refusal> {
+        let Ok(_slot) = self.slots.try_acquire() else {
+            return Err(Refusal::new("busy", "every local slot is taken"));
+        };
+        let planned = self.plan(session, stmt).await?;
+        let task = planned.state.task_ctx();
+        let collect = async {
+            let mut stream = datafusion::physical_plan::execute_stream(planned.physical, task)
+                .map_err(|e| Refusal::new("execution", e.to_string()))?;
+            let mut batches = Vec::new();
+            let mut bytes = 0;
+            while let Some(b) = stream.next().await {
+                let b = b.map_err(|e| match e.find_root() {
+                    datafusion::error::DataFusionError::ResourcesExhausted(m) => Refusal::new("memory", m.clone()),
+                    other => Refusal::new("execution", other.to_string()),
+                })?;
+                bytes += b.get_array_memory_size();
+                if bytes > self.limits.max_result_bytes {
+                    return Err(Refusal::new("size", "the answer is larger than the local limit"));
+                }
+                batches.push(trino_batch(&b, &planned.schema)?);
+            }
+            Ok(batches)
+        };
+        let batches = tokio::time::timeout(self.limits.timeout, collect)
+            .await
+            .map_err(|_| Refusal::new("time", format!("longer than {:?}", self.limits.timeout)))??;
+        Ok(Answered { schema: planned.schema, batches: batches.into() })
+    }
+}
+
+#[async_trait::async_trait]
+impl router::Local for LocalEngine {
+    async fn start(&self, session: &Session, stmt: &Statement) -> Result<Box<dyn Execution>, Refusal> {
+        self.run(session, stmt).await.map(|a| Box::new(a) as Box<dyn Execution>)
+    }
+}
+
+/// A planned local statement.
+#[derive(Debug)]
+pub struct Planned {
+    state: SessionState,
+    physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    /// The answer's schema as Trino gives it.
+    pub schema: SchemaRef,
+}
+
+/// A local answer, as an engine's execution.
+#[derive(Debug)]
+pub struct Answered {
+    schema: SchemaRef,
+    batches: std::collections::VecDeque<RecordBatch>,
+}
+
+#[async_trait::async_trait]
+impl Execution for Answered {
+    fn schema(&self) -> SchemaRef {
+        Arc::clone(&self.schema)
+    }
+
+    fn id(&self) -> &str {
+        "local"
+    }
+
+    async fn next_batch(&mut self) -> router::Result<Option<RecordBatch>> {
+        Ok(self.batches.pop_front())
+    }
+
+    fn changes(&self) -> Vec<router::Change> {
+        Vec::new()
+    }
+
+    fn update_count(&self) -> Option<i64> {
+        None
+    }
+}
+
+/// `batch` with the Arrow types and names of `schema`.
+fn trino_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Refusal> {
+    let columns = batch
+        .columns()
+        .iter()
+        .zip(schema.fields())
+        .map(|(c, f)| match c.data_type() == f.data_type() {
+            true => Ok(Arc::clone(c)),
+            false => arrow::compute::cast(c, f.data_type()).map_err(|e| Refusal::new("type", e.to_string())),
+        })
+        .collect::<Result<Vec<_>, _>>()?;
+    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| Refusal::new("type", e.to_string()))
+}
+
+/// The names Trino gives the columns of `query`: an alias as written, a
+/// column's own name, else `_colN` by position. `None` for `SELECT *`.
+fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
+    let SetExpr::Select(select) = query.body.as_ref() else {
+        return Err(Refusal::new("relation", "a set operation or VALUES"));
+    };
+    if let [SelectItem::Wildcard(_)] = select.projection.as_slice() {
+        return Ok(None);
+    }
+    select
+        .projection
+        .iter()
+        .enumerate()
+        .map(|(i, item)| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Ok(alias.value.clone()),
+            SelectItem::UnnamedExpr(ast::Expr::Identifier(id)) => Ok(id.value.clone()),
+            SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
+                Ok(parts.last().map(|p| p.value.clone()).unwrap_or_default())
+            }
+            SelectItem::UnnamedExpr(_) => Ok(format!("_col{i}")),
+            _ => Err(Refusal::new("syntax", "`*` beside other columns")),
+        })
+        .collect::<Result<Vec<_>, _>>()
+        .map(Some)
+}
+
+/// Timestamp literals at the coarsest unit that holds them exactly.
+/// DataFusion types every `TIMESTAMP '...'` in nanoseconds, and comparing
+/// one with a millisecond column would cast the column to nanoseconds,
+/// which cannot hold dates before 1677 or after 2262; Trino's literal has
+/// the precision its digits give it.
+fn literal_units(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
+    use arrow::datatypes::{DataType, TimeUnit};
+    let rewrite = |e: Expr| -> datafusion::common::Result<Transformed<Expr>> {
+        let Expr::Cast(Cast { expr, field }) = &e else { return Ok(Transformed::no(e)) };
+        let (DataType::Timestamp(TimeUnit::Nanosecond, tz), Expr::Literal(ScalarValue::Utf8(Some(text)), _)) =
+            (field.data_type(), expr.as_ref())
+        else {
+            return Ok(Transformed::no(e));
+        };
+        let fraction = text.split('.').nth(1).map_or(0, |f| f.chars().take_while(char::is_ascii_digit).count());
+        if fraction > 6 {
+            return Err(datafusion::error::DataFusionError::Plan("a timestamp literal finer than microseconds".into()));
+        }
+        let micros = arrow::compute::cast(
+            &arrow::array::StringArray::from(vec![text.as_str()]),
+            &DataType::Timestamp(TimeUnit::Microsecond, tz.clone()),
+        )?;
+        let micros = ScalarValue::try_from_array(&micros, 0)?;
+        let ScalarValue::TimestampMicrosecond(Some(us), tz) = micros else { return Ok(Transformed::no(e)) };
+        let value = match us {
+            us if us % 1_000_000 == 0 => ScalarValue::TimestampSecond(Some(us / 1_000_000), tz),
+            us if us % 1_000 == 0 => ScalarValue::TimestampMillisecond(Some(us / 1_000), tz),
+            us => ScalarValue::TimestampMicrosecond(Some(us), tz),
+        };
+        Ok(Transformed::yes(Expr::Literal(value, None)))
+    };
+    plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(rewrite)))
+        .map(|t| t.data)
+        .map_err(|e| Refusal::new("literal", e.to_string()))
+}
