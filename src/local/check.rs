@@ -51,8 +51,12 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
             a.group_expr
                 .iter()
                 .chain(&a.aggr_expr)
-                .map(|e| match e {
+                .enumerate()
+                .map(|(i, e)| match e {
                     Expr::GroupingSet(_) => Err(Refusal::new("syntax", "GROUPING SETS, CUBE or ROLLUP")),
+                    e if i < a.group_expr.len() && !comparable(&scope.type_of(e)?) => {
+                        Err(Refusal::new("type", "grouping on a double (NaN and -0.0 group differently)"))
+                    }
                     e => scope.check(e).and_then(|()| scope.trino_type(e)),
                 })
                 .collect()
@@ -72,7 +76,12 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
             input(&l.input)
         }
         LogicalPlan::SubqueryAlias(a) => input(&a.input),
-        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(i)) => input(i),
+        LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(i)) => {
+            if i.schema().fields().iter().any(|f| !comparable(f.data_type())) {
+                return Err(Refusal::new("type", "DISTINCT on a double (NaN and -0.0 group differently)"));
+            }
+            input(i)
+        }
         other => Err(Refusal::new("relation", other.display().to_string())),
     }
 }
@@ -84,15 +93,45 @@ struct Scope<'a> {
     types: &'a [TrinoType],
 }
 
-/// Whether values of `ty` compare alike in both engines. Floating point
-/// does not: Arrow orders NaN above everything and equal to itself, Trino
-/// follows IEEE 754 (every comparison with NaN is false).
+/// Whether values of `ty` compare and group alike in both engines, as
+/// they are. Doubles do not (Arrow orders NaN above everything and equal to
+/// itself, and `-0.0` below `0.0`; Trino follows IEEE 754): comparisons and
+/// sorts of doubles are rewritten ([`super::rewrite`]); grouping on them,
+/// `IN` lists, `min` and `max` of them are not answered here.
 fn comparable(ty: &DataType) -> bool {
     !matches!(ty, DataType::Float16 | DataType::Float32 | DataType::Float64)
 }
 
-fn is_float(ty: &DataType) -> bool {
-    matches!(ty, DataType::Float32 | DataType::Float64)
+fn is_double(ty: &DataType) -> bool {
+    matches!(ty, DataType::Float64)
+}
+
+/// The kinds of values Trino compares with each other without an error.
+/// DataFusion also casts text to dates, times and numbers, which Trino
+/// refuses; and compares dates with timestamps in nanoseconds, which cannot
+/// hold every date.
+fn family(ty: &DataType) -> Option<&'static str> {
+    use DataType::*;
+    Some(match ty {
+        Null => "null",
+        Boolean => "boolean",
+        Int8 | Int16 | Int32 | Int64 | Decimal128(..) | Float64 => "number",
+        Utf8 | Utf8View | LargeUtf8 => "text",
+        Date32 => "date",
+        Timestamp(_, None) => "timestamp",
+        Timestamp(_, Some(_)) => "timestamp with time zone",
+        _ => return None,
+    })
+}
+
+/// Whether `a` and `b` compare alike in both engines (doubles after the
+/// rewrite).
+fn compatible(a: &DataType, b: &DataType) -> bool {
+    match (family(a), family(b)) {
+        (Some("null"), Some(_)) | (Some(_), Some("null")) => true,
+        (Some(x), Some(y)) => x == y,
+        _ => false,
+    }
 }
 
 impl Scope<'_> {
@@ -134,16 +173,16 @@ impl Scope<'_> {
                 match op {
                     Operator::And | Operator::Or => Ok(()),
                     Operator::Eq | Operator::NotEq | Operator::Lt | Operator::LtEq | Operator::Gt | Operator::GtEq => {
-                        if comparable(&l) && comparable(&r) {
+                        if compatible(&l, &r) {
                             Ok(())
                         } else {
-                            refuse("type", "a comparison of floating-point values (NaN compares differently)")
+                            refuse("type", &format!("a comparison of {l} with {r}"))
                         }
                     }
                     // Floating-point arithmetic is IEEE 754 in both. Integer
                     // arithmetic is not: DataFusion wraps where Trino fails.
                     Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
-                        if is_float(&l) && is_float(&r) =>
+                        if is_double(&l) && is_double(&r) =>
                     {
                         Ok(())
                     }
@@ -152,19 +191,26 @@ impl Scope<'_> {
             }
             Expr::Not(inner) | Expr::IsNull(inner) | Expr::IsNotNull(inner) => self.check(inner),
             Expr::Between(Between { expr: value, low, high, .. }) => {
+                let ty = self.type_of(value)?;
                 for part in [value, low, high] {
                     self.check(part)?;
-                    if !comparable(&self.type_of(part)?) {
-                        return refuse("type", "BETWEEN on floating-point values");
+                    if !compatible(&ty, &self.type_of(part)?) {
+                        return refuse("type", "BETWEEN on values of different kinds");
                     }
                 }
                 Ok(())
             }
             Expr::InList(InList { expr: value, list, .. }) => {
+                let ty = self.type_of(value)?;
                 for part in std::iter::once(value.as_ref()).chain(list) {
                     self.check(part)?;
-                    if !comparable(&self.type_of(part)?) {
-                        return refuse("type", "IN on floating-point values");
+                    let t = self.type_of(part)?;
+                    if !comparable(&t) || !compatible(&ty, &t) {
+                        return refuse("type", "IN on doubles or on values of different kinds");
+                    }
+                    // `x NOT IN (1, NULL)`: Trino does not give SQL's NULL.
+                    if matches!(part, Expr::Literal(v, _) if v.is_null()) {
+                        return refuse("syntax", "NULL in an IN list");
                     }
                 }
                 Ok(())
@@ -209,9 +255,15 @@ impl Scope<'_> {
                 args.iter().try_for_each(|a| self.check(a))?;
                 let name = func.name();
                 let types = args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
+                // `lower` and `upper` are not here: Trino maps case code
+                // point by code point (`upper('ß')` is `ß`), Rust by strings.
                 match (name, types.as_slice()) {
                     ("date_trunc", [_, DataType::Timestamp(_, None)]) if unit(&args[0]).is_some() => Ok(()),
-                    ("lower" | "upper", [t]) if is_text(t) => Ok(()),
+                    (name, [DataType::Date32 | DataType::Timestamp(_, None)])
+                        if super::functions::extract_names().any(|n| n == name) =>
+                    {
+                        Ok(())
+                    }
                     _ => refuse("function", name),
                 }
             }
@@ -221,12 +273,25 @@ impl Scope<'_> {
                 }
                 params.args.iter().try_for_each(|a| self.check(a))?;
                 let types = params.args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
+                // Integer sums are rewritten to fail on overflow as Trino's do.
                 match (func.name(), types.as_slice()) {
                     ("count", _) => Ok(()),
-                    // NaN orders differently in the two engines.
+                    // Trino's `max` skips NaN; Arrow's takes it as the largest.
                     ("min" | "max", [t]) if comparable(t) => Ok(()),
-                    // Summing integers overflows silently in DataFusion.
-                    ("sum" | "avg", [DataType::Float64]) => Ok(()),
+                    ("sum" | "avg", [t]) if params.distinct && !comparable(t) => {
+                        refuse("function", "an aggregate of DISTINCT doubles")
+                    }
+                    (
+                        "sum" | "avg",
+                        [
+                            DataType::Float64
+                            | DataType::Int8
+                            | DataType::Int16
+                            | DataType::Int32
+                            | DataType::Int64
+                            | DataType::Decimal128(..),
+                        ],
+                    ) => Ok(()),
                     (name, _) => refuse("function", &format!("{name}({})", join(&types))),
                 }
             }
@@ -350,13 +415,23 @@ impl Scope<'_> {
                 Ok(out)
             }
             Expr::ScalarFunction(ScalarFunction { func, args }) => match func.name() {
-                "date_trunc" | "lower" | "upper" => self.trino_type(&args[args.len() - 1]),
+                "date_trunc" => self.trino_type(&args[args.len() - 1]),
+                name if super::functions::extract_names().any(|n| n == name) => Ok(TrinoType::BigInt),
                 name => unknown(name),
             },
             Expr::AggregateFunction(AggregateFunction { func, params }) => match func.name() {
                 "count" => Ok(TrinoType::BigInt),
                 "min" | "max" => self.trino_type(&params.args[0]),
-                "sum" | "avg" => Ok(TrinoType::Double),
+                name @ ("sum" | "avg") => {
+                    use TrinoType::{BigInt, Decimal, Double, Integer, SmallInt, TinyInt};
+                    match (name, self.trino_type(&params.args[0])?) {
+                        (_, Double) | ("avg", TinyInt | SmallInt | Integer | BigInt) => Ok(Double),
+                        ("sum", TinyInt | SmallInt | Integer | BigInt) => Ok(BigInt),
+                        ("sum", Decimal { scale, .. }) => Ok(Decimal { precision: 38, scale }),
+                        ("avg", d @ Decimal { .. }) => Ok(d),
+                        (_, t) => unknown(&format!("{name}({})", t.name())),
+                    }
+                }
                 name => unknown(name),
             },
             other => unknown(other.variant_name()),

@@ -10,7 +10,10 @@
 //! refused with a reason and goes to Trino.
 
 pub mod check;
+mod functions;
+mod rewrite;
 
+use std::ops::ControlFlow;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -78,8 +81,11 @@ impl LocalEngine {
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory)))
             .build_arc()
             .expect("a runtime of a memory pool builds");
-        let base =
+        let mut base =
             SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        for f in functions::all() {
+            datafusion::execution::FunctionRegistry::register_udf(&mut base, f).expect("a function registers");
+        }
         LocalEngine { datasets, base, slots: Semaphore::new(limits.concurrency.max(1)), limits }
     }
 
@@ -102,6 +108,8 @@ impl LocalEngine {
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let plan = literal_units(plan)?;
         let types = check::plan(&plan)?;
+        let rewritten = rewrite::doubles(plan, &state).and_then(rewrite::integer_sums);
+        let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let names = match names {
             Some(names) => names,
             // `SELECT *`: the columns' own names.
@@ -260,6 +268,9 @@ impl Execution for Answered {
     }
 }
 
+const STRICT: arrow::compute::CastOptions<'static> =
+    arrow::compute::CastOptions { safe: false, format_options: arrow::util::display::FormatOptions::new() };
+
 /// `batch` with the Arrow types and names of `schema`.
 fn trino_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Refusal> {
     let columns = batch
@@ -268,7 +279,10 @@ fn trino_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, R
         .zip(schema.fields())
         .map(|(c, f)| match c.data_type() == f.data_type() {
             true => Ok(Arc::clone(c)),
-            false => arrow::compute::cast(c, f.data_type()).map_err(|e| Refusal::new("type", e.to_string())),
+            // A value out of the target's range fails (Trino's overflow
+            // errors), it is not made NULL.
+            false => arrow::compute::cast_with_options(c, f.data_type(), &STRICT)
+                .map_err(|e| Refusal::new("overflow", e.to_string())),
         })
         .collect::<Result<Vec<_>, _>>()?;
     RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| Refusal::new("type", e.to_string()))
@@ -280,6 +294,29 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
     let SetExpr::Select(select) = query.body.as_ref() else {
         return Err(Refusal::new("relation", "a set operation or VALUES"));
     };
+    // Trino resolves GROUP BY and HAVING names among the relation's
+    // columns only; DataFusion also takes the select list's aliases.
+    let aliases: Vec<String> = select
+        .projection
+        .iter()
+        .filter_map(|item| match item {
+            SelectItem::ExprWithAlias { alias, .. } => Some(alias.value.to_lowercase()),
+            _ => None,
+        })
+        .collect();
+    let mut grouping: Vec<&ast::Expr> = select.having.iter().collect();
+    if let ast::GroupByExpr::Expressions(exprs, _) = &select.group_by {
+        grouping.extend(exprs);
+    }
+    for e in grouping {
+        let named = ast::visit_expressions(e, |e| match e {
+            ast::Expr::Identifier(id) if aliases.contains(&id.value.to_lowercase()) => ControlFlow::Break(()),
+            _ => ControlFlow::Continue(()),
+        });
+        if named.is_break() {
+            return Err(Refusal::new("syntax", "a select alias in GROUP BY or HAVING"));
+        }
+    }
     if let [SelectItem::Wildcard(_)] = select.projection.as_slice() {
         return Ok(None);
     }
@@ -289,15 +326,22 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
         .enumerate()
         .map(|(i, item)| match item {
             SelectItem::ExprWithAlias { alias, .. } => Ok(alias.value.clone()),
-            SelectItem::UnnamedExpr(ast::Expr::Identifier(id)) => Ok(id.value.clone()),
-            SelectItem::UnnamedExpr(ast::Expr::CompoundIdentifier(parts)) => {
-                Ok(parts.last().map(|p| p.value.clone()).unwrap_or_default())
-            }
-            SelectItem::UnnamedExpr(_) => Ok(format!("_col{i}")),
+            SelectItem::UnnamedExpr(e) => Ok(column_name(e).unwrap_or_else(|| format!("_col{i}"))),
             _ => Err(Refusal::new("syntax", "`*` beside other columns")),
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// The name Trino gives an unaliased select item that names a column: as
+/// written, parentheses aside.
+fn column_name(e: &ast::Expr) -> Option<String> {
+    match e {
+        ast::Expr::Identifier(id) => Some(id.value.clone()),
+        ast::Expr::CompoundIdentifier(parts) => parts.last().map(|p| p.value.clone()),
+        ast::Expr::Nested(inner) => column_name(inner),
+        _ => None,
+    }
 }
 
 /// Timestamp literals at the coarsest unit that holds them exactly.

@@ -6,6 +6,8 @@ mod cache;
 mod common;
 /// Accelerated datasets: loading, append and full refresh, failures, limits.
 mod datasets;
+/// The local engine against Trino, query by query.
+mod differential;
 /// Failure handling: errors, unavailability, authentication, tickets.
 mod errors;
 /// Writes run once, exact parameters and type names, and the other defects

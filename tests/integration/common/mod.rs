@@ -245,6 +245,24 @@ impl Client {
         Ok([info, get])
     }
 
+    /// GetFlightInfo + DoGet, bypassing the result cache: the
+    /// `x-flightdeck-route` of DoGet, the schema and the rows.
+    pub async fn routed(&mut self, sql: &str) -> Result<(String, SchemaRef, Vec<RecordBatch>), Status> {
+        let (info, _) = self.info_cached(sql, Some("no-cache")).await?;
+        let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+        let resp = self.inner.do_get(self.request(ticket)).await?;
+        let route =
+            resp.metadata().get("x-flightdeck-route").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
+        let s = resp.into_inner();
+        let mut stream = FlightRecordBatchStream::new_from_flight_data(s.map_err(|e| FlightError::Tonic(Box::new(e))));
+        let mut batches = Vec::new();
+        while let Some(b) = stream.next().await {
+            batches.push(b.map_err(status_of)?);
+        }
+        let schema = stream.schema().cloned().expect("stream carried a schema");
+        Ok((route, schema, batches))
+    }
+
     /// A client that sends Basic credentials of `user` on every call (auth `none`).
     pub fn as_user(&self, user: &str) -> Client {
         let mut c = self.clone();
