@@ -76,6 +76,44 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
             input(&l.input)
         }
         LogicalPlan::SubqueryAlias(a) => input(&a.input),
+        LogicalPlan::EmptyRelation(_) => Ok(Vec::new()),
+        LogicalPlan::Join(j) => {
+            use datafusion::common::{JoinType, NullEquality};
+            if j.null_aware
+                || j.null_equality != NullEquality::NullEqualsNothing
+                || !matches!(j.join_type, JoinType::Inner | JoinType::Left | JoinType::Right | JoinType::Full)
+            {
+                return Err(Refusal::new("relation", format!("a {} join", j.join_type)));
+            }
+            let (left, right) = (input(&j.left)?, input(&j.right)?);
+            let (l, r) =
+                (Scope { schema: j.left.schema(), types: &left }, Scope { schema: j.right.schema(), types: &right });
+            for (a, b) in &j.on {
+                l.check(a)?;
+                r.check(b)?;
+                let (ta, tb) = (l.type_of(a)?, r.type_of(b)?);
+                // A double key matches NaN to NaN and -0.0 to 0.0 differently.
+                if !comparable(&ta) || !compatible(&ta, &tb) {
+                    return Err(Refusal::new("type", format!("a join of {ta} with {tb}")));
+                }
+            }
+            let types: Vec<TrinoType> = left.into_iter().chain(right).collect();
+            if let Some(f) = &j.filter {
+                Scope { schema: &j.schema, types: &types }.check(f)?;
+            }
+            Ok(types)
+        }
+        LogicalPlan::Window(w) => {
+            let mut types = input(&w.input)?;
+            let scope = Scope { schema: w.input.schema(), types: &types };
+            let added = w
+                .window_expr
+                .iter()
+                .map(|e| scope.check(e).and_then(|()| scope.trino_type(e)))
+                .collect::<Checked<Vec<_>>>()?;
+            types.extend(added);
+            Ok(types)
+        }
         LogicalPlan::Distinct(datafusion::logical_expr::Distinct::All(i)) => {
             if i.schema().fields().iter().any(|f| !comparable(f.data_type())) {
                 return Err(Refusal::new("type", "DISTINCT on a double (NaN and -0.0 group differently)"));
@@ -268,10 +306,10 @@ impl Scope<'_> {
                 }
             }
             Expr::AggregateFunction(AggregateFunction { func, params }) => {
-                if params.filter.is_some() || !params.order_by.is_empty() {
-                    return refuse("function", &format!("{} with FILTER or ORDER BY", func.name()));
+                if !params.order_by.is_empty() {
+                    return refuse("function", &format!("{} with ORDER BY", func.name()));
                 }
-                params.args.iter().try_for_each(|a| self.check(a))?;
+                params.args.iter().chain(params.filter.as_deref()).try_for_each(|a| self.check(a))?;
                 let types = params.args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
                 // Integer sums are rewritten to fail on overflow as Trino's do.
                 match (func.name(), types.as_slice()) {
@@ -293,6 +331,62 @@ impl Scope<'_> {
                         ],
                     ) => Ok(()),
                     (name, _) => refuse("function", &format!("{name}({})", join(&types))),
+                }
+            }
+            Expr::WindowFunction(w) => {
+                use datafusion::logical_expr::{WindowFrameBound, WindowFrameUnits, WindowFunctionDefinition};
+                let p = &w.params;
+                if p.filter.is_some() || p.null_treatment.is_some() || p.distinct {
+                    return refuse("function", "a window function with FILTER, IGNORE NULLS or DISTINCT");
+                }
+                for part in p.args.iter().chain(&p.partition_by).chain(p.order_by.iter().map(|s| &s.expr)) {
+                    self.check(part)?;
+                }
+                // Doubles order and group differently; window sorts are not rewritten.
+                for part in p.partition_by.iter().chain(p.order_by.iter().map(|s| &s.expr)) {
+                    if !comparable(&self.type_of(part)?) {
+                        return refuse("type", "a window partitioned or ordered by a double");
+                    }
+                }
+                let offset = |b: &WindowFrameBound| match b {
+                    WindowFrameBound::Preceding(v) | WindowFrameBound::Following(v) => !v.is_null(),
+                    WindowFrameBound::CurrentRow => false,
+                };
+                let frame = &p.window_frame;
+                if frame.units == WindowFrameUnits::Groups
+                    || (frame.units == WindowFrameUnits::Range
+                        && (offset(&frame.start_bound) || offset(&frame.end_bound)))
+                {
+                    return refuse("function", "a GROUPS frame or a RANGE frame with an offset");
+                }
+                let types = p.args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
+                match (&w.fun, types.as_slice()) {
+                    (WindowFunctionDefinition::WindowUDF(f), _)
+                        if matches!(
+                            f.name(),
+                            "row_number"
+                                | "rank"
+                                | "dense_rank"
+                                | "ntile"
+                                | "percent_rank"
+                                | "cume_dist"
+                                | "lag"
+                                | "lead"
+                                | "first_value"
+                                | "last_value"
+                        ) =>
+                    {
+                        Ok(())
+                    }
+                    (WindowFunctionDefinition::AggregateUDF(f), ts) => match (f.name(), ts) {
+                        ("count", _) => Ok(()),
+                        ("min" | "max", [t]) if comparable(t) => Ok(()),
+                        // Integer sums over windows are not made to fail on overflow.
+                        ("sum" | "avg", [DataType::Float64 | DataType::Decimal128(..)]) => Ok(()),
+                        ("avg", [DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64]) => Ok(()),
+                        (name, _) => refuse("function", &format!("{name}({}) OVER (...)", join(&types))),
+                    },
+                    (f, _) => refuse("function", &format!("{} OVER (...)", f.name())),
                 }
             }
             other => refuse("expression", other.variant_name()),
@@ -419,22 +513,39 @@ impl Scope<'_> {
                 name if super::functions::extract_names().any(|n| n == name) => Ok(TrinoType::BigInt),
                 name => unknown(name),
             },
-            Expr::AggregateFunction(AggregateFunction { func, params }) => match func.name() {
-                "count" => Ok(TrinoType::BigInt),
-                "min" | "max" => self.trino_type(&params.args[0]),
-                name @ ("sum" | "avg") => {
-                    use TrinoType::{BigInt, Decimal, Double, Integer, SmallInt, TinyInt};
-                    match (name, self.trino_type(&params.args[0])?) {
-                        (_, Double) | ("avg", TinyInt | SmallInt | Integer | BigInt) => Ok(Double),
-                        ("sum", TinyInt | SmallInt | Integer | BigInt) => Ok(BigInt),
-                        ("sum", Decimal { scale, .. }) => Ok(Decimal { precision: 38, scale }),
-                        ("avg", d @ Decimal { .. }) => Ok(d),
-                        (_, t) => unknown(&format!("{name}({})", t.name())),
-                    }
+            Expr::WindowFunction(w) => {
+                use datafusion::logical_expr::WindowFunctionDefinition;
+                match &w.fun {
+                    WindowFunctionDefinition::WindowUDF(f) => match f.name() {
+                        "row_number" | "rank" | "dense_rank" | "ntile" => Ok(TrinoType::BigInt),
+                        "percent_rank" | "cume_dist" => Ok(TrinoType::Double),
+                        _ => self.trino_type(&w.params.args[0]),
+                    },
+                    WindowFunctionDefinition::AggregateUDF(f) => self.aggregate_type(f.name(), &w.params.args),
                 }
-                name => unknown(name),
-            },
+            }
+            Expr::AggregateFunction(AggregateFunction { func, params }) => {
+                self.aggregate_type(func.name(), &params.args)
+            }
             other => unknown(other.variant_name()),
+        }
+    }
+
+    /// The Trino type of aggregate `name` of `args`.
+    fn aggregate_type(&self, name: &str, args: &[Expr]) -> Checked<TrinoType> {
+        use TrinoType::{BigInt, Decimal, Double, Integer, SmallInt, TinyInt};
+        let unknown = || Err(Refusal::new("type", format!("the Trino type of {name}")));
+        match name {
+            "count" => Ok(BigInt),
+            "min" | "max" => self.trino_type(&args[0]),
+            "sum" | "avg" => match (name, self.trino_type(&args[0])?) {
+                (_, Double) | ("avg", TinyInt | SmallInt | Integer | BigInt) => Ok(Double),
+                ("sum", TinyInt | SmallInt | Integer | BigInt) => Ok(BigInt),
+                ("sum", Decimal { scale, .. }) => Ok(Decimal { precision: 38, scale }),
+                ("avg", d @ Decimal { .. }) => Ok(d),
+                _ => unknown(),
+            },
+            _ => unknown(),
         }
     }
 }

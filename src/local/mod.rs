@@ -317,6 +317,21 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
             return Err(Refusal::new("syntax", "a select alias in GROUP BY or HAVING"));
         }
     }
+    // In ORDER BY an output name hides a relation of the same name:
+    // Trino reads `ORDER BY n.region` with an output `n` as a field of `n`.
+    if let Some(ast::OrderBy { kind: ast::OrderByKind::Expressions(items), .. }) = &query.order_by {
+        for item in items {
+            let shadowed = ast::visit_expressions(&item.expr, |e| match e {
+                ast::Expr::CompoundIdentifier(parts) if aliases.contains(&parts[0].value.to_lowercase()) => {
+                    ControlFlow::Break(())
+                }
+                _ => ControlFlow::Continue(()),
+            });
+            if shadowed.is_break() {
+                return Err(Refusal::new("syntax", "ORDER BY names a field of an output column"));
+            }
+        }
+    }
     if let [SelectItem::Wildcard(_)] = select.projection.as_slice() {
         return Ok(None);
     }
