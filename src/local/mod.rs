@@ -76,7 +76,10 @@ impl LocalEngine {
             .set_str("datafusion.sql_parser.default_null_ordering", "nulls_last")
             // `1.5` is a decimal in Trino.
             .set_str("datafusion.sql_parser.parse_float_as_decimal", "true")
-            .with_information_schema(false);
+            .with_information_schema(false)
+            // Each query brings its own catalogs; a default one would
+            // replace the session catalog's (same name).
+            .with_create_default_catalog_and_schema(false);
         let runtime = RuntimeEnvBuilder::new()
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory)))
             .build_arc()
@@ -226,6 +229,11 @@ impl LocalEngine {
 impl router::Local for LocalEngine {
     async fn start(&self, session: &Session, stmt: &Statement) -> Result<Box<dyn Execution>, Refusal> {
         self.run(session, stmt).await.map(|a| Box::new(a) as Box<dyn Execution>)
+    }
+
+    async fn explain(&self, session: &Session, stmt: &Statement) -> Result<String, Refusal> {
+        let planned = self.plan(session, stmt).await?;
+        Ok(datafusion::physical_plan::displayable(planned.physical.as_ref()).indent(true).to_string())
     }
 }
 

@@ -98,6 +98,9 @@ impl std::fmt::Display for Refusal {
 pub trait Local: Send + Sync + std::fmt::Debug + 'static {
     /// Starts `stmt` (parameters bound) for `session`, or says why not.
     async fn start(&self, session: &Session, stmt: &Statement) -> std::result::Result<Box<dyn Execution>, Refusal>;
+
+    /// The plan `stmt` would run with here, as text, or why it would not.
+    async fn explain(&self, session: &Session, stmt: &Statement) -> std::result::Result<String, Refusal>;
 }
 
 /// A started statement. Dropping it before its end cancels it.

@@ -28,6 +28,7 @@ mod tests;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use arrow::array::AsArray;
 use arrow::datatypes::{Schema, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use tokio_util::sync::CancellationToken;
@@ -243,6 +244,9 @@ impl Router {
     }
 
     async fn resolve(&self, session: &Session, stmt: &Statement, bound: &Bound, directive: Directive) -> Result<Plan> {
+        if let (Some(local), Some(query)) = (&self.inner.local, stmt.explained()) {
+            return self.explain(local.as_ref(), session, &query, bound).await;
+        }
         if let Some((cache, key, tables)) = self.cache_key(session, stmt) {
             let fill = self.filler(session.clone(), stmt.clone(), bound.clone(), cache.config().max_entry_bytes);
             match cache.get_or_fill(key.clone(), &session.user, tables, directive, fill).await {
@@ -295,6 +299,30 @@ impl Router {
             return Ok(plan);
         }
         self.run_once(session, stmt, bound).await
+    }
+
+    /// `EXPLAIN` of a query: the route it would take first, then the local
+    /// plan, or Trino's plan with the reason it is not answered locally.
+    async fn explain(&self, local: &dyn Local, session: &Session, query: &Statement, bound: &Bound) -> Result<Plan> {
+        let (route, text) = match local.explain(session, query).await {
+            Ok(plan) => (Route::Local, format!("Flightdeck route: local (DataFusion)\n\n{plan}")),
+            Err(refusal) => {
+                let (_, batches) = self.inner.engine.execute(session, &bound.sql).await?;
+                let mut trino = String::new();
+                for b in &batches {
+                    let column = b.column(0).as_string_opt::<i32>().ok_or_else(|| Error::internal("a plan is text"))?;
+                    trino.extend(column.iter().flatten());
+                }
+                (Route::Trino, format!("Flightdeck route: trino, because {refusal}\n\n{trino}"))
+            }
+        };
+        let schema = Arc::new(Schema::new(vec![self.inner.engine.field("varchar", "Query Plan")]));
+        let text = arrow::array::StringArray::from(vec![text]);
+        let batch = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(text)])?;
+        let mut plan = started(Outcome::Bypass, Arc::clone(&schema), None);
+        (plan.route, plan.ticket.route, plan.rows) = (route, route, Some(1));
+        plan.ticket.result = ipc_bytes(&schema, &[batch])?;
+        Ok(plan)
     }
 
     /// Runs a statement that may write exactly once, to its end, now: the

@@ -328,6 +328,34 @@ impl Statement {
         Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()
     }
 
+    /// For a plain `EXPLAIN` of a query (no `ANALYZE`, type or format): the
+    /// query.
+    pub fn explained(&self) -> Option<Statement> {
+        if self.kind != Kind::Inspect {
+            return None;
+        }
+        let mut statements = self.syntax()?;
+        if statements.len() != 1 {
+            return None;
+        }
+        match statements.remove(0) {
+            sqlparser::ast::Statement::Explain {
+                describe_alias: sqlparser::ast::DescribeAlias::Explain,
+                analyze: false,
+                verbose: false,
+                query_plan: false,
+                estimate: false,
+                statement,
+                format: None,
+                options: None,
+            } => {
+                let inner = Statement::parse(&statement.to_string(), self.catalog.as_deref(), self.schema.as_deref());
+                (inner.kind == Kind::Query).then_some(inner)
+            }
+            _ => None,
+        }
+    }
+
     /// Every relation the statement names, qualified; `None` if it does not
     /// parse. Not complete for `TABLE t`, table functions and views: the
     /// engine's own account of what the statement read is the authority.

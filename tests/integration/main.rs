@@ -13,6 +13,8 @@ mod errors;
 /// Writes run once, exact parameters and type names, and the other defects
 /// of the hardening pass.
 mod hardening;
+/// The local route: what it answers, for whom, behind the cache.
+mod local;
 /// Flight SQL metadata, SqlInfo and cancellation.
 mod metadata;
 /// The statement and prepared-statement paths end to end.

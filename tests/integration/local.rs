@@ -1,0 +1,107 @@
+//! The local route end to end: which statements it answers, for whom, with
+//! the result cache in front of it.
+
+use std::time::Duration;
+
+use flightdeck::accel::{Access, DatasetConfig, Mode};
+use tonic::Code;
+
+use crate::common::*;
+
+fn dataset(table: &str, access: Access) -> DatasetConfig {
+    DatasetConfig {
+        table: table.to_string(),
+        mode: Mode::Full,
+        time_column: None,
+        overlap: Duration::ZERO,
+        key: Vec::new(),
+        interval: Duration::from_secs(3600),
+        source: None,
+        max_bytes: None,
+        access,
+        retention: None,
+    }
+}
+
+async fn serve(datasets: Vec<DatasetConfig>) -> TestServer {
+    let mut config = flightdeck::Config::for_trino(&trino_url());
+    config.accel.datasets = datasets;
+    config.accel.dir = Some(tempfile::tempdir().unwrap().keep());
+    let server = TestServer::with_config(config).await;
+    let loaded = server.datasets.clone().unwrap();
+    for _ in 0..600 {
+        if loaded.all_loaded() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert!(loaded.all_loaded(), "{:?}", loaded.list());
+    server
+}
+
+fn pair(route: &str, cache: &str) -> (String, String) {
+    (route.to_string(), cache.to_string())
+}
+
+#[tokio::test]
+async fn a_loaded_dataset_answers_locally_behind_the_cache_and_other_tables_go_to_trino() {
+    let server = serve(vec![dataset("tpch.tiny.nation", Access::All)]).await;
+    let mut c = server.client().await;
+    let sql = "SELECT regionkey, count(*) AS n FROM tpch.tiny.nation GROUP BY regionkey ORDER BY regionkey";
+    assert_eq!(c.routes(sql).await.unwrap(), [pair("local", "miss"), pair("local", "miss")]);
+    // A repeat is a cache hit.
+    assert_eq!(c.routes(sql).await.unwrap(), [pair("cache", "hit"), pair("cache", "hit")]);
+    // `no-cache` skips the cache, not the local route.
+    let (route, schema, batches) = c.routed(sql).await.unwrap();
+    assert_eq!(route, "local");
+    assert_eq!(schema.field(1).metadata()["ARROW:FLIGHT:SQL:TYPE_NAME"], "bigint");
+    assert_eq!(rows(&batches), 5);
+    // Relative names resolve in the session's catalog and schema.
+    let mut ns = server.client().await;
+    ns.info("USE tpch.tiny").await.unwrap();
+    assert_eq!(ns.routed("SELECT count(*) FROM nation").await.unwrap().0, "local");
+    // A table that is no dataset, and a construct off the allowlist.
+    assert_eq!(c.routed("SELECT count(*) FROM tpch.tiny.region").await.unwrap().0, "trino");
+    assert_eq!(c.routed("SELECT max(upper(name)) FROM tpch.tiny.nation").await.unwrap().0, "trino");
+    let metrics = reqwest::get(format!("http://{}/metrics", server.admin)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("flightdeck_local_refusals_total{reason=\"relation\"}"), "{metrics}");
+    assert!(metrics.contains("flightdeck_local_refusals_total{reason=\"function\"}"), "{metrics}");
+}
+
+#[tokio::test]
+async fn a_user_trino_denies_is_answered_by_trino_never_from_the_dataset() {
+    let server = serve(vec![dataset("tpch.tiny.customer", Access::Trino)]).await;
+    let sql = "SELECT count(*) AS n FROM tpch.tiny.customer";
+    let mut reader = server.client().await.as_user(&marker("reader"));
+    assert_eq!(reader.routed(sql).await.unwrap().0, "local");
+    // Trino's rules deny `restricted` the table: Trino's own error, no rows.
+    let mut restricted = server.client().await.as_user("restricted");
+    let denied = restricted.routed(sql).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+    assert!(denied.message().contains("Access Denied"), "{denied:?}");
+    // Not from the cache either: the reader's answer is the reader's.
+    let denied = restricted.query_cached(sql, None).await.unwrap_err();
+    assert_eq!(denied.code(), Code::PermissionDenied, "{denied:?}");
+}
+
+#[tokio::test]
+async fn explain_tells_the_route_and_why_not_local() {
+    let server = serve(vec![dataset("tpch.tiny.nation", Access::All)]).await;
+    let mut c = server.client().await;
+    let text = |batches: &[arrow::record_batch::RecordBatch]| {
+        use arrow::array::AsArray;
+        batches[0].column(0).as_string::<i32>().value(0).to_string()
+    };
+    let (_, schema, b) = c.query("EXPLAIN SELECT regionkey, count(*) FROM tpch.tiny.nation GROUP BY 1").await.unwrap();
+    assert_eq!(schema.field(0).name(), "Query Plan");
+    let plan = text(&b);
+    assert!(plan.starts_with("Flightdeck route: local"), "{plan}");
+    assert!(plan.contains("AggregateExec"), "DataFusion's plan follows: {plan}");
+    let (_, _, b) = c.query("EXPLAIN SELECT max(upper(name)) FROM tpch.tiny.nation").await.unwrap();
+    let plan = text(&b);
+    assert!(plan.starts_with("Flightdeck route: trino, because function: upper"), "{plan}");
+    assert!(plan.contains("Output["), "Trino's plan follows: {plan}");
+    // EXPLAIN ANALYZE runs on Trino as it is.
+    let (_, _, b) = c.query("EXPLAIN ANALYZE SELECT count(*) FROM tpch.tiny.nation").await.unwrap();
+    assert!(!text(&b).contains("Flightdeck route"));
+}
