@@ -217,10 +217,11 @@ impl Scope<'_> {
                             refuse("type", &format!("a comparison of {l} with {r}"))
                         }
                     }
-                    // Floating-point arithmetic is IEEE 754 in both. Integer
-                    // arithmetic is not: DataFusion wraps where Trino fails.
-                    Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide
-                        if is_double(&l) && is_double(&r) =>
+                    // Double arithmetic is IEEE 754 in both. Integer `+ - *`
+                    // are rewritten to fail on overflow ([`super::rewrite`]);
+                    // `/` and `%` fail on zero in both, and truncate alike.
+                    Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo
+                        if (is_double(&l) || l.is_integer()) && (is_double(&r) || r.is_integer()) =>
                     {
                         Ok(())
                     }
@@ -302,6 +303,9 @@ impl Scope<'_> {
                     {
                         Ok(())
                     }
+                    // nullif is rewritten to a CASE of `=` (Trino's equality).
+                    ("nullif", [a, b]) if compatible(a, b) => Ok(()),
+                    ("coalesce", _) => self.trino_type(e).map(drop),
                     _ => refuse("function", name),
                 }
             }
@@ -314,8 +318,8 @@ impl Scope<'_> {
                 // Integer sums are rewritten to fail on overflow as Trino's do.
                 match (func.name(), types.as_slice()) {
                     ("count", _) => Ok(()),
-                    // Trino's `max` skips NaN; Arrow's takes it as the largest.
-                    ("min" | "max", [t]) if comparable(t) => Ok(()),
+                    // Trino's `min` and `max` of doubles skip NaN: rewritten.
+                    ("min" | "max", [t]) if comparable(t) || is_double(t) => Ok(()),
                     ("sum" | "avg", [t]) if params.distinct && !comparable(t) => {
                         refuse("function", "an aggregate of DISTINCT doubles")
                     }
@@ -466,8 +470,23 @@ impl Scope<'_> {
                 ScalarValue::Float64(_) => Ok(TrinoType::Double),
                 _ => unknown("this literal"),
             },
-            Expr::BinaryExpr(BinaryExpr { left, op, .. }) => match op {
-                Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide => self.trino_type(left),
+            Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {
+                Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo => {
+                    // The wider of the two, as Trino coerces them.
+                    let rank = |t: &TrinoType| match t {
+                        TrinoType::TinyInt => 1,
+                        TrinoType::SmallInt => 2,
+                        TrinoType::Integer => 3,
+                        TrinoType::BigInt => 4,
+                        _ => 5,
+                    };
+                    let (l, r) = (self.trino_type(left)?, self.trino_type(right)?);
+                    match (&l, &r) {
+                        (TrinoType::Double, _) | (_, TrinoType::Double) => Ok(TrinoType::Double),
+                        _ if rank(&l) < 5 && rank(&r) < 5 => Ok(if rank(&l) >= rank(&r) { l } else { r }),
+                        _ => unknown("arithmetic of these types"),
+                    }
+                }
                 _ => Ok(TrinoType::Boolean),
             },
             Expr::Not(_)
@@ -510,6 +529,20 @@ impl Scope<'_> {
             }
             Expr::ScalarFunction(ScalarFunction { func, args }) => match func.name() {
                 "date_trunc" => self.trino_type(&args[args.len() - 1]),
+                "coalesce" => {
+                    let mut types = args
+                        .iter()
+                        .filter(|a| !matches!(a, Expr::Literal(v, _) if v.is_null()))
+                        .map(|a| self.trino_type(a));
+                    let first = types.next().unwrap_or_else(|| unknown("coalesce of NULLs"))?;
+                    for t in types {
+                        if t? != first {
+                            return unknown("coalesce of different types");
+                        }
+                    }
+                    Ok(first)
+                }
+                "nullif" => self.trino_type(&args[0]),
                 name if super::functions::extract_names().any(|n| n == name) => Ok(TrinoType::BigInt),
                 name => unknown(name),
             },

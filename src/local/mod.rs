@@ -111,7 +111,9 @@ impl LocalEngine {
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let plan = literal_units(plan)?;
         let types = check::plan(&plan)?;
-        let rewritten = rewrite::doubles(plan, &state).and_then(rewrite::integer_sums);
+        let rewritten = rewrite::expressions(plan, &state)
+            .and_then(|p| rewrite::double_extremes(p, &state))
+            .and_then(rewrite::integer_sums);
         let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let names = match names {
             Some(names) => names,

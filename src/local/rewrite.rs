@@ -8,6 +8,10 @@
 //!   `key(a) <> key(b) OR isnan(a) OR isnan(b)`.
 //! - **Sorting doubles.** Trino places NaN next to the NULLs and sorts
 //!   `-0.0` with `0.0`: the sort key is [`super::functions`]'s double key.
+//! - **`min` and `max` of doubles** skip NaN in Trino.
+//! - **Integer arithmetic** fails on overflow in Trino; DataFusion wraps.
+//! - **Integer sums**, likewise.
+//! - **`nullif`** uses Trino's equality.
 
 use std::ops::Not;
 use std::sync::Arc;
@@ -21,8 +25,11 @@ use datafusion::logical_expr::{Between, BinaryExpr, Expr, ExprSchemable, Logical
 
 use super::functions::{DOUBLE_KEY_NULLS_FIRST, DOUBLE_KEY_NULLS_LAST};
 
-/// `plan` with Trino's comparison and ordering of doubles.
-pub fn doubles(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
+/// `plan` with Trino's comparison and ordering of doubles, `nullif` as
+/// Trino's equality decides it, and integer `+ - *` that fail on overflow.
+pub fn expressions(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
+    use datafusion::logical_expr::expr::ScalarFunction;
+    use datafusion::logical_expr::expr_rewriter::NamePreserver;
     let key = |name: &str, e: Expr| -> Result<Expr> { Ok(state.udf(name)?.call(vec![e])) };
     let isnan = |e: Expr| -> Result<Expr> { Ok(state.udf("isnan")?.call(vec![e])) };
     plan.transform_up_with_subqueries(|node| {
@@ -31,7 +38,8 @@ pub fn doubles(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
             [input] => Arc::clone(input.schema()),
             _ => Arc::clone(node.schema()),
         };
-        let is_double = |e: &Expr| e.get_type(&schema).map(|t| t == DataType::Float64).unwrap_or(false);
+        let type_of = |e: &Expr| e.get_type(&schema).ok();
+        let is_double = |e: &Expr| type_of(e) == Some(DataType::Float64);
         let node = match node {
             LogicalPlan::Sort(mut sort) => {
                 let mut changed = false;
@@ -47,47 +55,180 @@ pub fn doubles(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
             }
             other => Transformed::no(other),
         };
+        let compare = |l: Expr, op: Operator, r: Expr| -> Result<Expr> {
+            if !is_double(&l) && !is_double(&r) {
+                return Ok(Expr::BinaryExpr(BinaryExpr::new(Box::new(l), op, Box::new(r))));
+            }
+            let (kl, kr) = (key(DOUBLE_KEY_NULLS_LAST, l.clone())?, key(DOUBLE_KEY_NULLS_LAST, r.clone())?);
+            let compared = Expr::BinaryExpr(BinaryExpr::new(Box::new(kl), op, Box::new(kr)));
+            Ok(if op == Operator::NotEq {
+                compared.or(isnan(l)?).or(isnan(r)?)
+            } else {
+                compared.and(isnan(l)?.not()).and(isnan(r)?.not())
+            })
+        };
         node.transform_data(|node| {
+            let names = NamePreserver::new(&node);
             node.map_expressions(|e| {
-                e.transform_up(|e| {
-                    let comparison = |l: Expr, op: Operator, r: Expr| -> Result<Expr> {
-                        let (kl, kr) = (key(DOUBLE_KEY_NULLS_LAST, l.clone())?, key(DOUBLE_KEY_NULLS_LAST, r.clone())?);
-                        let compared = Expr::BinaryExpr(BinaryExpr::new(Box::new(kl), op, Box::new(kr)));
-                        Ok(if op == Operator::NotEq {
-                            compared.or(isnan(l)?).or(isnan(r)?)
-                        } else {
-                            compared.and(isnan(l)?.not()).and(isnan(r)?.not())
-                        })
-                    };
-                    match e {
-                        Expr::BinaryExpr(BinaryExpr { left, op, right })
-                            if matches!(
-                                op,
-                                Operator::Eq
-                                    | Operator::NotEq
-                                    | Operator::Lt
-                                    | Operator::LtEq
-                                    | Operator::Gt
-                                    | Operator::GtEq
-                            ) && (is_double(&left) || is_double(&right)) =>
-                        {
-                            Ok(Transformed::yes(comparison(*left, op, *right)?))
-                        }
-                        Expr::Between(Between { expr, negated, low, high })
-                            if is_double(&expr) || is_double(&low) || is_double(&high) =>
-                        {
-                            let within = comparison(*expr.clone(), Operator::GtEq, *low)?.and(comparison(
-                                *expr,
-                                Operator::LtEq,
-                                *high,
-                            )?);
-                            Ok(Transformed::yes(if negated { within.not() } else { within }))
-                        }
-                        e => Ok(Transformed::no(e)),
+                let saved = names.save(&e);
+                let e = e.transform_up(|e| match e {
+                    Expr::BinaryExpr(BinaryExpr { left, op, right })
+                        if matches!(
+                            op,
+                            Operator::Eq
+                                | Operator::NotEq
+                                | Operator::Lt
+                                | Operator::LtEq
+                                | Operator::Gt
+                                | Operator::GtEq
+                        ) && (is_double(&left) || is_double(&right)) =>
+                    {
+                        Ok(Transformed::yes(compare(*left, op, *right)?))
                     }
-                })
+                    Expr::BinaryExpr(BinaryExpr { left, op, right })
+                        if matches!(op, Operator::Plus | Operator::Minus | Operator::Multiply) =>
+                    {
+                        match (width(&left, &type_of(&left)), width(&right, &type_of(&right))) {
+                            (Some(l), Some(r)) => Ok(Transformed::yes(checked(*left, op, *right, l.max(r)))),
+                            _ => Ok(Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))),
+                        }
+                    }
+                    Expr::Between(Between { expr, negated, low, high })
+                        if is_double(&expr) || is_double(&low) || is_double(&high) =>
+                    {
+                        let within =
+                            compare(*expr.clone(), Operator::GtEq, *low)?.and(compare(*expr, Operator::LtEq, *high)?);
+                        Ok(Transformed::yes(if negated { within.not() } else { within }))
+                    }
+                    Expr::ScalarFunction(ScalarFunction { func, args })
+                        if func.name() == "nullif" && args.len() == 2 =>
+                    {
+                        let [a, b] = <[Expr; 2]>::try_from(args).expect("two arguments");
+                        let equal = compare(a.clone(), Operator::Eq, b)?;
+                        let case = datafusion::logical_expr::when(
+                            equal,
+                            Expr::Literal(datafusion::common::ScalarValue::Null, None),
+                        )
+                        .otherwise(a)?;
+                        Ok(Transformed::yes(case))
+                    }
+                    e => Ok(Transformed::no(e)),
+                })?;
+                Ok(e.update_data(|e| saved.restore(e)))
             })
         })
+    })
+    .map(|t| t.data)
+}
+
+/// Trino's width of an integer operand, in bits: its column type, and for
+/// a literal the smallest of `integer` and `bigint` that holds it (Trino
+/// types `2` as `integer`). `None` for other types.
+fn width(e: &Expr, ty: &Option<DataType>) -> Option<u8> {
+    if let Expr::Literal(datafusion::common::ScalarValue::Int64(Some(v)), _) = e {
+        return Some(if i32::try_from(*v).is_ok() { 32 } else { 64 });
+    }
+    match ty.as_ref()? {
+        DataType::Int8 => Some(8),
+        DataType::Int16 => Some(16),
+        DataType::Int32 => Some(32),
+        DataType::Int64 => Some(64),
+        _ => None,
+    }
+}
+
+/// `l op r` computed exactly (as `decimal(38, 0)`, which holds any product
+/// of two 64-bit values) and cast back to Trino's integer type of `bits`:
+/// out of its range, the cast fails, as Trino's arithmetic does.
+fn checked(l: Expr, op: Operator, r: Expr, bits: u8) -> Expr {
+    use datafusion::logical_expr::cast;
+    let exact = DataType::Decimal128(38, 0);
+    let out = match bits {
+        8 => DataType::Int8,
+        16 => DataType::Int16,
+        32 => DataType::Int32,
+        _ => DataType::Int64,
+    };
+    let computed = Expr::BinaryExpr(BinaryExpr::new(Box::new(cast(l, exact.clone())), op, Box::new(cast(r, exact))));
+    cast(computed, out)
+}
+
+/// `plan` with `min` and `max` of doubles as Trino computes them: NaN is
+/// skipped unless there is nothing else. Each becomes `coalesce(max(x
+/// without NaN), max(x))`, the two aggregates computed side by side and
+/// combined in a projection above.
+pub fn double_extremes(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
+    use datafusion::common::Column;
+    use datafusion::logical_expr::expr::AggregateFunction;
+    use datafusion::logical_expr::{Aggregate, Projection, when};
+    let isnan = |e: Expr| -> Result<Expr> { Ok(state.udf("isnan")?.call(vec![e])) };
+    let coalesce = state.udf("coalesce")?;
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::Aggregate(agg) = node else { return Ok(Transformed::no(node)) };
+        let schema = Arc::clone(agg.input.schema());
+        let mut aggr = Vec::new();
+        // Per output aggregate: the columns to combine, if it was split.
+        let mut split: Vec<Option<(String, String)>> = Vec::new();
+        for (i, e) in agg.aggr_expr.iter().enumerate() {
+            match e {
+                Expr::AggregateFunction(AggregateFunction { func, params })
+                    if matches!(func.name(), "min" | "max")
+                        && params.args.len() == 1
+                        && params.args[0].get_type(&schema)? == DataType::Float64 =>
+                {
+                    let x = params.args[0].clone();
+                    let no_nan =
+                        when(isnan(x.clone())?, Expr::Literal(datafusion::common::ScalarValue::Float64(None), None))
+                            .otherwise(x)?;
+                    let mut skipping = params.clone();
+                    skipping.args = vec![no_nan];
+                    let (a, b) = (format!("__flightdeck_{i}_a"), format!("__flightdeck_{i}_b"));
+                    aggr.push(
+                        Expr::AggregateFunction(AggregateFunction { func: Arc::clone(func), params: skipping })
+                            .alias(&a),
+                    );
+                    aggr.push(e.clone().alias(&b));
+                    split.push(Some((a, b)));
+                }
+                e => {
+                    aggr.push(e.clone());
+                    split.push(None);
+                }
+            }
+        }
+        if split.iter().all(Option::is_none) {
+            return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+        }
+        let groups = agg.group_expr.len();
+        let old = Arc::clone(&agg.schema);
+        let inner =
+            Arc::new(LogicalPlan::Aggregate(Aggregate::try_new(Arc::clone(&agg.input), agg.group_expr.clone(), aggr)?));
+        // The old output, column by column: group columns as they are, each
+        // aggregate by its name or combined from its two halves.
+        let mut exprs = Vec::new();
+        let mut at = groups;
+        for (i, (qualifier, field)) in old.iter().enumerate() {
+            let same = |at: usize| {
+                let (q, f) = inner.schema().qualified_field(at);
+                Expr::Column(Column::new(q.cloned(), f.name()))
+            };
+            let e = if i < groups {
+                same(i)
+            } else {
+                match &split[i - groups] {
+                    Some((a, b)) => {
+                        at += 2;
+                        coalesce.call(vec![Expr::Column(Column::from_name(a)), Expr::Column(Column::from_name(b))])
+                    }
+                    None => {
+                        at += 1;
+                        same(at - 1)
+                    }
+                }
+            };
+            exprs.push(e.alias_qualified(qualifier.cloned(), field.name()));
+        }
+        Ok(Transformed::yes(LogicalPlan::Projection(Projection::try_new(exprs, inner)?)))
     })
     .map(|t| t.data)
 }
