@@ -114,3 +114,10 @@ FROM nodes CROSS JOIN hours",
         last_day = scale.days() - 1,
     )
 }
+
+/// Every table the workload reads, as the local mode accelerates them.
+pub fn tables(scale: Scale) -> Vec<String> {
+    let mut out: Vec<String> = TPCH_TABLES.iter().map(|t| format!("{}.{t}", scale.tpch())).collect();
+    out.push(format!("{}.prices", scale.energy()));
+    out
+}

@@ -6,7 +6,10 @@
 //!
 //! Modes: `trino` (Trino's REST protocol, straight to Trino), `passthrough`
 //! (Flight SQL to a Flightdeck with its cache off), `cache` (Flight SQL to a
-//! Flightdeck whose cache was warmed with every query first). Flightdeck
+//! Flightdeck whose cache was warmed with every query first), `local`
+//! (Flight SQL to a Flightdeck with its cache off and every benchmark table
+//! accelerated: the local engine answers what it can, Trino the rest; each
+//! query's literals are drawn fresh, so nothing repeats). Flightdeck
 //! runs as its own process, so its CPU time and resident memory are read
 //! from /proc. Without `--bench` (as in `cargo test --all-targets`) it makes
 //! a short smoke run on small data and fails if Flightdeck is not clearly
@@ -42,6 +45,7 @@ enum Mode {
     Trino,
     Passthrough,
     Cache,
+    Local,
 }
 
 impl Mode {
@@ -50,6 +54,7 @@ impl Mode {
             Mode::Trino => "trino",
             Mode::Passthrough => "passthrough",
             Mode::Cache => "cache",
+            Mode::Local => "local",
         }
     }
 }
@@ -108,8 +113,18 @@ impl Drop for Flightdeck {
 }
 
 impl Flightdeck {
-    async fn start(trino_url: &str, cache: bool) -> Flightdeck {
+    /// A Flightdeck with its cache on or off, and `datasets` accelerated
+    /// (ready once every one has loaded).
+    async fn start(trino_url: &str, cache: bool, datasets: &[String]) -> Flightdeck {
         let (port, admin_port) = (common::free_port(), common::free_port());
+        let dir = std::env::temp_dir().join(format!("flightdeck-bench-{port}"));
+        std::fs::create_dir_all(&dir).unwrap();
+        let mut file = format!("[accel]\ndir = {:?}\nmemory_budget = \"16GiB\"\n", dir.join("accel"));
+        for table in datasets {
+            file.push_str(&format!("\n[[datasets]]\ntable = \"{table}\"\nmode = \"full\"\ninterval = \"1h\"\n"));
+        }
+        let config = dir.join("flightdeck.toml");
+        std::fs::write(&config, file).unwrap();
         let child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
             .args([
                 "serve",
@@ -127,14 +142,20 @@ impl Flightdeck {
                 "3600",
             ])
             .args(["--pending-queries", "4096"])
+            .args(["--config", config.to_str().unwrap()])
             .env("RUST_LOG", "warn")
             .stdout(Stdio::null())
             .spawn()
             .expect("start flightdeck");
-        let deadline = Instant::now() + Duration::from_secs(30);
+        // Loading sf1 into the datasets takes a while.
+        let deadline = Instant::now() + Duration::from_secs(if datasets.is_empty() { 30 } else { 900 });
         loop {
-            if let Ok(flight) = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await {
-                return Flightdeck { child, flight, admin: format!("http://127.0.0.1:{admin_port}") };
+            let admin = format!("http://127.0.0.1:{admin_port}");
+            let ready = reqwest::get(format!("{admin}/ready")).await.is_ok_and(|r| r.status().is_success());
+            if ready
+                && let Ok(flight) = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await
+            {
+                return Flightdeck { child, flight, admin };
             }
             assert!(Instant::now() < deadline, "flightdeck did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -168,7 +189,8 @@ impl Flightdeck {
     }
 }
 
-async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<usize, String> {
+/// Rows of `sql` through Flightdeck, and the route that answered it.
+async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<(usize, String), String> {
     let cmd = CommandStatementQuery { query: sql.into(), transaction_id: None };
     let info = client
         .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
@@ -176,13 +198,15 @@ async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Resu
         .map_err(|e| e.message().to_string())?
         .into_inner();
     let ticket = info.endpoint.first().and_then(|e| e.ticket.clone()).ok_or("no ticket")?;
-    let data = client.do_get(ticket).await.map_err(|e| e.message().to_string())?.into_inner();
+    let data = client.do_get(ticket).await.map_err(|e| e.message().to_string())?;
+    let route = data.metadata().get("x-flightdeck-route").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let data = data.into_inner();
     let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
     let mut rows = 0;
     while let Some(b) = s.next().await {
         rows += b.map_err(|e| e.to_string())?.num_rows();
     }
-    Ok(rows)
+    Ok((rows, route))
 }
 
 async fn via_trino(trino: &TrinoClient, sql: &str) -> Result<usize, String> {
@@ -192,14 +216,15 @@ async fn via_trino(trino: &TrinoClient, sql: &str) -> Result<usize, String> {
 }
 
 /// Sends every query once with `concurrency` workers; returns latencies
-/// (in query order of completion) and the number of errors.
+/// with the route that answered (in order of completion) and the number of
+/// errors.
 async fn run(
     mode: Mode,
     queries: &Arc<Vec<(&'static str, String)>>,
     concurrency: usize,
     trino: &TrinoClient,
     fd: Option<&Flightdeck>,
-) -> (Vec<Duration>, usize) {
+) -> (Vec<(Duration, String)>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -214,12 +239,16 @@ async fn run(
                 let start = Instant::now();
                 let result = match &client {
                     Some(c) => via_flight(c.clone(), sql).await,
-                    None => via_trino(&trino, sql).await,
+                    None => via_trino(&trino, sql).await.map(|rows| (rows, "trino".to_string())),
                 };
-                lat.push(start.elapsed());
-                if let Err(e) = result {
-                    errors += 1;
-                    eprintln!("\n{} {name}: {e}", mode.name());
+                let took = start.elapsed();
+                match result {
+                    Ok((_, route)) => lat.push((took, route)),
+                    Err(e) => {
+                        lat.push((took, String::new()));
+                        errors += 1;
+                        eprintln!("\n{} {name}: {e}", mode.name());
+                    }
                 }
                 done.fetch_add(1, Ordering::SeqCst);
             }
@@ -280,8 +309,9 @@ async fn main() {
     eprintln!("data ready in {:.1}s", started.elapsed().as_secs_f64());
 
     let queries = Arc::new(workload::queries(opts.scale, opts.queries, opts.seed));
-    let passthrough = Flightdeck::start(&trino_url, false).await;
-    let cached = Flightdeck::start(&trino_url, true).await;
+    let passthrough = Flightdeck::start(&trino_url, false, &[]).await;
+    let cached = Flightdeck::start(&trino_url, true, &[]).await;
+    let accelerated = Flightdeck::start(&trino_url, false, &data::tables(opts.scale)).await;
     // Warm Trino's JIT and plans on a handful of queries first.
     for (_, sql) in queries.iter().take(10) {
         via_trino(&trino, sql).await.expect("warm-up query");
@@ -292,11 +322,12 @@ async fn main() {
 
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
-        for mode in [Mode::Trino, Mode::Passthrough, Mode::Cache] {
+        for mode in [Mode::Trino, Mode::Passthrough, Mode::Cache, Mode::Local] {
             let fd = match mode {
                 Mode::Trino => None,
                 Mode::Passthrough => Some(&passthrough),
                 Mode::Cache => Some(&cached),
+                Mode::Local => Some(&accelerated),
             };
             let before_cpu = fd.map(Flightdeck::usage);
             let before_traffic = match fd {
@@ -321,7 +352,12 @@ async fn main() {
                 _ => (None, None, None),
             };
             lat.sort();
+            let local: Vec<Duration> = lat.iter().filter(|(_, r)| r == "local").map(|(d, _)| *d).collect();
+            let lat: Vec<Duration> = lat.into_iter().map(|(d, _)| d).collect();
             let r = RunResult {
+                local_queries: local.len(),
+                local_p50_ms: pct(&local, 0.50),
+                local_p95_ms: pct(&local, 0.95),
                 mode: mode.name().into(),
                 concurrency,
                 queries: lat.len(),
@@ -386,5 +422,7 @@ async fn smoke_checks(
     let (d50, p50) = (pct(&t_direct, 0.5), pct(&t_pass, 0.5));
     println!("paired: trino p50 {d50:.2} ms, passthrough p50 {p50:.2} ms ({:.2}x)", p50 / d50);
     assert!(p50 <= d50 * 1.2, "pass-through p50 {p50:.2} ms exceeds 1.2x Trino direct p50 {d50:.2} ms");
+    let local = get("local");
+    assert!(local.local_queries > 0, "the local engine answered none of the accelerated workload");
     println!("smoke checks passed: cache p95 {:.2} ms vs trino p95 {:.2} ms", cache.p95_ms, direct.p95_ms);
 }

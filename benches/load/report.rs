@@ -26,13 +26,17 @@ pub struct RunResult {
     /// Queries and response bytes that reached Trino during the run.
     pub trino_queries: u64,
     pub trino_bytes: u64,
+    /// Of these queries, those the local engine answered, and their latency.
+    pub local_queries: usize,
+    pub local_p50_ms: f64,
+    pub local_p95_ms: f64,
 }
 
 impl RunResult {
     pub fn line(&self) -> String {
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
         format!(
-            "{:<12} c={:<3} n={:<5} err={:<3} p50={:>9.2}ms p95={:>9.2}ms p99={:>9.2}ms qps={:>8.1} fd_cpu={} fd_rss={} trino_q={} trino_MiB={:.1}",
+            "{:<12} c={:<3} n={:<5} err={:<3} p50={:>9.2}ms p95={:>9.2}ms p99={:>9.2}ms qps={:>8.1} fd_cpu={} fd_rss={} trino_q={} trino_MiB={:.1} local={} (p50={:.2}ms p95={:.2}ms)",
             self.mode,
             self.concurrency,
             self.queries,
@@ -44,7 +48,10 @@ impl RunResult {
             opt(self.flightdeck_cpu_s, "s"),
             opt(self.flightdeck_rss_mib, "MiB"),
             self.trino_queries,
-            self.trino_bytes as f64 / (1 << 20) as f64
+            self.trino_bytes as f64 / (1 << 20) as f64,
+            self.local_queries,
+            self.local_p50_ms,
+            self.local_p95_ms
         )
     }
 }
@@ -82,7 +89,8 @@ fn today() -> String {
         .unwrap_or_default()
 }
 
-const COLORS: &[(&str, &str)] = &[("trino", "#d62728"), ("passthrough", "#1f77b4"), ("cache", "#2ca02c")];
+const COLORS: &[(&str, &str)] =
+    &[("trino", "#d62728"), ("passthrough", "#1f77b4"), ("cache", "#2ca02c"), ("local", "#9467bd")];
 
 impl Report {
     pub fn new(scale: Scale, seed: u64, templates: usize, results: Vec<RunResult>) -> Self {
@@ -178,8 +186,10 @@ impl Report {
              {} queries per run drawn from {} templates (seed {}), the same queries for every mode; \
              `cache` ran after every query was warmed into the cache once. Commit `{}`.\n\n\
              ![latency](bench/load-latency.svg)\n\n\
-             | mode | clients | p50 ms | p95 ms | p99 ms | queries/s | errors | Flightdeck CPU s | Flightdeck RSS MiB (peak) | queries to Trino | MiB from Trino |\n\
-             |---|---|---|---|---|---|---|---|---|---|---|\n",
+             `local` ran with the cache off and every table accelerated; the last columns give how many of its \
+             queries the local engine answered and their latency (the rest went to Trino).\n\n\
+             | mode | clients | p50 ms | p95 ms | p99 ms | queries/s | errors | Flightdeck CPU s | Flightdeck RSS MiB (peak) | queries to Trino | MiB from Trino | answered locally | local p50 ms | local p95 ms |\n\
+             |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             self.scale,
             self.date,
             self.results.first().map_or(0, |r| r.queries),
@@ -191,7 +201,7 @@ impl Report {
             let opt = |v: Option<f64>| v.map_or("-".to_string(), |v| format!("{v:.1}"));
             let _ = writeln!(
                 s,
-                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} ({}) | {} | {:.1} |",
+                "| {} | {} | {:.2} | {:.2} | {:.2} | {:.1} | {} | {} | {} ({}) | {} | {:.1} | {} | {:.2} | {:.2} |",
                 r.mode,
                 r.concurrency,
                 r.p50_ms,
@@ -203,7 +213,10 @@ impl Report {
                 opt(r.flightdeck_rss_mib),
                 opt(r.flightdeck_peak_rss_mib),
                 r.trino_queries,
-                r.trino_bytes as f64 / (1 << 20) as f64
+                r.trino_bytes as f64 / (1 << 20) as f64,
+                r.local_queries,
+                r.local_p50_ms,
+                r.local_p95_ms
             );
         }
         s

@@ -468,6 +468,7 @@ impl Scope<'_> {
                 }
                 ScalarValue::Decimal128(_, p, s) => Ok(TrinoType::Decimal { precision: *p, scale: *s }),
                 ScalarValue::Float64(_) => Ok(TrinoType::Double),
+                ScalarValue::Date32(_) => Ok(TrinoType::Date),
                 _ => unknown("this literal"),
             },
             Expr::BinaryExpr(BinaryExpr { left, op, right }) => match op {

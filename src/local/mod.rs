@@ -374,9 +374,35 @@ fn column_name(e: &ast::Expr) -> Option<String> {
 /// one with a millisecond column would cast the column to nanoseconds,
 /// which cannot hold dates before 1677 or after 2262; Trino's literal has
 /// the precision its digits give it.
+///
+/// A literal plus or minus an interval literal (`TIMESTAMP '...' + INTERVAL
+/// '7' DAY`, as dashboards write time ranges) is folded into one literal,
+/// with Trino's calendar arithmetic: months added to the 31st land on the
+/// month's last day.
 fn literal_units(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
     use arrow::datatypes::{DataType, TimeUnit};
     let rewrite = |e: Expr| -> datafusion::common::Result<Transformed<Expr>> {
+        if let Expr::BinaryExpr(datafusion::logical_expr::BinaryExpr { left, op, right }) = &e
+            && let (Expr::Literal(a, _), Expr::Literal(b, _)) = (left.as_ref(), right.as_ref())
+        {
+            use datafusion::logical_expr::Operator::{Minus, Plus};
+            let folded = match op {
+                Plus => shifted(a, b, 1).or_else(|| shifted(b, a, 1)),
+                Minus => shifted(a, b, -1),
+                _ => None,
+            };
+            return Ok(match folded {
+                Some(v) => Transformed::yes(Expr::Literal(v, None)),
+                None => Transformed::no(e),
+            });
+        }
+        if let Expr::Cast(Cast { expr, field }) = &e
+            && field.data_type() == &DataType::Date32
+            && let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = expr.as_ref()
+        {
+            let date = arrow::compute::cast(&arrow::array::StringArray::from(vec![text.as_str()]), &DataType::Date32)?;
+            return Ok(Transformed::yes(Expr::Literal(ScalarValue::try_from_array(&date, 0)?, None)));
+        }
         let Expr::Cast(Cast { expr, field }) = &e else { return Ok(Transformed::no(e)) };
         let (DataType::Timestamp(TimeUnit::Nanosecond, tz), Expr::Literal(ScalarValue::Utf8(Some(text)), _)) =
             (field.data_type(), expr.as_ref())
@@ -403,4 +429,50 @@ fn literal_units(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
     plan.transform_up_with_subqueries(|node| node.map_expressions(|e| e.transform_up(rewrite)))
         .map(|t| t.data)
         .map_err(|e| Refusal::new("literal", e.to_string()))
+}
+
+/// `value` (a date or a timestamp without zone) moved by `sign` times
+/// `interval`, in the coarsest unit that holds the result; `None` when
+/// either is something else or the result is out of range.
+fn shifted(value: &ScalarValue, interval: &ScalarValue, sign: i32) -> Option<ScalarValue> {
+    use chrono::{DateTime, Months, NaiveDate, NaiveDateTime, TimeDelta};
+    let (months, days, nanos) = match interval {
+        ScalarValue::IntervalMonthDayNano(Some(i)) => (i.months, i.days, i.nanoseconds),
+        ScalarValue::IntervalYearMonth(Some(m)) => (*m, 0, 0),
+        ScalarValue::IntervalDayTime(Some(d)) => (0, d.days, i64::from(d.milliseconds) * 1_000_000),
+        _ => return None,
+    };
+    let step = |t: NaiveDateTime| -> Option<NaiveDateTime> {
+        let m = Months::new((months.unsigned_abs()) as u32);
+        let t = if (months >= 0) == (sign > 0) { t.checked_add_months(m)? } else { t.checked_sub_months(m)? };
+        let delta = TimeDelta::days(i64::from(days)) + TimeDelta::nanoseconds(nanos);
+        if sign > 0 { t.checked_add_signed(delta) } else { t.checked_sub_signed(delta) }
+    };
+    match value {
+        ScalarValue::Date32(Some(d)) if nanos == 0 => {
+            let epoch = NaiveDate::from_ymd_opt(1970, 1, 1)?;
+            let date = epoch.checked_add_signed(TimeDelta::days(i64::from(*d)))?;
+            let moved = step(date.and_hms_opt(0, 0, 0)?)?.date();
+            Some(ScalarValue::Date32(Some(i32::try_from((moved - epoch).num_days()).ok()?)))
+        }
+        ScalarValue::TimestampSecond(Some(v), None)
+        | ScalarValue::TimestampMillisecond(Some(v), None)
+        | ScalarValue::TimestampMicrosecond(Some(v), None) => {
+            let micros = match value {
+                ScalarValue::TimestampSecond(..) => v.checked_mul(1_000_000)?,
+                ScalarValue::TimestampMillisecond(..) => v.checked_mul(1_000)?,
+                _ => *v,
+            };
+            let moved = step(DateTime::from_timestamp_micros(micros)?.naive_utc())?;
+            if moved.and_utc().timestamp_subsec_nanos() % 1_000 != 0 {
+                return None;
+            }
+            Some(match moved.and_utc().timestamp_micros() {
+                us if us % 1_000_000 == 0 => ScalarValue::TimestampSecond(Some(us / 1_000_000), None),
+                us if us % 1_000 == 0 => ScalarValue::TimestampMillisecond(Some(us / 1_000), None),
+                us => ScalarValue::TimestampMicrosecond(Some(us), None),
+            })
+        }
+        _ => None,
+    }
 }

@@ -130,6 +130,13 @@ fn generated(n: usize, seed: u64) -> Vec<Record> {
             "label IS NULL".into(),
             "price IS NOT NULL".into(),
             format!("day >= DATE '2024-02-{a:02}'"),
+            // Time ranges as dashboards write them: a literal and an interval.
+            format!(
+                "ts >= TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '{a}' DAY AND ts < TIMESTAMP '2024-01-01 00:00:00' + INTERVAL '{}' DAY",
+                a + b
+            ),
+            format!("day < DATE '2024-01-31' + INTERVAL '{}' MONTH", rng.random_range(0..3)),
+            format!("ts >= TIMESTAMP '2024-03-31 12:00:00.500' - INTERVAL '{b}' HOUR"),
             format!("label LIKE '{}%'", ["a", "c", "S", "%", "_"].choose(&mut rng).unwrap()),
         ];
         filters.shuffle(&mut rng);
