@@ -18,6 +18,7 @@
 
 #[path = "../common/mod.rs"]
 mod common;
+mod dashboard;
 mod data;
 mod report;
 mod workload;
@@ -66,6 +67,8 @@ struct Options {
     seed: u64,
     write_docs: bool,
     smoke: bool,
+    /// Run the dashboard mode instead of the query-list modes.
+    dashboard: bool,
 }
 
 fn options() -> Options {
@@ -73,7 +76,7 @@ fn options() -> Options {
     let value = |name: &str| args.iter().position(|a| a == name).and_then(|i| args.get(i + 1)).cloned();
     if args.iter().any(|a| a == "--help") {
         println!(
-            "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs\n\
+            "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs  --dashboard\n\
              (without --bench: a smoke run with ratio checks)"
         );
         std::process::exit(0);
@@ -94,6 +97,7 @@ fn options() -> Options {
             .unwrap_or_else(|| if smoke { vec![1, 4] } else { vec![1, 4, 16, 64] }),
         seed: value("--seed").and_then(|n| n.parse().ok()).unwrap_or(42),
         write_docs: args.iter().any(|a| a == "--write-docs"),
+        dashboard: args.iter().any(|a| a == "--dashboard"),
         smoke,
     }
 }
@@ -114,14 +118,17 @@ impl Drop for Flightdeck {
 
 impl Flightdeck {
     /// A Flightdeck with its cache on or off, and `datasets` accelerated
-    /// (ready once every one has loaded).
+    /// (ready once every one has loaded): `[[datasets]]` tables of TOML.
     async fn start(trino_url: &str, cache: bool, datasets: &[String]) -> Flightdeck {
         let (port, admin_port) = (common::free_port(), common::free_port());
         let dir = std::env::temp_dir().join(format!("flightdeck-bench-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
-        let mut file = format!("[accel]\ndir = {:?}\nmemory_budget = \"16GiB\"\n", dir.join("accel"));
+        let mut file = format!(
+            "[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n[accel]\ndir = {:?}\nmemory_budget = \"16GiB\"\n",
+            dir.join("accel")
+        );
         for table in datasets {
-            file.push_str(&format!("\n[[datasets]]\ntable = \"{table}\"\nmode = \"full\"\ninterval = \"1h\"\n"));
+            file.push_str(&format!("\n[[datasets]]\n{table}\n"));
         }
         let config = dir.join("flightdeck.toml");
         std::fs::write(&config, file).unwrap();
@@ -189,8 +196,9 @@ impl Flightdeck {
     }
 }
 
-/// Rows of `sql` through Flightdeck, and the route that answered it.
-async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<(usize, String), String> {
+/// Rows of `sql` through Flightdeck, the route that answered it and the
+/// cache's outcome.
+async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<(usize, String, String), String> {
     let cmd = CommandStatementQuery { query: sql.into(), transaction_id: None };
     let info = client
         .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
@@ -199,14 +207,35 @@ async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Resu
         .into_inner();
     let ticket = info.endpoint.first().and_then(|e| e.ticket.clone()).ok_or("no ticket")?;
     let data = client.do_get(ticket).await.map_err(|e| e.message().to_string())?;
-    let route = data.metadata().get("x-flightdeck-route").and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let header = |k: &str| data.metadata().get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
+    let (route, cache) = (header("x-flightdeck-route"), header("x-flightdeck-cache"));
     let data = data.into_inner();
     let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
     let mut rows = 0;
     while let Some(b) = s.next().await {
         rows += b.map_err(|e| e.to_string())?.num_rows();
     }
-    Ok((rows, route))
+    Ok((rows, route, cache))
+}
+
+/// The first value of `sql`'s answer as text, through Flightdeck with the
+/// result cache skipped.
+async fn latest_text(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<String, String> {
+    let cmd = CommandStatementQuery { query: sql.into(), transaction_id: None };
+    let mut request = tonic::Request::new(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()));
+    request.metadata_mut().insert("x-flightdeck-cache", "no-cache".parse().unwrap());
+    let info = client.get_flight_info(request).await.map_err(|e| e.message().to_string())?.into_inner();
+    let ticket = info.endpoint.first().and_then(|e| e.ticket.clone()).ok_or("no ticket")?;
+    let data = client.do_get(ticket).await.map_err(|e| e.message().to_string())?.into_inner();
+    let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
+    while let Some(b) = s.next().await {
+        let b = b.map_err(|e| e.to_string())?;
+        if b.num_rows() > 0 {
+            let text = arrow::util::display::array_value_to_string(b.column(0), 0).map_err(|e| e.to_string())?;
+            return Ok(text);
+        }
+    }
+    Err("no rows".into())
 }
 
 async fn via_trino(trino: &TrinoClient, sql: &str) -> Result<usize, String> {
@@ -238,7 +267,7 @@ async fn run(
                 let Some((name, sql)) = queries.get(i) else { break };
                 let start = Instant::now();
                 let result = match &client {
-                    Some(c) => via_flight(c.clone(), sql).await,
+                    Some(c) => via_flight(c.clone(), sql).await.map(|(rows, route, _)| (rows, route)),
                     None => via_trino(&trino, sql).await.map(|rows| (rows, "trino".to_string())),
                 };
                 let took = start.elapsed();
@@ -309,9 +338,14 @@ async fn main() {
     eprintln!("data ready in {:.1}s", started.elapsed().as_secs_f64());
 
     let queries = Arc::new(workload::queries(opts.scale, opts.queries, opts.seed));
+    if opts.dashboard {
+        return run_dashboards(&opts, &trino, &trino_url).await;
+    }
+    let full = |t: &String| format!("table = \"{t}\"\nmode = \"full\"\ninterval = \"1h\"");
     let passthrough = Flightdeck::start(&trino_url, false, &[]).await;
     let cached = Flightdeck::start(&trino_url, true, &[]).await;
-    let accelerated = Flightdeck::start(&trino_url, false, &data::tables(opts.scale)).await;
+    let tables: Vec<String> = data::tables(opts.scale).iter().map(full).collect();
+    let accelerated = Flightdeck::start(&trino_url, false, &tables).await;
     // Warm Trino's JIT and plans on a handful of queries first.
     for (_, sql) in queries.iter().take(10) {
         via_trino(&trino, sql).await.expect("warm-up query");
@@ -381,6 +415,127 @@ async fn main() {
 
     if opts.smoke {
         smoke_checks(&report, &queries, &trino, &passthrough).await;
+    }
+}
+
+const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
+
+/// The dashboard mode ([`dashboard`]): Trino direct and Flightdeck, at each
+/// concurrency, side by side.
+async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
+    let opens = Arc::new(dashboard::opens(opts.scale, opts.queries, opts.seed));
+    let energy = format!("{}.prices", opts.scale.energy());
+    let mut tables: Vec<String> = data::tables(opts.scale)
+        .into_iter()
+        .filter(|t| *t != energy)
+        .map(|t| format!("table = \"{t}\"\nmode = \"full\"\ninterval = \"1h\""))
+        .collect();
+    tables.push(format!(
+        "table = \"{energy}\"\nmode = \"append\"\ntime_column = \"ts\"\noverlap = \"0s\"\ninterval = \"2s\""
+    ));
+    let fd = Flightdeck::start(trino_url, true, &tables).await;
+    let mut results = Vec::new();
+    for &concurrency in &opts.concurrency {
+        for target in ["trino", "flightdeck"] {
+            let flight = (target == "flightdeck").then_some(&fd);
+            if let Some(f) = flight {
+                let cleared = reqwest::Client::new()
+                    .delete(format!("{}/admin/cache", f.admin))
+                    .bearer_auth(ADMIN_TOKEN)
+                    .send()
+                    .await
+                    .unwrap();
+                assert!(cleared.status().is_success(), "clearing the cache: {}", cleared.status());
+            }
+            let appends = Arc::new(dashboard::Appends::default());
+            let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+            let appender = tokio::spawn(dashboard::append_rows(
+                trino.clone(),
+                opts.scale,
+                Duration::from_secs(3),
+                Arc::clone(&appends),
+                Arc::clone(&log),
+            ));
+            let watcher = flight.map(|f| {
+                tokio::spawn(dashboard::watch_freshness(
+                    FlightServiceClient::new(f.flight.clone()),
+                    opts.scale,
+                    Arc::clone(&appends),
+                    Arc::clone(&log),
+                ))
+            });
+            let next = Arc::new(AtomicUsize::new(0));
+            let started = Instant::now();
+            let mut users = Vec::new();
+            for _ in 0..concurrency {
+                let (opens, next, trino) = (Arc::clone(&opens), Arc::clone(&next), trino.clone());
+                let client = flight.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
+                users.push(tokio::spawn(async move {
+                    let mut out = Vec::new();
+                    while let Some(open) = opens.get(next.fetch_add(1, Ordering::SeqCst)) {
+                        for (_, sql) in open {
+                            let start = Instant::now();
+                            let answered = match &client {
+                                Some(c) => via_flight(c.clone(), sql).await.map(|(_, route, cache)| (route, cache)),
+                                None => via_trino(&trino, sql).await.map(|_| ("trino".to_string(), String::new())),
+                            };
+                            out.push((start.elapsed(), answered));
+                        }
+                    }
+                    out
+                }));
+            }
+            let mut all = Vec::new();
+            for u in users {
+                all.extend(u.await.unwrap());
+            }
+            let wall = started.elapsed().as_secs_f64();
+            appends.stop.store(true, Ordering::SeqCst);
+            appender.await.unwrap();
+            let mut freshness = match watcher {
+                Some(w) => w.await.unwrap(),
+                None => Vec::new(),
+            };
+            freshness.sort_by(f64::total_cmp);
+            let errors = all.iter().filter(|(_, a)| a.is_err()).count();
+            let mut lat: Vec<Duration> = all.iter().map(|(d, _)| *d).collect();
+            lat.sort();
+            let mut routes = Vec::new();
+            for route in ["cache", "local", "trino"] {
+                let mut l: Vec<Duration> =
+                    all.iter().filter(|(_, a)| a.as_ref().is_ok_and(|(r, _)| r == route)).map(|(d, _)| *d).collect();
+                l.sort();
+                if !l.is_empty() {
+                    routes.push((route.to_string(), l.len(), pct(&l, 0.5), pct(&l, 0.95), pct(&l, 0.99)));
+                }
+            }
+            let hits = all.iter().filter(|(_, a)| a.as_ref().is_ok_and(|(r, _)| r == "cache")).count();
+            let r = dashboard::DashboardResult {
+                target: target.into(),
+                concurrency,
+                queries: all.len(),
+                errors,
+                p50_ms: pct(&lat, 0.5),
+                p95_ms: pct(&lat, 0.95),
+                p99_ms: pct(&lat, 0.99),
+                qps: all.len() as f64 / wall,
+                routes,
+                hit_ratio: hits as f64 / all.len().max(1) as f64,
+                freshness_p50_s: freshness.get(freshness.len() / 2).copied(),
+                freshness_max_s: freshness.last().copied(),
+            };
+            println!("{}", serde_json::to_string(&r).unwrap());
+            results.push(r);
+        }
+    }
+    let report = Report::new(opts.scale, opts.seed, workload::template_count(), Vec::new());
+    let md = dashboard::markdown(opts.scale, opts.seed, opens.len(), &results, &report.commit, &report.date);
+    println!("{md}");
+    if opts.write_docs {
+        let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
+        let mut text = std::fs::read_to_string(&path).unwrap_or_default();
+        text.push_str(&md);
+        std::fs::write(&path, text).unwrap();
     }
 }
 

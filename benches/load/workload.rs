@@ -197,3 +197,18 @@ pub fn queries(scale: Scale, n: usize, seed: u64) -> Vec<(&'static str, String)>
 pub fn template_count() -> usize {
     TEMPLATES.len()
 }
+
+/// The charts `names` of one dashboard, with the literals of filter state
+/// `state`: the same state gives the same statements.
+pub fn charts(scale: Scale, names: &[&'static str], state: u64) -> Vec<(&'static str, String)> {
+    let mut rng = StdRng::seed_from_u64(state);
+    let energy = format!("{}.prices", scale.energy());
+    names
+        .iter()
+        .map(|name| {
+            let (_, build) = TEMPLATES.iter().find(|(n, _)| n == name).expect("a template of the workload");
+            let mut p = Params { rng: &mut rng, scale };
+            (*name, build(&mut p, &energy, scale.tpch()))
+        })
+        .collect()
+}

@@ -269,13 +269,14 @@ struct Built {
 
 /// Every row, sorted by the time column in append mode.
 async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
-    let (schema, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
+    let (read, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
     let pulled = rows(&batches);
+    let schema = layout(&read);
     let (slices, watermark) = match &ds.config.time_column {
         Some(column) => {
             let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
             let ty = schema.field(index).data_type().clone();
-            let slices = sorted(ds, batches, index, &mut held)?;
+            let slices = sorted(ds, batches, index, &schema, &mut held)?;
             let watermark = max_time(&slices, index);
             let slices = match horizon(ds, &ty, watermark)? {
                 Some(h) => within(&slices, index, h.value, i64::MAX)?,
@@ -285,7 +286,7 @@ async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
             let watermark = watermark.filter(|_| !slices.is_empty());
             (slices, watermark)
         }
-        None => (coalesced(&schema, batches)?, None),
+        None => (coalesced(&read, &schema, batches)?, None),
     };
     Ok(Built { slices, schema, pulled, watermark, held })
 }
@@ -305,12 +306,13 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
         cutoff = h.clone();
     }
     let sql = format!("SELECT * FROM {} WHERE {} >= {}", relation(ds), crate::sql::quote_ident(column), cutoff.literal);
-    let (schema, fresh, mut held) = pull(inner, ds, &sql).await?;
+    let (read, fresh, mut held) = pull(inner, ds, &sql).await?;
+    let schema = layout(&read);
     if schema != old.schema {
         return Ok(None);
     }
     let pulled = rows(&fresh);
-    let fresh = sorted(ds, fresh, index, &mut held)?;
+    let fresh = sorted(ds, fresh, index, &schema, &mut held)?;
     // Rows at the watermark that are gone now: deleted, or the time column
     // went backwards. An append cannot express that; a full read can.
     let max = match max_time(&fresh, index) {
@@ -332,12 +334,11 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
 async fn pull(inner: &Inner, ds: &Dataset, sql: &str) -> Result<(SchemaRef, Vec<RecordBatch>, Reservation), String> {
     let session = Session { user: inner.user.clone(), ..Default::default() };
     let mut query = inner.trino.start(&session, sql).await.map_err(|e| e.to_string())?;
-    let schema = layout(&query.wait_for_schema().await.map_err(|e| e.to_string())?);
+    let schema = query.wait_for_schema().await.map_err(|e| e.to_string())?;
     // What is read is held until the version is built: counted as it comes.
     let mut reservation = inner.memory.reservation();
     let mut batches = Vec::new();
     while let Some(b) = query.next_batch().await.map_err(|e| e.to_string())? {
-        let b = relayout(&b, &schema)?;
         reservation.grow(held_bytes(std::slice::from_ref(&b))).map_err(|e| format!("{}: {e}", ds.config.table))?;
         check_limit(ds, reservation.bytes())?;
         batches.push(b);
@@ -391,12 +392,22 @@ fn install(
 
 /// The bytes `batches` hold. Measured per slice: the arrays of a batch read
 /// from IPC share one buffer, which `get_array_memory_size` would count once
-/// per array.
-fn held_bytes(batches: &[RecordBatch]) -> u64 {
+/// per array. String views count their views and the string buffers they
+/// keep (which a slice's own size leaves out).
+pub(super) fn held_bytes(batches: &[RecordBatch]) -> u64 {
+    use arrow::array::AsArray;
     batches
         .iter()
         .flat_map(|b| b.columns())
-        .map(|c| c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size()) as u64)
+        .map(|c| {
+            let own = c.to_data().get_slice_memory_size().unwrap_or_else(|_| c.get_array_memory_size());
+            let strings: usize = match c.data_type() {
+                DataType::Utf8View => c.as_string_view().data_buffers().iter().map(|b| b.len()).sum(),
+                DataType::BinaryView => c.as_binary_view().data_buffers().iter().map(|b| b.len()).sum(),
+                _ => 0,
+            };
+            (own + strings) as u64
+        })
         .sum()
 }
 
@@ -409,8 +420,18 @@ fn rows(batches: &[RecordBatch]) -> u64 {
 }
 
 /// `batches` in slices of [`BATCH_ROWS`], ordered by the time column at
-/// `index` (nulls first, as they are below every watermark).
-fn sorted(ds: &Dataset, batches: Vec<RecordBatch>, index: usize, held: &mut Reservation) -> Result<Vec<Slice>, String> {
+/// `index` (nulls first, as they are below every watermark), in the layout
+/// of `schema`. The slices are made from the rows as read and then turned to
+/// views, so that each one holds its own strings (views made first would
+/// point into every batch read, and a snapshot would write all of them for
+/// each slice).
+pub(super) fn sorted(
+    ds: &Dataset,
+    batches: Vec<RecordBatch>,
+    index: usize,
+    schema: &SchemaRef,
+    held: &mut Reservation,
+) -> Result<Vec<Slice>, String> {
     if batches.is_empty() {
         return Ok(Vec::new());
     }
@@ -440,7 +461,8 @@ fn sorted(ds: &Dataset, batches: Vec<RecordBatch>, index: usize, held: &mut Rese
         .chunks(BATCH_ROWS)
         .map(|chunk| {
             let rows: Vec<(usize, usize)> = chunk.iter().map(|&r| locate(r as usize)).collect();
-            interleave_record_batch(&refs, &rows).map(Slice::new).map_err(|e| e.to_string())
+            let b = interleave_record_batch(&refs, &rows).map_err(|e| e.to_string())?;
+            relayout(&b, schema).map(Slice::new)
         })
         .collect::<Result<Vec<_>, _>>()?;
     // The rows as read are gone now.
@@ -451,19 +473,20 @@ fn sorted(ds: &Dataset, batches: Vec<RecordBatch>, index: usize, held: &mut Rese
     Ok(slices)
 }
 
-/// `batches` in slices of [`BATCH_ROWS`], in their order.
-fn coalesced(schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<Slice>, String> {
-    let mut coalescer = BatchCoalescer::new(Arc::clone(schema), BATCH_ROWS);
+/// `batches` (of schema `read`) in slices of [`BATCH_ROWS`], in their
+/// order, in the layout of `schema`.
+fn coalesced(read: &SchemaRef, schema: &SchemaRef, batches: Vec<RecordBatch>) -> Result<Vec<Slice>, String> {
+    let mut coalescer = BatchCoalescer::new(Arc::clone(read), BATCH_ROWS);
     let mut out = Vec::new();
     for b in batches {
         coalescer.push_batch(b).map_err(|e| e.to_string())?;
         while let Some(done) = coalescer.next_completed_batch() {
-            out.push(Slice::new(done));
+            out.push(Slice::new(relayout(&done, schema)?));
         }
     }
     coalescer.finish_buffered_batch().map_err(|e| e.to_string())?;
     while let Some(done) = coalescer.next_completed_batch() {
-        out.push(Slice::new(done));
+        out.push(Slice::new(relayout(&done, schema)?));
     }
     Ok(out)
 }

@@ -194,3 +194,62 @@ async fn a_worker_that_panics_is_restarted_and_reported() {
     tasks.close();
     tasks.wait().await;
 }
+
+#[test]
+fn sorted_slices_hold_their_own_strings_and_snapshot_at_their_size() {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicBool, AtomicU64};
+
+    use arrow::array::{Int64Array, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    let read = Arc::new(Schema::new(vec![
+        Field::new("t", DataType::Int64, true),
+        Field::new("s", DataType::Utf8, true),
+    ]));
+    // Times interleaved across batches, so every sorted slice draws rows
+    // from every batch read.
+    let batches: Vec<RecordBatch> = (0..16)
+        .map(|b| {
+            let t: Vec<i64> = (0..20_000).map(|i| i * 16 + b).collect();
+            let s = StringArray::from_iter_values(t.iter().map(|v| format!("a string of row {v:>12}")));
+            RecordBatch::try_new(Arc::clone(&read), vec![Arc::new(Int64Array::from(t)), Arc::new(s)]).unwrap()
+        })
+        .collect();
+    let ds = super::Dataset {
+        config: super::DatasetConfig {
+            table: "memory.default.t".into(),
+            mode: super::Mode::Append,
+            time_column: Some("t".into()),
+            overlap: Duration::ZERO,
+            key: Vec::new(),
+            interval: Duration::from_secs(60),
+            source: None,
+            max_bytes: None,
+            access: super::Access::All,
+            retention: None,
+        },
+        current: std::sync::RwLock::new(None),
+        status: std::sync::Mutex::default(),
+        paused: AtomicBool::new(false),
+        wake: tokio::sync::Notify::new(),
+        versions: AtomicU64::new(0),
+        panic_next: AtomicBool::new(false),
+    };
+    let budget = crate::memory::MemoryBudget::new(u64::MAX);
+    let mut held = budget.reservation();
+    let schema = super::slice::layout(&read);
+    let slices = super::refresh::sorted(&ds, batches, 0, &schema, &mut held).unwrap();
+    assert_eq!(slices.len(), 5, "320 000 rows in slices of 64 Ki");
+    assert_eq!(slices[0].batch.schema().field(1).data_type(), &DataType::Utf8View);
+    // Strings, their views and the integers.
+    let nominal = 320_000 * ("a string of row 000000000000".len() as u64 + 16 + 8);
+    let bytes = super::refresh::held_bytes(&slices.iter().map(|s| s.batch.clone()).collect::<Vec<_>>());
+    assert!(bytes >= nominal && bytes < nominal * 3 / 2, "{bytes} bytes held for {nominal} bytes of data");
+    let dir = tempfile::tempdir().unwrap();
+    let batches: Vec<RecordBatch> = slices.iter().map(|s| s.batch.clone()).collect();
+    super::snapshot::write(dir.path(), "memory.default.t", 1, &schema, &batches, std::time::SystemTime::now()).unwrap();
+    let written: u64 = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(written < nominal * 3 / 2, "a snapshot of {written} bytes for {nominal} bytes of data");
+}

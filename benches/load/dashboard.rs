@@ -1,0 +1,207 @@
+//! The dashboard mode: people in front of dashboards, not a query list.
+//!
+//! Users open one of a few dashboards (Zipf: the first is the most popular),
+//! usually with a filter state someone used recently (Zipf over the recent
+//! states: repeats), sometimes with a new time range or market (fresh
+//! literals). Each open runs the dashboard's chart queries one after the
+//! other. Meanwhile an hour of rows is appended to the energy series every
+//! few seconds, and a watcher measures how long an appended row takes to
+//! show in answers through Flightdeck. Flightdeck starts from a cold cache
+//! at each concurrency, with every table accelerated (the energy series in
+//! append mode); Trino direct gets the same opens in the same order.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use arrow::array::AsArray;
+use arrow_flight::flight_service_client::FlightServiceClient;
+use flightdeck::trino::{Session, TrinoClient};
+use rand::prelude::*;
+use serde::Serialize;
+
+use crate::data::Scale;
+use crate::workload;
+
+/// The dashboards: chart templates of the workload, by name.
+pub const DASHBOARDS: &[&[&str]] = &[
+    &["price_by_bucket", "volume_by_fuel", "missing_prices", "weekly_markets", "fuel_mix"],
+    &["hourly_profile", "latest_hours", "top_nodes_by_price", "price_spikes"],
+    &["emissions_by_market_month", "emission_intensity", "expensive_hours", "fuel_price_by_bucket"],
+    &["revenue_by_year", "top_customers", "monthly_orders", "order_priorities", "part_prices"],
+];
+
+/// One dashboard opened with one filter state: its chart queries.
+pub type Open = Vec<(&'static str, String)>;
+
+/// `n` opens, drawn with `seed`.
+pub fn opens(scale: Scale, n: usize, seed: u64) -> Vec<Open> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    // Per dashboard, the filter states used so far (most recent first).
+    let mut states: Vec<Vec<u64>> = vec![Vec::new(); DASHBOARDS.len()];
+    let zipf = |rng: &mut StdRng, n: usize| -> usize {
+        // P(k) proportional to 1/(k+1): a few items take most of the draws.
+        let weights: Vec<f64> = (0..n).map(|k| 1.0 / (k as f64 + 1.0)).collect();
+        let total: f64 = weights.iter().sum();
+        let mut u = rng.random::<f64>() * total;
+        for (k, w) in weights.iter().enumerate() {
+            if u < *w {
+                return k;
+            }
+            u -= w;
+        }
+        n - 1
+    };
+    (0..n)
+        .map(|_| {
+            let d = zipf(&mut rng, DASHBOARDS.len());
+            let recent = &mut states[d];
+            // Two opens in three reuse a recent filter state.
+            let state = if !recent.is_empty() && rng.random_bool(2.0 / 3.0) {
+                recent[zipf(&mut rng, recent.len().min(8))]
+            } else {
+                let fresh = rng.random::<u64>();
+                recent.insert(0, fresh);
+                fresh
+            };
+            workload::charts(scale, DASHBOARDS[d], state)
+        })
+        .collect()
+}
+
+/// One target at one concurrency.
+#[derive(Debug, Clone, Serialize)]
+pub struct DashboardResult {
+    pub target: String,
+    pub concurrency: usize,
+    pub queries: usize,
+    pub errors: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub p99_ms: f64,
+    pub qps: f64,
+    /// Per route that answered: (route, queries, p50, p95, p99).
+    pub routes: Vec<(String, usize, f64, f64, f64)>,
+    /// Share of queries answered from the result cache (hit or stale).
+    pub hit_ratio: f64,
+    /// Seconds from an append committed in Trino to an answer through the
+    /// target that shows it: median and largest.
+    pub freshness_p50_s: Option<f64>,
+    pub freshness_max_s: Option<f64>,
+}
+
+/// The latest hour the appender has committed, and when.
+#[derive(Debug, Default)]
+pub struct Appends {
+    pub hours: AtomicUsize,
+    pub stop: AtomicBool,
+}
+
+/// Appends an hour of rows for every node to the energy series every
+/// `every`, after the last hour there is; records each commit in `log`.
+pub async fn append_rows(
+    trino: TrinoClient,
+    scale: Scale,
+    every: Duration,
+    state: Arc<Appends>,
+    log: Arc<std::sync::Mutex<Vec<(i64, Instant)>>>,
+) {
+    let session = Session { user: "bench".into(), ..Default::default() };
+    let table = format!("{}.prices", scale.energy());
+    while !state.stop.load(Ordering::SeqCst) {
+        let sql = format!(
+            "INSERT INTO {table} SELECT ts + INTERVAL '1' HOUR, node_id, market, fuel_type, price, volume_mwh, emissions_t \
+             FROM {table} WHERE ts = (SELECT max(ts) FROM {table})"
+        );
+        if trino.execute(&session, &sql).await.is_ok() {
+            // When the rows were committed, and how many the table holds now.
+            let committed = Instant::now();
+            let (_, b) = trino.execute(&session, &format!("SELECT count(*) FROM {table}")).await.expect("row count");
+            let rows = b[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0);
+            log.lock().unwrap().push((rows, committed));
+            state.hours.fetch_add(1, Ordering::SeqCst);
+        }
+        tokio::time::sleep(every).await;
+    }
+}
+
+/// Polls the row count through Flightdeck (cache skipped) until it shows
+/// each appended hour; the seconds each took.
+pub async fn watch_freshness(
+    client: FlightServiceClient<tonic::transport::Channel>,
+    scale: Scale,
+    state: Arc<Appends>,
+    log: Arc<std::sync::Mutex<Vec<(i64, Instant)>>>,
+) -> Vec<f64> {
+    let sql = format!("SELECT count(*) FROM {}.prices", scale.energy());
+    let mut seen = 0;
+    let mut out = Vec::new();
+    while !state.stop.load(Ordering::SeqCst) {
+        let pending: Vec<(i64, Instant)> = log.lock().unwrap()[seen..].to_vec();
+        if let Some((rows, committed)) = pending.first() {
+            let shown = crate::latest_text(client.clone(), &sql).await.ok().and_then(|t| t.parse::<i64>().ok());
+            if shown.is_some_and(|n| n >= *rows) {
+                out.push(committed.elapsed().as_secs_f64());
+                seen += 1;
+                continue;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    out
+}
+
+pub fn markdown(scale: Scale, seed: u64, opens: usize, results: &[DashboardResult], commit: &str, date: &str) -> String {
+    use std::fmt::Write as _;
+    let mut s = format!(
+        "\n## Dashboard mode, {} scale ({date})\n\n    cargo bench --bench load -- --scale {} --dashboard\n\n\
+         {opens} dashboard opens (seed {seed}) of {} dashboards, users picking dashboards and recent filter states \
+         by Zipf, one open in three with fresh literals; an hour of rows appended to the energy series every few \
+         seconds while it runs. Flightdeck (cache on, every table accelerated, the energy series in append mode \
+         refreshed every 2 s) starts each concurrency with an empty cache. Commit `{commit}`.\n\n\
+         | target | clients | queries | p50 ms | p95 ms | p99 ms | queries/s | hit ratio | freshness p50 s (max) | by route: queries, p50 / p95 / p99 ms |\n\
+         |---|---|---|---|---|---|---|---|---|---|\n",
+        format!("{scale:?}").to_lowercase(),
+        format!("{scale:?}").to_lowercase(),
+        DASHBOARDS.len()
+    );
+    for r in results {
+        let routes: Vec<String> = r
+            .routes
+            .iter()
+            .map(|(route, n, p50, p95, p99)| format!("{route}: {n}, {p50:.1} / {p95:.1} / {p99:.1}"))
+            .collect();
+        let fresh = match (r.freshness_p50_s, r.freshness_max_s) {
+            (Some(a), Some(b)) => format!("{a:.1} ({b:.1})"),
+            _ => "-".into(),
+        };
+        let _ = writeln!(
+            s,
+            "| {} | {} | {} | {:.1} | {:.1} | {:.1} | {:.1} | {:.0} % | {fresh} | {} |",
+            r.target,
+            r.concurrency,
+            r.queries,
+            r.p50_ms,
+            r.p95_ms,
+            r.p99_ms,
+            r.qps,
+            r.hit_ratio * 100.0,
+            routes.join("; ")
+        );
+    }
+    let best = |target: &str| {
+        results
+            .iter()
+            .filter(|r| r.target == target && r.p95_ms < 100.0 && r.errors == 0)
+            .map(|r| r.qps)
+            .fold(0.0f64, f64::max)
+    };
+    let _ = writeln!(
+        s,
+        "\nThroughput at p95 under 100 ms (the best concurrency that kept it): Trino direct {:.1} queries/s, \
+         Flightdeck {:.1} queries/s.",
+        best("trino"),
+        best("flightdeck")
+    );
+    s
+}
