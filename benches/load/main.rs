@@ -341,10 +341,9 @@ async fn main() {
     if opts.dashboard {
         return run_dashboards(&opts, &trino, &trino_url).await;
     }
-    let full = |t: &String| format!("table = \"{t}\"\nmode = \"full\"\ninterval = \"1h\"");
     let passthrough = Flightdeck::start(&trino_url, false, &[]).await;
     let cached = Flightdeck::start(&trino_url, true, &[]).await;
-    let tables: Vec<String> = data::tables(opts.scale).iter().map(full).collect();
+    let tables = datasets(opts.scale, "1h");
     let accelerated = Flightdeck::start(&trino_url, false, &tables).await;
     // Warm Trino's JIT and plans on a handful of queries first.
     for (_, sql) in queries.iter().take(10) {
@@ -420,20 +419,28 @@ async fn main() {
 
 const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 
+/// `[[datasets]]` tables for every table of the workload: the energy series
+/// as a time series (append on `ts`, refreshed every `energy_interval`,
+/// held in time order so time ranges skip what they do not cover), tpch as
+/// full copies.
+fn datasets(scale: Scale, energy_interval: &str) -> Vec<String> {
+    let energy = format!("{}.prices", scale.energy());
+    data::tables(scale)
+        .into_iter()
+        .map(|t| match t == energy {
+            true => format!(
+                "table = \"{t}\"\nmode = \"append\"\ntime_column = \"ts\"\noverlap = \"0s\"\ninterval = \"{energy_interval}\""
+            ),
+            false => format!("table = \"{t}\"\nmode = \"full\"\ninterval = \"1h\""),
+        })
+        .collect()
+}
+
 /// The dashboard mode ([`dashboard`]): Trino direct and Flightdeck, at each
 /// concurrency, side by side.
 async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
     let opens = Arc::new(dashboard::opens(opts.scale, opts.queries, opts.seed));
-    let energy = format!("{}.prices", opts.scale.energy());
-    let mut tables: Vec<String> = data::tables(opts.scale)
-        .into_iter()
-        .filter(|t| *t != energy)
-        .map(|t| format!("table = \"{t}\"\nmode = \"full\"\ninterval = \"1h\""))
-        .collect();
-    tables.push(format!(
-        "table = \"{energy}\"\nmode = \"append\"\ntime_column = \"ts\"\noverlap = \"0s\"\ninterval = \"2s\""
-    ));
-    let fd = Flightdeck::start(trino_url, true, &tables).await;
+    let fd = Flightdeck::start(trino_url, true, &datasets(opts.scale, "2s")).await;
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
         for target in ["trino", "flightdeck"] {
@@ -490,6 +497,14 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                 all.extend(u.await.unwrap());
             }
             let wall = started.elapsed().as_secs_f64();
+            // Flightdeck's runs are shorter than the append period: rows go
+            // on being appended until five of them were seen (or a minute).
+            if flight.is_some() {
+                let until = Instant::now() + Duration::from_secs(60);
+                while appends.seen.load(Ordering::SeqCst) < 5 && Instant::now() < until {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+            }
             appends.stop.store(true, Ordering::SeqCst);
             appender.await.unwrap();
             let mut freshness = match watcher {
