@@ -154,7 +154,14 @@ pub async fn watch_freshness(
     out
 }
 
-pub fn markdown(scale: Scale, seed: u64, opens: usize, results: &[DashboardResult], commit: &str, date: &str) -> String {
+pub fn markdown(
+    scale: Scale,
+    seed: u64,
+    opens: usize,
+    results: &[DashboardResult],
+    commit: &str,
+    date: &str,
+) -> String {
     use std::fmt::Write as _;
     let mut s = format!(
         "\n## Dashboard mode, {} scale ({date})\n\n    cargo bench --bench load -- --scale {} --dashboard\n\n\

@@ -34,7 +34,7 @@ use arrow_flight::error::FlightError;
 use arrow_flight::flight_service_client::FlightServiceClient;
 use arrow_flight::sql::{CommandStatementQuery, ProstMessageExt};
 use flightdeck::trino::{Session, TrinoClient, TrinoConfig};
-use futures::{StreamExt, TryStreamExt};
+use futures::TryStreamExt;
 use prost::Message;
 use tonic::transport::Channel;
 
@@ -198,44 +198,40 @@ impl Flightdeck {
 
 /// Rows of `sql` through Flightdeck, the route that answered it and the
 /// cache's outcome.
-async fn via_flight(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<(usize, String, String), String> {
+async fn via_flight(client: FlightServiceClient<Channel>, sql: &str) -> Result<(usize, String, String), String> {
+    let (batches, route, cache) = fetch(client, sql, None).await?;
+    Ok((batches.iter().map(|b| b.num_rows()).sum(), route, cache))
+}
+
+/// The first value of `sql`'s answer as text, through Flightdeck with the
+/// result cache skipped.
+async fn latest_text(client: FlightServiceClient<Channel>, sql: &str) -> Result<String, String> {
+    let (batches, ..) = fetch(client, sql, Some("no-cache")).await?;
+    let b = batches.iter().find(|b| b.num_rows() > 0).ok_or("no rows")?;
+    arrow::util::display::array_value_to_string(b.column(0), 0).map_err(|e| e.to_string())
+}
+
+/// GetFlightInfo (with an `x-flightdeck-cache` directive, if any) and DoGet
+/// of `sql`: the batches, and DoGet's route and cache outcome.
+async fn fetch(
+    mut client: FlightServiceClient<Channel>,
+    sql: &str,
+    directive: Option<&str>,
+) -> Result<(Vec<arrow::record_batch::RecordBatch>, String, String), String> {
     let cmd = CommandStatementQuery { query: sql.into(), transaction_id: None };
-    let info = client
-        .get_flight_info(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()))
-        .await
-        .map_err(|e| e.message().to_string())?
-        .into_inner();
+    let mut request = tonic::Request::new(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()));
+    if let Some(d) = directive {
+        request.metadata_mut().insert("x-flightdeck-cache", d.parse().map_err(|_| "a directive")?);
+    }
+    let info = client.get_flight_info(request).await.map_err(|e| e.message().to_string())?.into_inner();
     let ticket = info.endpoint.first().and_then(|e| e.ticket.clone()).ok_or("no ticket")?;
     let data = client.do_get(ticket).await.map_err(|e| e.message().to_string())?;
     let header = |k: &str| data.metadata().get(k).and_then(|v| v.to_str().ok()).unwrap_or("").to_string();
     let (route, cache) = (header("x-flightdeck-route"), header("x-flightdeck-cache"));
     let data = data.into_inner();
-    let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
-    let mut rows = 0;
-    while let Some(b) = s.next().await {
-        rows += b.map_err(|e| e.to_string())?.num_rows();
-    }
-    Ok((rows, route, cache))
-}
-
-/// The first value of `sql`'s answer as text, through Flightdeck with the
-/// result cache skipped.
-async fn latest_text(mut client: FlightServiceClient<Channel>, sql: &str) -> Result<String, String> {
-    let cmd = CommandStatementQuery { query: sql.into(), transaction_id: None };
-    let mut request = tonic::Request::new(FlightDescriptor::new_cmd(cmd.as_any().encode_to_vec()));
-    request.metadata_mut().insert("x-flightdeck-cache", "no-cache".parse().unwrap());
-    let info = client.get_flight_info(request).await.map_err(|e| e.message().to_string())?.into_inner();
-    let ticket = info.endpoint.first().and_then(|e| e.ticket.clone()).ok_or("no ticket")?;
-    let data = client.do_get(ticket).await.map_err(|e| e.message().to_string())?.into_inner();
-    let mut s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
-    while let Some(b) = s.next().await {
-        let b = b.map_err(|e| e.to_string())?;
-        if b.num_rows() > 0 {
-            let text = arrow::util::display::array_value_to_string(b.column(0), 0).map_err(|e| e.to_string())?;
-            return Ok(text);
-        }
-    }
-    Err("no rows".into())
+    let s = FlightRecordBatchStream::new_from_flight_data(data.map_err(|e| FlightError::Tonic(Box::new(e))));
+    let batches = s.try_collect().await.map_err(|e| e.to_string())?;
+    Ok((batches, route, cache))
 }
 
 async fn via_trino(trino: &TrinoClient, sql: &str) -> Result<usize, String> {
@@ -476,7 +472,8 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
             let mut users = Vec::new();
             for _ in 0..concurrency {
                 let (opens, next, trino) = (Arc::clone(&opens), Arc::clone(&next), trino.clone());
-                let client = flight.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
+                let client =
+                    flight.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
                 users.push(tokio::spawn(async move {
                     let mut out = Vec::new();
                     while let Some(open) = opens.get(next.fetch_add(1, Ordering::SeqCst)) {

@@ -47,7 +47,7 @@ use crate::config::Accel;
 use crate::memory::{MemoryBudget, Reservation};
 use crate::trino::TrinoClient;
 pub use access::AccessCheck;
-pub use slice::{BatchStats, Slice};
+pub use slice::{BatchStats, Slice, cast_to};
 pub use table::DatasetTable;
 
 /// Most (user, table) access decisions remembered.
@@ -87,6 +87,25 @@ pub struct DatasetConfig {
     pub access: Access,
     /// Rows older than this, by the time column, are dropped.
     pub retention: Option<Duration>,
+}
+
+impl DatasetConfig {
+    /// A full copy of `table`, refreshed hourly, access decided by Trino;
+    /// the other fields as the config file's defaults leave them.
+    pub fn full(table: &str) -> Self {
+        DatasetConfig {
+            table: table.to_lowercase(),
+            mode: Mode::Full,
+            time_column: None,
+            overlap: Duration::ZERO,
+            key: Vec::new(),
+            interval: Duration::from_secs(3600),
+            source: None,
+            max_bytes: None,
+            access: Access::Trino,
+            retention: None,
+        }
+    }
 }
 
 /// A dataset's state, as the admin API shows it.

@@ -64,16 +64,24 @@ pub fn layout(schema: &SchemaRef) -> SchemaRef {
 
 /// `batch` in the `layout` of its schema.
 pub fn relayout(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, String> {
+    cast_to(batch, schema).map_err(|e| e.to_string())
+}
+
+/// `batch` with the names and types of `schema`, column by column. A value
+/// the target type cannot hold is an error, never made NULL.
+pub fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, arrow::error::ArrowError> {
+    const STRICT: arrow::compute::CastOptions<'static> =
+        arrow::compute::CastOptions { safe: false, format_options: arrow::util::display::FormatOptions::new() };
     let columns = batch
         .columns()
         .iter()
         .zip(schema.fields())
         .map(|(c, f)| match c.data_type() == f.data_type() {
             true => Ok(Arc::clone(c)),
-            false => arrow::compute::cast(c, f.data_type()).map_err(|e| e.to_string()),
+            false => arrow::compute::cast_with_options(c, f.data_type(), &STRICT),
         })
         .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| e.to_string())
+    RecordBatch::try_new(Arc::clone(schema), columns)
 }
 
 /// The statistics of a run of slices, for DataFusion's pruning.

@@ -161,16 +161,8 @@ async fn a_worker_that_panics_is_restarted_and_reported() {
         access_ttl: Duration::from_secs(60),
         local: None,
         datasets: vec![super::DatasetConfig {
-            table: "memory.default.t".into(),
-            mode: super::Mode::Full,
-            time_column: None,
-            overlap: Duration::ZERO,
-            key: Vec::new(),
-            interval: Duration::from_secs(3600),
-            source: None,
-            max_bytes: None,
             access: super::Access::All,
-            retention: None,
+            ..super::DatasetConfig::full("memory.default.t")
         }],
     };
     let datasets = super::Datasets::new(&settings, trino, "flightdeck".into(), None);
@@ -204,10 +196,8 @@ fn sorted_slices_hold_their_own_strings_and_snapshot_at_their_size() {
     use arrow::datatypes::{Field, Schema};
     use arrow::record_batch::RecordBatch;
 
-    let read = Arc::new(Schema::new(vec![
-        Field::new("t", DataType::Int64, true),
-        Field::new("s", DataType::Utf8, true),
-    ]));
+    let read =
+        Arc::new(Schema::new(vec![Field::new("t", DataType::Int64, true), Field::new("s", DataType::Utf8, true)]));
     // Times interleaved across batches, so every sorted slice draws rows
     // from every batch read.
     let batches: Vec<RecordBatch> = (0..16)
@@ -219,16 +209,11 @@ fn sorted_slices_hold_their_own_strings_and_snapshot_at_their_size() {
         .collect();
     let ds = super::Dataset {
         config: super::DatasetConfig {
-            table: "memory.default.t".into(),
             mode: super::Mode::Append,
             time_column: Some("t".into()),
-            overlap: Duration::ZERO,
-            key: Vec::new(),
             interval: Duration::from_secs(60),
-            source: None,
-            max_bytes: None,
             access: super::Access::All,
-            retention: None,
+            ..super::DatasetConfig::full("memory.default.t")
         },
         current: std::sync::RwLock::new(None),
         status: std::sync::Mutex::default(),

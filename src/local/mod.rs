@@ -278,24 +278,11 @@ impl Execution for Answered {
     }
 }
 
-const STRICT: arrow::compute::CastOptions<'static> =
-    arrow::compute::CastOptions { safe: false, format_options: arrow::util::display::FormatOptions::new() };
-
-/// `batch` with the Arrow types and names of `schema`.
+/// `batch` with the Arrow types and names of `schema`. A value out of the
+/// target's range fails (an overflow, which Trino reports), it is not made
+/// NULL.
 fn trino_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, Refusal> {
-    let columns = batch
-        .columns()
-        .iter()
-        .zip(schema.fields())
-        .map(|(c, f)| match c.data_type() == f.data_type() {
-            true => Ok(Arc::clone(c)),
-            // A value out of the target's range fails (Trino's overflow
-            // errors), it is not made NULL.
-            false => arrow::compute::cast_with_options(c, f.data_type(), &STRICT)
-                .map_err(|e| Refusal::new("overflow", e.to_string())),
-        })
-        .collect::<Result<Vec<_>, _>>()?;
-    RecordBatch::try_new(Arc::clone(schema), columns).map_err(|e| Refusal::new("type", e.to_string()))
+    crate::accel::cast_to(batch, schema).map_err(|e| Refusal::new("overflow", e.to_string()))
 }
 
 /// The names Trino gives the columns of `query`: an alias as written, a

@@ -29,19 +29,7 @@ async fn insert(table: &str, rows: &[(&str, i64, &str)]) {
 }
 
 fn dataset(table: &str, mode: Mode) -> DatasetConfig {
-    DatasetConfig {
-        table: table.to_string(),
-        mode,
-        time_column: (mode == Mode::Append).then(|| "ts".to_string()),
-        overlap: Duration::ZERO,
-        key: Vec::new(),
-        // Refreshed when the test asks.
-        interval: Duration::from_secs(3600),
-        source: None,
-        max_bytes: None,
-        access: Access::Trino,
-        retention: None,
-    }
+    DatasetConfig { mode, time_column: (mode == Mode::Append).then(|| "ts".to_string()), ..DatasetConfig::full(table) }
 }
 
 /// A configuration with `datasets`, their snapshots in `dir`.

@@ -7,13 +7,12 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
-use std::time::Duration;
 
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use arrow::util::display::{ArrayFormatter, FormatOptions};
-use flightdeck::accel::{Access, DatasetConfig, Mode};
+use flightdeck::accel::{Access, DatasetConfig};
 use flightdeck::local::{Limits, LocalEngine};
 use flightdeck::router::Session as RouterSession;
 use flightdeck::sql::Statement;
@@ -188,21 +187,7 @@ async fn setup() {
 const TABLES: [&str; 3] = ["memory.diff.readings", "memory.diff.nodes", "memory.diff.empty"];
 
 fn datasets() -> Vec<DatasetConfig> {
-    TABLES
-        .iter()
-        .map(|t| DatasetConfig {
-            table: t.to_string(),
-            mode: Mode::Full,
-            time_column: None,
-            overlap: Duration::ZERO,
-            key: Vec::new(),
-            interval: Duration::from_secs(3600),
-            source: None,
-            max_bytes: None,
-            access: Access::All,
-            retention: None,
-        })
-        .collect()
+    TABLES.iter().map(|t| DatasetConfig { access: Access::All, ..DatasetConfig::full(t) }).collect()
 }
 
 /// A result as comparable text: column names, Arrow types, Trino type
@@ -289,18 +274,8 @@ fn sorted(mut a: Answer) -> Answer {
 #[tokio::test]
 async fn flightdeck_answers_every_query_of_the_suite_as_trino_does() {
     setup().await;
-    let mut config = flightdeck::Config::for_trino(&trino_url());
-    config.accel.datasets = datasets();
-    config.accel.dir = Some(tempfile::tempdir().unwrap().keep());
-    let server = TestServer::with_config(config).await;
+    let server = TestServer::with_datasets(datasets()).await;
     let datasets = server.datasets.clone().unwrap();
-    for _ in 0..600 {
-        if datasets.all_loaded() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(datasets.all_loaded(), "{:?}", datasets.list());
     // The local engine on its own, to say why a query is not answered locally.
     let local = LocalEngine::new(datasets.clone(), Limits::default());
     let trino = trino_direct();

@@ -1,42 +1,13 @@
 //! The local route end to end: which statements it answers, for whom, with
 //! the result cache in front of it.
 
-use std::time::Duration;
-
-use flightdeck::accel::{Access, DatasetConfig, Mode};
+use flightdeck::accel::{Access, DatasetConfig};
 use tonic::Code;
 
 use crate::common::*;
 
 fn dataset(table: &str, access: Access) -> DatasetConfig {
-    DatasetConfig {
-        table: table.to_string(),
-        mode: Mode::Full,
-        time_column: None,
-        overlap: Duration::ZERO,
-        key: Vec::new(),
-        interval: Duration::from_secs(3600),
-        source: None,
-        max_bytes: None,
-        access,
-        retention: None,
-    }
-}
-
-async fn serve(datasets: Vec<DatasetConfig>) -> TestServer {
-    let mut config = flightdeck::Config::for_trino(&trino_url());
-    config.accel.datasets = datasets;
-    config.accel.dir = Some(tempfile::tempdir().unwrap().keep());
-    let server = TestServer::with_config(config).await;
-    let loaded = server.datasets.clone().unwrap();
-    for _ in 0..600 {
-        if loaded.all_loaded() {
-            break;
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    assert!(loaded.all_loaded(), "{:?}", loaded.list());
-    server
+    DatasetConfig { access, ..DatasetConfig::full(table) }
 }
 
 fn pair(route: &str, cache: &str) -> (String, String) {
@@ -45,7 +16,7 @@ fn pair(route: &str, cache: &str) -> (String, String) {
 
 #[tokio::test]
 async fn a_loaded_dataset_answers_locally_behind_the_cache_and_other_tables_go_to_trino() {
-    let server = serve(vec![dataset("tpch.tiny.nation", Access::All)]).await;
+    let server = TestServer::with_datasets(vec![dataset("tpch.tiny.nation", Access::All)]).await;
     let mut c = server.client().await;
     let sql = "SELECT regionkey, count(*) AS n FROM tpch.tiny.nation GROUP BY regionkey ORDER BY regionkey";
     assert_eq!(c.routes(sql).await.unwrap(), [pair("local", "miss"), pair("local", "miss")]);
@@ -70,7 +41,7 @@ async fn a_loaded_dataset_answers_locally_behind_the_cache_and_other_tables_go_t
 
 #[tokio::test]
 async fn a_user_trino_denies_is_answered_by_trino_never_from_the_dataset() {
-    let server = serve(vec![dataset("tpch.tiny.customer", Access::Trino)]).await;
+    let server = TestServer::with_datasets(vec![dataset("tpch.tiny.customer", Access::Trino)]).await;
     let sql = "SELECT count(*) AS n FROM tpch.tiny.customer";
     let mut reader = server.client().await.as_user(&marker("reader"));
     assert_eq!(reader.routed(sql).await.unwrap().0, "local");
@@ -86,7 +57,7 @@ async fn a_user_trino_denies_is_answered_by_trino_never_from_the_dataset() {
 
 #[tokio::test]
 async fn explain_tells_the_route_and_why_not_local() {
-    let server = serve(vec![dataset("tpch.tiny.nation", Access::All)]).await;
+    let server = TestServer::with_datasets(vec![dataset("tpch.tiny.nation", Access::All)]).await;
     let mut c = server.client().await;
     let text = |batches: &[arrow::record_batch::RecordBatch]| {
         use arrow::array::AsArray;

@@ -93,6 +93,24 @@ impl TestServer {
     }
 
     /// A server with the result cache off: every query goes to Trino.
+    /// A server with `datasets` accelerated (snapshots in a temporary
+    /// folder), once every one has loaded.
+    pub async fn with_datasets(datasets: Vec<flightdeck::accel::DatasetConfig>) -> TestServer {
+        let mut config = Config::for_trino(&trino_url());
+        config.accel.datasets = datasets;
+        config.accel.dir = Some(tempfile::tempdir().unwrap().keep());
+        let server = TestServer::with_config(config).await;
+        let loaded = server.datasets.clone().expect("datasets");
+        for _ in 0..600 {
+            if loaded.all_loaded() {
+                break;
+            }
+            tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        }
+        assert!(loaded.all_loaded(), "{:?}", loaded.list());
+        server
+    }
+
     pub async fn uncached() -> TestServer {
         Self::with_config(uncached_config()).await
     }
