@@ -90,10 +90,9 @@ pub struct DashboardResult {
     pub freshness_max_s: Option<f64>,
 }
 
-/// The latest hour the appender has committed, and when.
+/// Shared by the appender and the watcher.
 #[derive(Debug, Default)]
 pub struct Appends {
-    pub hours: AtomicUsize,
     /// Appended hours the watcher has seen through Flightdeck.
     pub seen: AtomicUsize,
     pub stop: AtomicBool,
@@ -121,7 +120,6 @@ pub async fn append_rows(
             let (_, b) = trino.execute(&session, &format!("SELECT count(*) FROM {table}")).await.expect("row count");
             let rows = b[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0);
             log.lock().unwrap().push((rows, committed));
-            state.hours.fetch_add(1, Ordering::SeqCst);
         }
         tokio::time::sleep(every).await;
     }

@@ -438,7 +438,8 @@ pub(super) fn sorted(
     // Only the time column is concatenated to find the order; the sorted
     // copy is made slice by slice from the batches as read, which are
     // dropped after. The copy is counted before it is made.
-    held.grow(held_bytes(&batches)).map_err(|e| format!("{}: {e}", ds.config.table))?;
+    let read = held_bytes(&batches);
+    held.grow(read).map_err(|e| format!("{}: {e}", ds.config.table))?;
     let times: Vec<&dyn arrow::array::Array> = batches.iter().map(|b| b.column(index).as_ref()).collect();
     let all = concat(&times).map_err(|e| e.to_string())?;
     let order = sort_to_indices(&all, Some(SortOptions { descending: false, nulls_first: true }), None)
@@ -466,7 +467,6 @@ pub(super) fn sorted(
         })
         .collect::<Result<Vec<_>, _>>()?;
     // The rows as read are gone now.
-    let read = held_bytes(&batches);
     drop(refs);
     drop(batches);
     held.resize(held.bytes().saturating_sub(read)).expect("shrinking never fails");

@@ -21,32 +21,26 @@ pub use crate::router::Refusal;
 type Checked<T> = Result<T, Refusal>;
 
 /// Checks every node of `plan`; returns the Trino types of its output.
-pub fn plan(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
-    node(plan)
-}
-
-/// Checks `plan` and its inputs; the Trino types of its output columns.
-fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
-    let input = |p: &LogicalPlan| -> Checked<Vec<TrinoType>> { node(p) };
-    match plan {
+pub fn plan(node: &LogicalPlan) -> Checked<Vec<TrinoType>> {
+    match node {
         LogicalPlan::TableScan(scan) => {
             if !scan.filters.is_empty() || scan.fetch.is_some() {
                 return Err(Refusal::new("relation", "a scan with pushed-down work"));
             }
-            plan.schema().fields().iter().map(|f| column_type(f)).collect()
+            node.schema().fields().iter().map(|f| column_type(f)).collect()
         }
         LogicalPlan::Projection(p) => {
-            let types = input(&p.input)?;
+            let types = plan(&p.input)?;
             let scope = Scope { schema: p.input.schema(), types: &types };
             p.expr.iter().map(|e| scope.check(e).and_then(|()| scope.trino_type(e))).collect()
         }
         LogicalPlan::Filter(f) => {
-            let types = input(&f.input)?;
+            let types = plan(&f.input)?;
             Scope { schema: f.input.schema(), types: &types }.check(&f.predicate)?;
             Ok(types)
         }
         LogicalPlan::Aggregate(a) => {
-            let types = input(&a.input)?;
+            let types = plan(&a.input)?;
             let scope = Scope { schema: a.input.schema(), types: &types };
             a.group_expr
                 .iter()
@@ -62,7 +56,7 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
                 .collect()
         }
         LogicalPlan::Sort(s) => {
-            let types = input(&s.input)?;
+            let types = plan(&s.input)?;
             let scope = Scope { schema: s.input.schema(), types: &types };
             s.expr.iter().try_for_each(|SortExpr { expr: e, .. }| scope.check(e))?;
             Ok(types)
@@ -73,9 +67,9 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
                     return Err(Refusal::new("syntax", "a LIMIT or OFFSET that is not a number"));
                 }
             }
-            input(&l.input)
+            plan(&l.input)
         }
-        LogicalPlan::SubqueryAlias(a) => input(&a.input),
+        LogicalPlan::SubqueryAlias(a) => plan(&a.input),
         LogicalPlan::EmptyRelation(_) => Ok(Vec::new()),
         LogicalPlan::Join(j) => {
             use datafusion::common::{JoinType, NullEquality};
@@ -85,7 +79,7 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
             {
                 return Err(Refusal::new("relation", format!("a {} join", j.join_type)));
             }
-            let (left, right) = (input(&j.left)?, input(&j.right)?);
+            let (left, right) = (plan(&j.left)?, plan(&j.right)?);
             let (l, r) =
                 (Scope { schema: j.left.schema(), types: &left }, Scope { schema: j.right.schema(), types: &right });
             for (a, b) in &j.on {
@@ -104,7 +98,7 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
             Ok(types)
         }
         LogicalPlan::Window(w) => {
-            let mut types = input(&w.input)?;
+            let mut types = plan(&w.input)?;
             let scope = Scope { schema: w.input.schema(), types: &types };
             let added = w
                 .window_expr
@@ -118,7 +112,7 @@ fn node(plan: &LogicalPlan) -> Checked<Vec<TrinoType>> {
             if i.schema().fields().iter().any(|f| !comparable(f.data_type())) {
                 return Err(Refusal::new("type", "DISTINCT on a double (NaN and -0.0 group differently)"));
             }
-            input(i)
+            plan(i)
         }
         other => Err(Refusal::new("relation", other.display().to_string())),
     }

@@ -30,8 +30,8 @@ use super::functions::{DOUBLE_KEY_NULLS_FIRST, DOUBLE_KEY_NULLS_LAST};
 pub fn expressions(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPlan> {
     use datafusion::logical_expr::expr::ScalarFunction;
     use datafusion::logical_expr::expr_rewriter::NamePreserver;
-    let key = |name: &str, e: Expr| -> Result<Expr> { Ok(state.udf(name)?.call(vec![e])) };
-    let isnan = |e: Expr| -> Result<Expr> { Ok(state.udf("isnan")?.call(vec![e])) };
+    let key = |name: &str, e: Expr| call(state, name, e);
+    let isnan = |e: Expr| call(state, "isnan", e);
     plan.transform_up_with_subqueries(|node| {
         let inputs = node.inputs();
         let schema: Arc<DFSchema> = match inputs.as_slice() {
@@ -121,6 +121,11 @@ pub fn expressions(plan: LogicalPlan, state: &SessionState) -> Result<LogicalPla
     .map(|t| t.data)
 }
 
+/// The session's function `name` applied to `arg`.
+fn call(state: &SessionState, name: &str, arg: Expr) -> Result<Expr> {
+    Ok(state.udf(name)?.call(vec![arg]))
+}
+
 /// Trino's width of an integer operand, in bits: its column type, and for
 /// a literal the smallest of `integer` and `bigint` that holds it (Trino
 /// types `2` as `integer`). `None` for other types.
@@ -161,7 +166,7 @@ pub fn double_extremes(plan: LogicalPlan, state: &SessionState) -> Result<Logica
     use datafusion::common::Column;
     use datafusion::logical_expr::expr::AggregateFunction;
     use datafusion::logical_expr::{Aggregate, Projection, when};
-    let isnan = |e: Expr| -> Result<Expr> { Ok(state.udf("isnan")?.call(vec![e])) };
+    let isnan = |e: Expr| call(state, "isnan", e);
     let coalesce = state.udf("coalesce")?;
     plan.transform_up_with_subqueries(|node| {
         let LogicalPlan::Aggregate(agg) = node else { return Ok(Transformed::no(node)) };
