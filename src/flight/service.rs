@@ -113,16 +113,19 @@ impl FlightdeckService {
     /// properties of their session cookie or the configured defaults.
     fn session(&self, md: &tonic::metadata::MetadataMap) -> Result<Session, Status> {
         let user = self.state.auth.identify(md)?;
-        Ok(session::from_cookie(&self.state.signer, md, &user).unwrap_or_else(|| Session {
+        let defaults = Session {
             catalog: self.state.default_catalog.clone(),
             schema: self.state.default_schema.clone(),
             ..Session::of(&user)
-        }))
+        };
+        Ok(session::from_cookies(&self.state.signer, md, defaults))
     }
 
-    fn set_cookie<T>(&self, response: &mut Response<T>, session: &Session) {
-        let cookie = session::set_cookie(&self.state.signer, session, self.state.session_ttl_secs);
-        response.metadata_mut().insert("set-cookie", cookie);
+    /// Sets the cookies of the options that changed from `before`.
+    fn set_cookies<T>(&self, response: &mut Response<T>, before: &Session, after: &Session) {
+        for cookie in session::set_cookies(&self.state.signer, before, after, self.state.session_ttl_secs) {
+            response.metadata_mut().append("set-cookie", cookie);
+        }
     }
 
     /// The FlightInfo of a metadata command: its schema and the command
@@ -154,6 +157,7 @@ impl FlightdeckService {
         directive: Directive,
     ) -> Result<Response<FlightInfo>, Status> {
         let started = std::time::Instant::now();
+        let before = session.clone();
         let plan = self.state.router.plan(router::Request { session, sql, parameters, directive }).await?;
         metrics::histogram!(
             "flightdeck_request_seconds",
@@ -167,7 +171,7 @@ impl FlightdeckService {
             response.metadata_mut().insert(AGE_HEADER, MetadataValue::from(age.as_secs()));
         }
         if let Some(updated) = &plan.session {
-            self.set_cookie(&mut response, updated);
+            self.set_cookies(&mut response, &before, updated);
         }
         Ok(response)
     }
@@ -533,7 +537,7 @@ impl FlightSqlService for FlightdeckService {
         request: Request<Action>,
     ) -> Result<Response<<Self as FlightService>::DoActionStream>, Status> {
         let session = self.session(request.metadata())?;
-        let action = request.into_inner();
+        let (metadata, _, action) = request.into_parts();
         match action.r#type.as_str() {
             "CancelFlightInfo" => {
                 let req = arrow_flight::CancelFlightInfoRequest::decode(action.body)
@@ -547,17 +551,19 @@ impl FlightSqlService for FlightdeckService {
                 let req = proto::SetSessionOptionsRequest::decode(action.body)
                     .map_err(|e| Error::malformed("SetSessionOptionsRequest", e))?;
                 let (options, mut errors) = session::requested_options(req);
-                let (updated, refused) = self.state.router.set_options(session, options).await;
+                let (updated, refused) = self.state.router.set_options(session.clone(), options).await;
                 errors.extend(refused.into_iter().map(|(name, why)| (name, session::refusal(why))));
                 let mut response = action_result(proto::SetSessionOptionsResult { errors }.encode_to_vec());
-                self.set_cookie(&mut response, &updated);
+                self.set_cookies(&mut response, &session, &updated);
                 Ok(response)
             }
             "GetSessionOptions" => Ok(action_result(session::current_options(&session).encode_to_vec())),
             "CloseSession" => {
                 let closed = proto::close_session_result::Status::Closed as i32;
                 let mut response = action_result(proto::CloseSessionResult { status: closed }.encode_to_vec());
-                response.metadata_mut().insert("set-cookie", session::clear_cookie());
+                for cookie in session::clear_cookies(&metadata) {
+                    response.metadata_mut().append("set-cookie", cookie);
+                }
                 Ok(response)
             }
             other => Err(Error::Unsupported(format!("action `{other}` is not supported")).into()),

@@ -41,7 +41,7 @@ async fn session_options_set_catalog_and_schema_for_that_client_only() {
     let mut other = server.client().await.as_user("alice");
     let result = set(&mut c, &[("catalog", text("tpch")), ("schema", text("tiny"))]).await;
     assert!(result.errors.is_empty(), "{:?}", result.errors);
-    assert!(c.cookie.is_some(), "the session travels in a cookie");
+    assert!(!c.cookies.is_empty(), "the session travels in cookies");
     let (_, batches) = c.query_cached("SELECT count(*) FROM nation", None).await.unwrap();
     assert_eq!(batches[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 25);
     let got = options(&mut c).await;
@@ -57,7 +57,7 @@ async fn session_options_set_catalog_and_schema_for_that_client_only() {
     // CloseSession forgets it.
     let out = c.action("CloseSession", vec![]).await.unwrap();
     assert_eq!(CloseSessionResult::decode(out[0].clone()).unwrap().status, 1);
-    assert!(c.cookie.is_none());
+    assert!(c.cookies.is_empty(), "{:?}", c.cookies);
     assert!(options(&mut c).await.is_empty());
 }
 
@@ -92,8 +92,25 @@ async fn use_and_set_session_statements_change_the_session() {
     c.query_cached("RESET SESSION query_max_run_time", None).await.unwrap();
     assert!(!options(&mut c).await.contains_key("query_max_run_time"));
     // A forged cookie is ignored: defaults apply.
-    c.cookie = Some("flightdeck_session=AAAA".into());
+    c.cookies = [("flightdeck_catalog".to_string(), "AAAA".to_string())].into();
     assert!(options(&mut c).await.is_empty());
+}
+
+#[tokio::test]
+async fn overlapping_option_calls_keep_every_option() {
+    // ADBC sets catalog and schema in two calls and, under load, sends the
+    // second before it stored the first answer's cookie. Both answers are
+    // made from a session without the other option, then stored in turn.
+    let server = TestServer::start().await;
+    let mut c = server.client().await.as_user("alice");
+    let mut overlapping = server.client().await.as_user("alice");
+    assert!(set(&mut c, &[("catalog", text("tpch"))]).await.errors.is_empty());
+    assert!(set(&mut overlapping, &[("schema", text("tiny"))]).await.errors.is_empty());
+    c.cookies.extend(overlapping.cookies);
+    let got = options(&mut c).await;
+    assert_eq!((got["catalog"].as_str(), got["schema"].as_str()), ("tpch", "tiny"));
+    let (_, batches) = c.query_cached("SELECT count(*) FROM region", None).await.unwrap();
+    assert_eq!(batches[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0), 5);
 }
 
 #[tokio::test]

@@ -21,7 +21,7 @@ async fn flight_over_tls_and_plain_on_loopback() {
     let tls = ClientTlsConfig::new().ca_certificate(Certificate::from_pem(&cert_pem)).domain_name("localhost");
     let channel =
         Channel::from_shared(format!("https://{addr}")).unwrap().tls_config(tls).unwrap().connect().await.unwrap();
-    let mut c = Client { inner: FlightServiceClient::new(channel), authorization: None, cookie: None };
+    let mut c = Client { inner: FlightServiceClient::new(channel), authorization: None, cookies: Default::default() };
     assert_eq!(rows(&c.query("SELECT 1").await.unwrap().2), 1);
 
     // Plain gRPC to the TLS port fails; the loopback plain listener works.

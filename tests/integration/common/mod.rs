@@ -140,8 +140,8 @@ impl Drop for TestServer {
 pub struct Client {
     pub inner: FlightServiceClient<Channel>,
     pub authorization: Option<String>,
-    /// The session cookie, sent back as a cookie-aware client would.
-    pub cookie: Option<String>,
+    /// Session cookies by name, sent back as a cookie-aware client would.
+    pub cookies: std::collections::BTreeMap<String, String>,
 }
 
 fn cmd_descriptor(cmd: impl ProstMessageExt) -> FlightDescriptor {
@@ -154,7 +154,7 @@ impl Client {
         Client {
             inner: FlightServiceClient::new(channel).max_decoding_message_size(64 << 20),
             authorization: None,
-            cookie: None,
+            cookies: Default::default(),
         }
     }
 
@@ -163,17 +163,23 @@ impl Client {
         if let Some(a) = &self.authorization {
             r.metadata_mut().insert("authorization", a.parse().unwrap());
         }
-        if let Some(c) = &self.cookie {
-            r.metadata_mut().insert("cookie", c.parse().unwrap());
+        if !self.cookies.is_empty() {
+            let line: Vec<String> = self.cookies.iter().map(|(k, v)| format!("{k}={v}")).collect();
+            r.metadata_mut().insert("cookie", line.join("; ").parse().unwrap());
         }
         r
     }
 
-    /// Keeps the session cookie a response sets (empty value: cleared).
+    /// Keeps the cookies a response sets (an empty value deletes one).
     pub fn keep_cookie(&mut self, md: &tonic::metadata::MetadataMap) {
-        if let Some(v) = md.get("set-cookie") {
-            let pair = v.to_str().unwrap().split(';').next().unwrap().to_string();
-            self.cookie = if pair.ends_with('=') { None } else { Some(pair) };
+        for v in md.get_all("set-cookie") {
+            let pair = v.to_str().unwrap().split(';').next().unwrap();
+            let (name, value) = pair.split_once('=').unwrap();
+            if value.is_empty() {
+                self.cookies.remove(name);
+            } else {
+                self.cookies.insert(name.to_string(), value.to_string());
+            }
         }
     }
 
