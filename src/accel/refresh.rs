@@ -110,6 +110,10 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
                 }
             }
             if let Some(version) = written {
+                // What the refresh freed goes back before the snapshot
+                // is written (seconds, for gigabytes); what writing it
+                // used, after.
+                release_freed_memory().await;
                 persist(&inner, &ds, version).await;
                 release_freed_memory().await;
             }
@@ -176,8 +180,7 @@ async fn persist(inner: &Inner, ds: &Dataset, version: Arc<Version>) {
         let (dir, table) = (dir.clone(), ds.config.table.clone());
         let fresh_as_of = SystemTime::now();
         let written = tokio::task::spawn_blocking(move || {
-            let batches: Vec<RecordBatch> = version.slices.iter().map(|s| s.batch.clone()).collect();
-            super::snapshot::write(&dir, &table, version.number, &version.schema, &batches, fresh_as_of)
+            super::snapshot::write(&dir, &table, version.number, &version.schema, &version.slices, fresh_as_of)
         })
         .await
         .unwrap_or_else(|e| Err(e.to_string()));
@@ -214,23 +217,7 @@ async fn load_snapshot(inner: &Inner, ds: &Dataset) {
     };
     let fresh_as_of = snapshot.fresh_as_of;
     ds.versions.store(snapshot.version.saturating_sub(1), Ordering::SeqCst);
-    // A snapshot from before strings were held as views is read in today's layout.
-    let schema = layout(&snapshot.schema);
-    let slices = {
-        let schema = Arc::clone(&schema);
-        tokio::task::spawn_blocking(move || {
-            snapshot.batches.iter().map(|b| relayout(b, &schema).map(Slice::new)).collect::<Result<Vec<_>, _>>()
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()))
-    };
-    let slices = match slices {
-        Ok(slices) => slices,
-        Err(e) => {
-            tracing::warn!(%table, error = %e, "the dataset's snapshot cannot be read; reading the table whole");
-            return;
-        }
-    };
+    let (schema, slices) = (snapshot.schema, snapshot.slices);
     let watermark = match &ds.config.time_column {
         Some(column) => schema.index_of(column).ok().and_then(|index| max_time(&slices, index)),
         None => None,

@@ -30,7 +30,7 @@ impl Slice {
 
 /// Per column of a batch: smallest and largest value (`None` when the
 /// type has no order kept here, or every value is null), and null count.
-#[derive(Debug)]
+#[derive(Debug, PartialEq)]
 pub struct BatchStats {
     pub min: Vec<Option<ScalarValue>>,
     pub max: Vec<Option<ScalarValue>>,
@@ -38,7 +38,7 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    fn of(batch: &RecordBatch) -> Self {
+    pub(super) fn of(batch: &RecordBatch) -> Self {
         let known = |s: datafusion::common::Result<ScalarValue>| s.ok().filter(|s| !s.is_null());
         BatchStats {
             min: batch.columns().iter().map(|c| known(min_batch(c))).collect(),
@@ -46,6 +46,64 @@ impl BatchStats {
             nulls: batch.columns().iter().map(|c| c.null_count() as u64).collect(),
         }
     }
+}
+
+/// The statistics of `slices` as one batch, a row per slice: for column
+/// `i` of `schema`, `min_i` and `max_i` of its type (null when not known;
+/// of type `Null` when the type has no scalar form) and `nulls_i`.
+pub(super) fn stats_batch(schema: &Schema, slices: &[Slice]) -> Result<RecordBatch, String> {
+    let mut fields = Vec::new();
+    let mut columns: Vec<ArrayRef> = Vec::new();
+    for (i, field) in schema.fields().iter().enumerate() {
+        for (name, pick) in [("min", 0), ("max", 1)] {
+            let picked = |s: &Slice| if pick == 0 { s.stats.min[i].clone() } else { s.stats.max[i].clone() };
+            let column = match ScalarValue::try_from(field.data_type()) {
+                Ok(_) if slices.is_empty() => arrow::array::new_empty_array(field.data_type()),
+                Ok(null) => {
+                    ScalarValue::iter_to_array(slices.iter().map(|s| picked(s).unwrap_or_else(|| null.clone())))
+                        .map_err(|e| e.to_string())?
+                }
+                Err(_) => arrow::array::new_null_array(&DataType::Null, slices.len()),
+            };
+            fields.push(Field::new(format!("{name}_{i}"), column.data_type().clone(), true));
+            columns.push(column);
+        }
+        fields.push(Field::new(format!("nulls_{i}"), DataType::UInt64, false));
+        columns.push(Arc::new(UInt64Array::from_iter_values(slices.iter().map(|s| s.stats.nulls[i]))));
+    }
+    let options = arrow::record_batch::RecordBatchOptions::new().with_row_count(Some(slices.len()));
+    RecordBatch::try_new_with_options(Arc::new(Schema::new(fields)), columns, &options).map_err(|e| e.to_string())
+}
+
+/// Slices of `batches` with the statistics `stats_batch` wrote for them.
+pub(super) fn with_stats(batches: Vec<RecordBatch>, stats: &RecordBatch) -> Result<Vec<Slice>, String> {
+    if stats.num_rows() != batches.len() || batches.first().is_some_and(|b| stats.num_columns() != 3 * b.num_columns())
+    {
+        return Err(format!("{} slices, statistics of {}", batches.len(), stats.num_rows()));
+    }
+    let scalar = |column: usize, row: usize| -> Result<Option<ScalarValue>, String> {
+        let c = stats.column(column);
+        if c.data_type() == &DataType::Null || c.is_null(row) {
+            return Ok(None);
+        }
+        ScalarValue::try_from_array(c, row).map(Some).map_err(|e| e.to_string())
+    };
+    batches
+        .into_iter()
+        .enumerate()
+        .map(|(row, batch)| {
+            let n = batch.num_columns();
+            let stats = BatchStats {
+                min: (0..n).map(|i| scalar(3 * i, row)).collect::<Result<_, _>>()?,
+                max: (0..n).map(|i| scalar(3 * i + 1, row)).collect::<Result<_, _>>()?,
+                nulls: (0..n)
+                    .map(|i| stats.column(3 * i + 2).as_any().downcast_ref::<UInt64Array>().map(|a| a.value(row)))
+                    .collect::<Option<_>>()
+                    .ok_or("null counts are not UInt64")?,
+            };
+            Ok(Slice { batch, stats: Arc::new(stats) })
+        })
+        .collect()
 }
 
 /// Strings are held as views (`Utf8View`), the layout DataFusion's

@@ -1,22 +1,29 @@
-//! Versions on disk, for warm restarts: the rows as an Arrow IPC file and a
-//! small manifest naming its checksum. Both are written aside and renamed
-//! into place, the manifest last, so a crash leaves the previous snapshot
-//! or the new one, never half of one; a file that does not match its
-//! manifest is refused, never served.
+//! Versions on disk, for warm restarts: the rows and their slices'
+//! statistics as Arrow IPC streams in one file, and a small manifest naming
+//! its checksum. Both are written aside and renamed into place, the
+//! manifest last, so a crash leaves the previous snapshot or the new one,
+//! never half of one; a file that does not match its manifest is refused,
+//! never served.
+//!
+//! The file holds two streams, the statistics (a row per slice) and then
+//! the slices, so that a start-up reads it once, hashing as it decodes,
+//! and computes nothing again.
 
 use std::fs::File;
-use std::io::{BufWriter, Read, Write};
+use std::io::{BufReader, BufWriter, Read, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, SystemTime};
 
 use arrow::datatypes::SchemaRef;
-use arrow::ipc::reader::FileReader;
-use arrow::ipc::writer::FileWriter;
+use arrow::ipc::reader::StreamReader;
+use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
-use sha2::{Digest, Sha256};
+use twox_hash::XxHash3_128;
 
-/// The manifest's layout version.
-const FORMAT: u32 = 1;
+use super::slice::{Slice, layout, stats_batch, with_stats};
+
+/// The manifest's layout version. 1: one IPC file without statistics.
+const FORMAT: u32 = 2;
 
 #[derive(Debug, serde::Serialize, serde::Deserialize)]
 struct Manifest {
@@ -24,8 +31,9 @@ struct Manifest {
     table: String,
     version: u64,
     rows: u64,
-    /// Of the data file, hex.
-    sha256: String,
+    /// XXH3-128 of the data file, hex: it detects a torn or damaged file
+    /// at memory speed (the directory is trusted; this is no signature).
+    xxh3: String,
     /// When this version was written, Unix seconds: how current it was.
     fresh_as_of: u64,
 }
@@ -35,7 +43,7 @@ struct Manifest {
 pub(super) struct Snapshot {
     pub version: u64,
     pub schema: SchemaRef,
-    pub batches: Vec<RecordBatch>,
+    pub slices: Vec<Slice>,
     pub fresh_as_of: SystemTime,
 }
 
@@ -46,21 +54,39 @@ fn paths(dir: &Path, table: &str) -> (PathBuf, PathBuf) {
     (dir.join(format!("{stem}.arrow")), dir.join(format!("{stem}.json")))
 }
 
-/// A writer that hashes what passes through it.
-struct Hashing<W> {
-    inner: W,
-    hash: Sha256,
+/// A reader or writer that hashes what passes through it.
+struct Hashing<T> {
+    inner: T,
+    hash: XxHash3_128,
+}
+
+impl<T> Hashing<T> {
+    fn new(inner: T) -> Self {
+        Hashing { inner, hash: XxHash3_128::new() }
+    }
+
+    fn hex(&self) -> String {
+        format!("{:032x}", self.hash.finish_128())
+    }
 }
 
 impl<W: Write> Write for Hashing<W> {
     fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
         let n = self.inner.write(buf)?;
-        self.hash.update(&buf[..n]);
+        self.hash.write(&buf[..n]);
         Ok(n)
     }
 
     fn flush(&mut self) -> std::io::Result<()> {
         self.inner.flush()
+    }
+}
+
+impl<R: Read> Read for Hashing<R> {
+    fn read(&mut self, buf: &mut [u8]) -> std::io::Result<usize> {
+        let n = self.inner.read(buf)?;
+        self.hash.write(&buf[..n]);
+        Ok(n)
     }
 }
 
@@ -76,22 +102,25 @@ pub(super) fn write(
     table: &str,
     version: u64,
     schema: &SchemaRef,
-    batches: &[RecordBatch],
+    slices: &[Slice],
     fresh_as_of: SystemTime,
 ) -> Result<(), String> {
     std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     let (data, manifest) = paths(dir, table);
     let tmp = data.with_extension("arrow.tmp");
     let file = File::create(&tmp).map_err(io("cannot write", &tmp))?;
-    let mut hashing = Hashing { inner: BufWriter::new(file), hash: Sha256::new() };
-    {
-        let mut w = FileWriter::try_new(&mut hashing, schema).map_err(|e| e.to_string())?;
-        for b in batches {
-            w.write(b).map_err(|e| e.to_string())?;
-        }
-        w.finish().map_err(|e| e.to_string())?;
+    let mut hashing = Hashing::new(BufWriter::with_capacity(1 << 20, file));
+    let stats = stats_batch(schema, slices)?;
+    let mut w = StreamWriter::try_new(&mut hashing, &stats.schema()).map_err(|e| e.to_string())?;
+    w.write(&stats).map_err(|e| e.to_string())?;
+    w.finish().map_err(|e| e.to_string())?;
+    let mut w = StreamWriter::try_new(&mut hashing, schema).map_err(|e| e.to_string())?;
+    for s in slices {
+        w.write(&s.batch).map_err(|e| e.to_string())?;
     }
-    let sha256 = hex::encode(hashing.hash.finalize());
+    w.finish().map_err(|e| e.to_string())?;
+    drop(w);
+    let xxh3 = hashing.hex();
     let file = hashing.inner.into_inner().map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     file.sync_all().map_err(io("cannot sync", &tmp))?;
     std::fs::rename(&tmp, &data).map_err(io("cannot rename", &tmp))?;
@@ -99,8 +128,8 @@ pub(super) fn write(
         format: FORMAT,
         table: table.to_string(),
         version,
-        rows: batches.iter().map(|b| b.num_rows() as u64).sum(),
-        sha256,
+        rows: slices.iter().map(|s| s.batch.num_rows() as u64).sum(),
+        xxh3,
         fresh_as_of: fresh_as_of.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(),
     };
     let tmp = manifest.with_extension("json.tmp");
@@ -112,8 +141,8 @@ pub(super) fn write(
 }
 
 /// `table`'s snapshot in `dir`: `None` when there is none, an error when
-/// there is one that does not check out (torn, altered, another table's).
-/// Blocking.
+/// there is one that does not check out (torn, altered, another table's,
+/// of another format). Blocking.
 pub(super) fn read(dir: &Path, table: &str) -> Result<Option<Snapshot>, String> {
     let (data, manifest) = paths(dir, table);
     let m: Manifest = match std::fs::read(&manifest) {
@@ -122,37 +151,45 @@ pub(super) fn read(dir: &Path, table: &str) -> Result<Option<Snapshot>, String> 
         Err(e) => return Err(io("cannot read", &manifest)(e)),
     };
     if m.format != FORMAT || m.table != table {
-        return Err(format!("manifest {} is not a snapshot of {table}", manifest.display()));
+        return Err(format!("manifest {} is not a snapshot of {table} in format {FORMAT}", manifest.display()));
     }
-    // Checked in one streaming pass, then decoded in another: the file is
-    // never held twice.
-    let mut file = std::io::BufReader::with_capacity(1 << 20, File::open(&data).map_err(io("cannot read", &data))?);
-    let mut hash = Sha256::new();
-    let mut chunk = vec![0u8; 1 << 20];
-    loop {
-        let n = file.read(&mut chunk).map_err(io("cannot read", &data))?;
-        if n == 0 {
-            break;
-        }
-        hash.update(&chunk[..n]);
-    }
-    if hex::encode(hash.finalize()) != m.sha256 {
+    // One pass: decoded while hashed. What was decoded is used only once
+    // the whole file matched its checksum; the decoder validates every
+    // array, so a damaged file fails cleanly before that.
+    let file = File::open(&data).map_err(io("cannot read", &data))?;
+    let mut reader = BufReader::with_capacity(1 << 20, Hashing::new(file));
+    let decoded = decode(&mut reader);
+    std::io::copy(&mut reader, &mut std::io::sink()).map_err(io("cannot read", &data))?;
+    if reader.into_inner().hex() != m.xxh3 {
         return Err(format!("{} does not match its checksum (torn or altered)", data.display()));
     }
-    let file = std::io::BufReader::with_capacity(1 << 20, File::open(&data).map_err(io("cannot read", &data))?);
-    let reader = FileReader::try_new(file, None).map_err(|e| e.to_string())?;
-    let schema = reader.schema();
-    let batches: Vec<RecordBatch> = reader.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
-    let rows: u64 = batches.iter().map(|b| b.num_rows() as u64).sum();
+    let (schema, slices) = decoded.map_err(|e| format!("{}: {e}", data.display()))?;
+    let rows: u64 = slices.iter().map(|s| s.batch.num_rows() as u64).sum();
     if rows != m.rows {
         return Err(format!("{} holds {rows} rows, its manifest {}", data.display(), m.rows));
     }
     Ok(Some(Snapshot {
         version: m.version,
         schema,
-        batches,
+        slices,
         fresh_as_of: SystemTime::UNIX_EPOCH + Duration::from_secs(m.fresh_as_of),
     }))
+}
+
+/// The statistics stream, then the slices.
+fn decode(reader: &mut impl Read) -> Result<(SchemaRef, Vec<Slice>), String> {
+    let stats: Vec<RecordBatch> = StreamReader::try_new(&mut *reader, None)
+        .map_err(|e| e.to_string())?
+        .collect::<Result<_, _>>()
+        .map_err(|e| e.to_string())?;
+    let [stats] = <[RecordBatch; 1]>::try_from(stats).map_err(|s| format!("{} statistics batches", s.len()))?;
+    let batches = StreamReader::try_new(&mut *reader, None).map_err(|e| e.to_string())?;
+    let schema = batches.schema();
+    if layout(&schema) != schema {
+        return Err("its strings are not held as views".into());
+    }
+    let batches: Vec<RecordBatch> = batches.collect::<Result<_, _>>().map_err(|e| e.to_string())?;
+    Ok((schema, with_stats(batches, &stats)?))
 }
 
 /// Removes `table`'s snapshot, so that a bad one is not read again.
@@ -166,39 +203,76 @@ pub(super) fn discard(dir: &Path, table: &str) {
 mod tests {
     use std::sync::Arc;
 
-    use arrow::array::Int64Array;
-    use arrow::datatypes::{DataType, Field, Schema};
+    use arrow::array::{Int64Array, ListArray, StringViewArray};
+    use arrow::datatypes::{DataType, Field, Int64Type, Schema};
 
     use super::*;
 
-    fn batch(values: Vec<i64>) -> (SchemaRef, RecordBatch) {
-        let schema = Arc::new(Schema::new(vec![Field::new("x", DataType::Int64, true)]));
-        let b = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(Int64Array::from(values))]).unwrap();
-        (schema, b)
+    fn slices(values: Vec<i64>) -> (SchemaRef, Vec<Slice>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("x", DataType::Int64, true),
+            Field::new("s", DataType::Utf8View, true),
+            Field::new("l", DataType::new_list(DataType::Int64, true), true),
+        ]));
+        let slices = values
+            .chunks(300)
+            .map(|chunk| {
+                let strings: Vec<Option<String>> =
+                    chunk.iter().map(|v| (v % 7 != 0).then(|| format!("é{v}"))).collect();
+                let lists =
+                    ListArray::from_iter_primitive::<Int64Type, _, _>(chunk.iter().map(|v| Some(vec![Some(*v)])));
+                let b = RecordBatch::try_new(
+                    Arc::clone(&schema),
+                    vec![
+                        Arc::new(Int64Array::from(chunk.to_vec())),
+                        Arc::new(StringViewArray::from(strings)),
+                        Arc::new(lists),
+                    ],
+                )
+                .unwrap();
+                Slice::new(b)
+            })
+            .collect();
+        (schema, slices)
     }
 
     #[test]
-    fn a_snapshot_reads_back_and_a_damaged_one_is_refused() {
+    fn a_snapshot_reads_back_with_its_statistics_and_a_damaged_one_is_refused() {
         let dir = tempfile::tempdir().unwrap();
-        let (schema, b) = batch((0..1000).collect());
+        let (schema, written) = slices((0..1000).collect());
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert!(read(dir.path(), "m.d.t").unwrap().is_none());
-        write(dir.path(), "m.d.t", 7, &schema, std::slice::from_ref(&b), at).unwrap();
+        write(dir.path(), "m.d.t", 7, &schema, &written, at).unwrap();
         let s = read(dir.path(), "m.d.t").unwrap().unwrap();
-        assert_eq!((s.version, s.fresh_as_of, s.batches), (7, at, vec![b.clone()]));
+        assert_eq!((s.version, s.fresh_as_of, s.slices.len()), (7, at, 4));
+        for (got, want) in s.slices.iter().zip(&written) {
+            assert_eq!(got.batch, want.batch);
+            assert_eq!(got.stats, want.stats, "statistics read back, not computed again");
+        }
         assert!(read(dir.path(), "m.d.u").unwrap().is_none(), "another table's");
         // Torn: the data file cut short.
         let (data, _) = paths(dir.path(), "m.d.t");
         let bytes = std::fs::read(&data).unwrap();
         std::fs::write(&data, &bytes[..bytes.len() / 2]).unwrap();
         assert!(read(dir.path(), "m.d.t").unwrap_err().contains("checksum"));
-        // Altered: one byte flipped, same length.
-        let mut flipped = bytes.clone();
-        let mid = flipped.len() / 2;
-        flipped[mid] ^= 0xff;
-        std::fs::write(&data, &flipped).unwrap();
-        assert!(read(dir.path(), "m.d.t").is_err());
+        // Altered: one byte flipped, same length, anywhere.
+        for at in [8, bytes.len() / 3, bytes.len() / 2, bytes.len() - 3] {
+            let mut flipped = bytes.clone();
+            flipped[at] ^= 0xff;
+            std::fs::write(&data, &flipped).unwrap();
+            assert!(read(dir.path(), "m.d.t").is_err(), "byte {at} flipped");
+        }
         discard(dir.path(), "m.d.t");
         assert!(read(dir.path(), "m.d.t").unwrap().is_none());
+    }
+
+    #[test]
+    fn an_empty_version_reads_back() {
+        let dir = tempfile::tempdir().unwrap();
+        let (schema, _) = slices(vec![]);
+        write(dir.path(), "m.d.t", 1, &schema, &[], SystemTime::UNIX_EPOCH).unwrap();
+        let s = read(dir.path(), "m.d.t").unwrap().unwrap();
+        assert!(s.slices.is_empty());
+        assert_eq!(s.schema, schema);
     }
 }

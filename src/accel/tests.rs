@@ -233,8 +233,7 @@ fn sorted_slices_hold_their_own_strings_and_snapshot_at_their_size() {
     let bytes = super::refresh::held_bytes(&slices.iter().map(|s| s.batch.clone()).collect::<Vec<_>>());
     assert!(bytes >= nominal && bytes < nominal * 3 / 2, "{bytes} bytes held for {nominal} bytes of data");
     let dir = tempfile::tempdir().unwrap();
-    let batches: Vec<RecordBatch> = slices.iter().map(|s| s.batch.clone()).collect();
-    super::snapshot::write(dir.path(), "memory.default.t", 1, &schema, &batches, std::time::SystemTime::now()).unwrap();
+    super::snapshot::write(dir.path(), "memory.default.t", 1, &schema, &slices, std::time::SystemTime::now()).unwrap();
     let written: u64 = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     assert!(written < nominal * 3 / 2, "a snapshot of {written} bytes for {nominal} bytes of data");
 }
