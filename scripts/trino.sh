@@ -3,7 +3,7 @@
 #
 #   scripts/trino.sh start|stop|status|logs
 #
-# Fetches trino-server-core 476 and the tpch and memory plugins once with
+# Fetches trino-server-core 476 and the tpch, memory and iceberg plugins once with
 # Maven (cached in ~/.m2 and $FLIGHTDECK_CACHE_DIR), writes a single-node config
 # and starts Trino under Java 24 or newer. `start` is idempotent.
 #
@@ -53,10 +53,10 @@ find_java() {
 }
 
 fetch() {
-  [[ -x "$DIST/bin/launcher" && -d "$DIST/plugin/tpch" && -d "$DIST/plugin/memory" ]] && return
+  [[ -x "$DIST/bin/launcher" && -d "$DIST/plugin/tpch" && -d "$DIST/plugin/memory" && -d "$DIST/plugin/iceberg" ]] && return
   mkdir -p "$DL"
   local a
-  for a in trino-server-core:$VERSION:tar.gz trino-tpch:$VERSION:zip trino-memory:$VERSION:zip; do
+  for a in trino-server-core:$VERSION:tar.gz trino-tpch:$VERSION:zip trino-memory:$VERSION:zip trino-iceberg:$VERSION:zip; do
     local file=$DL/${a%%:*}-$VERSION.${a##*:}
     if [[ ! -s "$file" ]]; then
       log "fetching io.trino:$a with Maven"
@@ -69,7 +69,7 @@ fetch() {
   local root
   root=$(find "$tmp" -maxdepth 1 -mindepth 1 -type d | head -1)
   local p
-  for p in tpch memory; do
+  for p in tpch memory iceberg; do
     mkdir -p "$root/plugin/$p"
     unzip -q -o "$DL/trino-$p-$VERSION.zip" -d "$tmp/$p"
     # The zip holds one top-level folder with the jars; flatten it.
@@ -126,6 +126,16 @@ PROPS
 PROPS
   printf 'connector.name=tpch\n' >"$HOME_DIR/etc/catalog/tpch.properties"
   printf 'connector.name=memory\nmemory.max-data-per-node=4GB\n' >"$HOME_DIR/etc/catalog/memory.properties"
+  # Iceberg tables on the local disk, their metadata in files beside them
+  # (no metastore service): what the snapshot-driven dataset refresh reads.
+  mkdir -p "$HOME_DIR/iceberg"
+  cat >"$HOME_DIR/etc/catalog/iceberg.properties" <<PROPS
+connector.name=iceberg
+iceberg.catalog.type=testing_file_metastore
+hive.metastore.catalog.dir=local:///
+fs.native-local.enabled=true
+local.location=$HOME_DIR/iceberg
+PROPS
 }
 
 info() { curl -fsS --max-time 2 "http://127.0.0.1:$PORT/v1/info" 2>/dev/null; }

@@ -87,6 +87,10 @@ pub struct DatasetConfig {
     pub access: Access,
     /// Rows older than this, by the time column, are dropped.
     pub retention: Option<Duration>,
+    /// An Iceberg table: a refresh learns what changed from the table's
+    /// snapshots (`"t$snapshots"`), reads nothing when none is new and, in
+    /// append mode, only the files of appended snapshots.
+    pub snapshots: bool,
 }
 
 impl DatasetConfig {
@@ -104,6 +108,7 @@ impl DatasetConfig {
             max_bytes: None,
             access: Access::Trino,
             retention: None,
+            snapshots: false,
         }
     }
 }
@@ -132,6 +137,8 @@ pub struct Version {
     pub bytes: u64,
     /// The largest value of the time column, as a Trino literal.
     pub watermark: Option<refresh::Watermark>,
+    /// The Iceberg snapshot this version holds, for `snapshots` datasets.
+    pub iceberg_snapshot: Option<i64>,
     /// The memory this version holds.
     _reservation: Reservation,
 }

@@ -88,7 +88,7 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
                 status.refreshing = false;
                 match outcome {
                     Ok((pulled, version)) => {
-                        written = Some(version);
+                        written = version;
                         failures = 0;
                         status.error = None;
                         status.fresh_as_of = Some(started.1);
@@ -151,26 +151,80 @@ pub(super) fn next_wait(interval: Duration, failures: u32) -> Duration {
 }
 
 /// One refresh: a new version swapped in, or an error leaving the old one.
-/// Returns the rows read from Trino and the new version.
-async fn refresh(inner: &Inner, ds: &Dataset) -> Result<(u64, Arc<Version>), String> {
+/// Returns the rows read from Trino and the new version; no version when
+/// the table's snapshot is the one held.
+async fn refresh(inner: &Inner, ds: &Dataset) -> Result<(u64, Option<Arc<Version>>), String> {
     let current = ds.current();
-    let incremental = match (&ds.config.mode, &current) {
-        (Mode::Append, Some(v)) => v.watermark.clone().map(|w| (Arc::clone(v), w)),
-        _ => None,
-    };
-    let built = match incremental {
-        Some((old, watermark)) => match append(inner, ds, &old, &watermark).await? {
+    let built = if ds.config.snapshots {
+        let snapshots = snapshots(inner, ds).await?;
+        let Some(&(latest, _)) = snapshots.last() else {
+            return Err(format!("{} has no snapshot", ds.config.table));
+        };
+        let held = current.as_ref().and_then(|v| v.iceberg_snapshot);
+        if held == Some(latest) {
+            return Ok((0, None));
+        }
+        let appended = held.and_then(|h| appended_since(&snapshots, h));
+        let incremental = match (&ds.config.mode, &current, appended) {
+            (Mode::Append, Some(v), Some(ids)) => snapshot_append(inner, ds, v, &ids, latest).await?,
+            _ => None,
+        };
+        match incremental {
             Some(built) => built,
-            None => {
-                tracing::info!(table = %ds.config.table, "append refresh cannot be trusted; reading the whole table");
-                full(inner, ds).await?
-            }
-        },
-        None => full(inner, ds).await?,
+            None => full(inner, ds, Some(latest)).await?,
+        }
+    } else {
+        let incremental = match (&ds.config.mode, &current) {
+            (Mode::Append, Some(v)) => v.watermark.clone().map(|w| (Arc::clone(v), w)),
+            _ => None,
+        };
+        match incremental {
+            Some((old, watermark)) => match append(inner, ds, &old, &watermark).await? {
+                Some(built) => built,
+                None => {
+                    tracing::info!(table = %ds.config.table, "append refresh cannot be trusted; reading the whole table");
+                    full(inner, ds, None).await?
+                }
+            },
+            None => full(inner, ds, None).await?,
+        }
     };
     // What was held while building becomes the version's count.
-    let version = install(inner, ds, built.schema, built.slices, built.watermark, built.held)?;
-    Ok((built.pulled, version))
+    let version = install(inner, ds, built.schema, built.slices, built.watermark, built.iceberg_snapshot, built.held)?;
+    Ok((built.pulled, Some(version)))
+}
+
+/// The Iceberg table's snapshots, oldest first: id and operation.
+async fn snapshots(inner: &Inner, ds: &Dataset) -> Result<Vec<(i64, String)>, String> {
+    let sql = format!(
+        "SELECT snapshot_id, operation FROM {} ORDER BY committed_at, snapshot_id",
+        metadata_table(&ds.config.table, "snapshots")
+    );
+    let (_, batches, _) = pull(inner, ds, &sql).await?;
+    let mut out = Vec::new();
+    for b in &batches {
+        let ids = b.column(0).as_any().downcast_ref::<Int64Array>().ok_or("snapshot ids are not bigint")?;
+        let ops = arrow::compute::cast(b.column(1), &DataType::Utf8).map_err(|e| e.to_string())?;
+        let ops = ops.as_any().downcast_ref::<arrow::array::StringArray>().ok_or("operations are not varchar")?;
+        out.extend((0..b.num_rows()).map(|i| (ids.value(i), ops.value(i).to_string())));
+    }
+    Ok(out)
+}
+
+/// `"catalog"."schema"."table$kind"`: one of an Iceberg table's metadata tables.
+fn metadata_table(table: &str, kind: &str) -> String {
+    let parts: Vec<&str> = table.split('.').collect();
+    let name = format!("{}${kind}", parts[2]);
+    [parts[0], parts[1], &name].map(crate::sql::quote_ident).join(".")
+}
+
+/// The snapshots after `held`, when every one of them only appended files;
+/// `None` when `held` is no longer listed (expired) or one of them did
+/// anything else (overwrite, delete, replace).
+pub(super) fn appended_since(snapshots: &[(i64, String)], held: i64) -> Option<Vec<i64>> {
+    let at = snapshots.iter().position(|(id, _)| *id == held)?;
+    let after = &snapshots[at + 1..];
+    after.iter().all(|(_, op)| op == "append").then(|| after.iter().map(|(id, _)| *id).collect())
 }
 
 /// Writes `version` to the snapshot directory, if there is one. Outside the
@@ -179,11 +233,9 @@ async fn persist(inner: &Inner, ds: &Dataset, version: Arc<Version>) {
     if let Some(dir) = &inner.dir {
         let (dir, table) = (dir.clone(), ds.config.table.clone());
         let fresh_as_of = SystemTime::now();
-        let written = tokio::task::spawn_blocking(move || {
-            super::snapshot::write(&dir, &table, version.number, &version.schema, &version.slices, fresh_as_of)
-        })
-        .await
-        .unwrap_or_else(|e| Err(e.to_string()));
+        let written = tokio::task::spawn_blocking(move || super::snapshot::write(&dir, &table, &version, fresh_as_of))
+            .await
+            .unwrap_or_else(|e| Err(e.to_string()));
         if let Err(e) = written {
             // The version is served all the same; a restart reads more.
             tracing::warn!(table = %ds.config.table, error = %e, "cannot write the dataset's snapshot");
@@ -222,7 +274,7 @@ async fn load_snapshot(inner: &Inner, ds: &Dataset) {
         Some(column) => schema.index_of(column).ok().and_then(|index| max_time(&slices, index)),
         None => None,
     };
-    match install(inner, ds, schema, slices, watermark, inner.memory.reservation()) {
+    match install(inner, ds, schema, slices, watermark, snapshot.iceberg_snapshot, inner.memory.reservation()) {
         Ok(v) => {
             tracing::info!(%table, rows = v.rows, ms = started.elapsed().as_millis() as u64, "dataset loaded from its snapshot");
             ds.status.lock().expect("dataset status").fresh_as_of = Some(fresh_as_of);
@@ -249,14 +301,18 @@ struct Built {
     pulled: u64,
     /// The largest time, known from building (no pass over the version).
     watermark: Option<i64>,
+    /// The Iceberg snapshot read, for `snapshots` datasets.
+    iceberg_snapshot: Option<i64>,
     /// Memory held while building (read rows, sort copies); it becomes the
     /// version's.
     held: Reservation,
 }
 
-/// Every row, sorted by the time column in append mode.
-async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
-    let (read, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}", relation(ds))).await?;
+/// Every row, sorted by the time column in append mode; of Iceberg
+/// snapshot `snapshot` when given, so the version holds exactly it.
+async fn full(inner: &Inner, ds: &Dataset, snapshot: Option<i64>) -> Result<Built, String> {
+    let pin = snapshot.map(|id| format!(" FOR VERSION AS OF {id}")).unwrap_or_default();
+    let (read, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}{pin}", relation(ds))).await?;
     let pulled = rows(&batches);
     let schema = layout(&read);
     let (slices, watermark) = match &ds.config.time_column {
@@ -275,7 +331,55 @@ async fn full(inner: &Inner, ds: &Dataset) -> Result<Built, String> {
         }
         None => (coalesced(&read, &schema, batches)?, None),
     };
-    Ok(Built { slices, schema, pulled, watermark, held })
+    Ok(Built { slices, schema, pulled, watermark, iceberg_snapshot: snapshot, held })
+}
+
+/// The old version and the rows of the files `appended` snapshots added,
+/// read as of snapshot `latest`; `None` (read it all) when the schema
+/// changed or a new row lies before the watermark (it would belong
+/// inside the sorted slices, not after them).
+async fn snapshot_append(
+    inner: &Inner,
+    ds: &Dataset,
+    old: &Version,
+    appended: &[i64],
+    latest: i64,
+) -> Result<Option<Built>, String> {
+    let column = ds.config.time_column.as_deref().expect("append mode has a time column");
+    let index = old.schema.index_of(column).map_err(|e| e.to_string())?;
+    let ids: Vec<String> = appended.iter().map(i64::to_string).collect();
+    let sql = format!(
+        "SELECT * FROM {} FOR VERSION AS OF {latest} WHERE \"$path\" IN \
+         (SELECT data_file.file_path FROM {} WHERE status = 1 AND snapshot_id IN ({}))",
+        relation(ds),
+        metadata_table(&ds.config.table, "entries"),
+        ids.join(", ")
+    );
+    let (read, fresh, mut held) = pull(inner, ds, &sql).await?;
+    let schema = layout(&read);
+    if schema != old.schema {
+        return Ok(None);
+    }
+    let pulled = rows(&fresh);
+    let fresh = sorted(ds, fresh, index, &schema, &mut held)?;
+    let watermark = old.watermark.as_ref().map(|w| w.value);
+    let first = fresh.iter().filter_map(|s| s.stats.min[index].as_ref().and_then(time_value)).min();
+    let nulls = fresh.iter().any(|s| s.stats.nulls[index] > 0);
+    if nulls || matches!((first, watermark), (Some(f), Some(w)) if f < w) {
+        return Ok(None);
+    }
+    let ty = schema.field(index).data_type().clone();
+    let horizon = horizon(ds, &ty, max_time(&fresh, index).or(watermark))?;
+    let mut head = match &horizon {
+        Some(h) => within(&old.slices, index, h.value, i64::MAX)?,
+        None => old.slices.clone(),
+    };
+    if !ds.config.key.is_empty() {
+        head = without_keys(&schema, head, &fresh, &ds.config.key)?;
+    }
+    head.extend(fresh);
+    let watermark = max_time(&head, index);
+    Ok(Some(Built { slices: head, schema, pulled, watermark, iceberg_snapshot: Some(latest), held }))
 }
 
 /// The old version up to `watermark - overlap`, then what Trino has from
@@ -313,7 +417,7 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
     }
     head.extend(fresh);
     // Everything kept lies below the cutoff, so the re-read rows hold the largest time.
-    Ok(Some(Built { slices: head, schema, pulled, watermark: Some(max), held }))
+    Ok(Some(Built { slices: head, schema, pulled, watermark: Some(max), iceberg_snapshot: None, held }))
 }
 
 /// Runs `sql` on Trino as the service user and reads all of it, within the
@@ -351,6 +455,7 @@ fn install(
     schema: SchemaRef,
     slices: Vec<Slice>,
     watermark: Option<i64>,
+    iceberg_snapshot: Option<i64>,
     mut reservation: Reservation,
 ) -> Result<Arc<Version>, String> {
     let bytes = slices.iter().map(|s| held_bytes(std::slice::from_ref(&s.batch))).sum();
@@ -365,7 +470,8 @@ fn install(
     };
     let number = ds.versions.fetch_add(1, Ordering::SeqCst) + 1;
     let rows = slices.iter().map(|s| s.batch.num_rows() as u64).sum();
-    let version = Version { number, schema, slices, rows, bytes, watermark, _reservation: reservation };
+    let version =
+        Version { number, schema, slices, rows, bytes, watermark, iceberg_snapshot, _reservation: reservation };
     let table = ds.config.table.clone();
     metrics::gauge!("flightdeck_dataset_rows", "table" => table.clone()).set(rows as f64);
     metrics::gauge!("flightdeck_dataset_bytes", "table" => table.clone()).set(bytes as f64);

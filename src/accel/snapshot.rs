@@ -20,6 +20,7 @@ use arrow::ipc::writer::StreamWriter;
 use arrow::record_batch::RecordBatch;
 use twox_hash::XxHash3_128;
 
+use super::Version;
 use super::slice::{Slice, layout, stats_batch, with_stats};
 
 /// The manifest's layout version. 1: one IPC file without statistics.
@@ -36,6 +37,9 @@ struct Manifest {
     xxh3: String,
     /// When this version was written, Unix seconds: how current it was.
     fresh_as_of: u64,
+    /// The Iceberg snapshot the version holds, if the table is one.
+    #[serde(default)]
+    iceberg_snapshot: Option<i64>,
 }
 
 /// A version read back from disk.
@@ -45,6 +49,7 @@ pub(super) struct Snapshot {
     pub schema: SchemaRef,
     pub slices: Vec<Slice>,
     pub fresh_as_of: SystemTime,
+    pub iceberg_snapshot: Option<i64>,
 }
 
 /// The data file and manifest of `table` in `dir`; the name is the table's
@@ -97,14 +102,8 @@ fn io(what: &str, path: &Path) -> impl Fn(std::io::Error) -> String {
 
 /// Writes `table`'s version: data, then manifest, each aside then renamed.
 /// Blocking.
-pub(super) fn write(
-    dir: &Path,
-    table: &str,
-    version: u64,
-    schema: &SchemaRef,
-    slices: &[Slice],
-    fresh_as_of: SystemTime,
-) -> Result<(), String> {
+pub(super) fn write(dir: &Path, table: &str, version: &Version, fresh_as_of: SystemTime) -> Result<(), String> {
+    let (schema, slices) = (&version.schema, &version.slices);
     std::fs::create_dir_all(dir).map_err(io("cannot create", dir))?;
     let (data, manifest) = paths(dir, table);
     let tmp = data.with_extension("arrow.tmp");
@@ -127,10 +126,11 @@ pub(super) fn write(
     let m = Manifest {
         format: FORMAT,
         table: table.to_string(),
-        version,
+        version: version.number,
         rows: slices.iter().map(|s| s.batch.num_rows() as u64).sum(),
         xxh3,
         fresh_as_of: fresh_as_of.duration_since(SystemTime::UNIX_EPOCH).unwrap_or_default().as_secs(),
+        iceberg_snapshot: version.iceberg_snapshot,
     };
     let tmp = manifest.with_extension("json.tmp");
     let mut file = File::create(&tmp).map_err(io("cannot write", &tmp))?;
@@ -173,6 +173,7 @@ pub(super) fn read(dir: &Path, table: &str) -> Result<Option<Snapshot>, String> 
         schema,
         slices,
         fresh_as_of: SystemTime::UNIX_EPOCH + Duration::from_secs(m.fresh_as_of),
+        iceberg_snapshot: m.iceberg_snapshot,
     }))
 }
 
@@ -242,9 +243,12 @@ mod tests {
         let (schema, written) = slices((0..1000).collect());
         let at = SystemTime::UNIX_EPOCH + Duration::from_secs(1_700_000_000);
         assert!(read(dir.path(), "m.d.t").unwrap().is_none());
-        write(dir.path(), "m.d.t", 7, &schema, &written, at).unwrap();
+        let mut version = crate::accel::tests::version(written.clone(), schema);
+        let v = std::sync::Arc::get_mut(&mut version).unwrap();
+        (v.number, v.iceberg_snapshot) = (7, Some(-42));
+        write(dir.path(), "m.d.t", &version, at).unwrap();
         let s = read(dir.path(), "m.d.t").unwrap().unwrap();
-        assert_eq!((s.version, s.fresh_as_of, s.slices.len()), (7, at, 4));
+        assert_eq!((s.version, s.fresh_as_of, s.slices.len(), s.iceberg_snapshot), (7, at, 4, Some(-42)));
         for (got, want) in s.slices.iter().zip(&written) {
             assert_eq!(got.batch, want.batch);
             assert_eq!(got.stats, want.stats, "statistics read back, not computed again");
@@ -270,7 +274,8 @@ mod tests {
     fn an_empty_version_reads_back() {
         let dir = tempfile::tempdir().unwrap();
         let (schema, _) = slices(vec![]);
-        write(dir.path(), "m.d.t", 1, &schema, &[], SystemTime::UNIX_EPOCH).unwrap();
+        write(dir.path(), "m.d.t", &crate::accel::tests::version(vec![], Arc::clone(&schema)), SystemTime::UNIX_EPOCH)
+            .unwrap();
         let s = read(dir.path(), "m.d.t").unwrap().unwrap();
         assert!(s.slices.is_empty());
         assert_eq!(s.schema, schema);

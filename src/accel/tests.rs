@@ -2,7 +2,7 @@ use std::time::Duration;
 
 use arrow::datatypes::{DataType, TimeUnit};
 
-use super::refresh::{cutoff, next_wait};
+use super::refresh::{appended_since, cutoff, next_wait};
 
 #[test]
 fn cutoffs_are_exact_literals_in_the_columns_unit() {
@@ -74,7 +74,10 @@ fn a_stretch_copies_only_the_slices_at_its_edges() {
     assert_eq!(kept[2].stats.max[0], Some(datafusion::common::ScalarValue::Int64(Some(24))));
 }
 
-fn version(slices: Vec<super::Slice>, schema: arrow::datatypes::SchemaRef) -> std::sync::Arc<super::Version> {
+pub(super) fn version(
+    slices: Vec<super::Slice>,
+    schema: arrow::datatypes::SchemaRef,
+) -> std::sync::Arc<super::Version> {
     let budget = crate::memory::MemoryBudget::new(u64::MAX);
     let rows = slices.iter().map(|s| s.batch.num_rows() as u64).sum();
     std::sync::Arc::new(super::Version {
@@ -84,6 +87,7 @@ fn version(slices: Vec<super::Slice>, schema: arrow::datatypes::SchemaRef) -> st
         rows,
         bytes: 0,
         watermark: None,
+        iceberg_snapshot: None,
         _reservation: budget.reservation(),
     })
 }
@@ -233,7 +237,20 @@ fn sorted_slices_hold_their_own_strings_and_snapshot_at_their_size() {
     let bytes = super::refresh::held_bytes(&slices.iter().map(|s| s.batch.clone()).collect::<Vec<_>>());
     assert!(bytes >= nominal && bytes < nominal * 3 / 2, "{bytes} bytes held for {nominal} bytes of data");
     let dir = tempfile::tempdir().unwrap();
-    super::snapshot::write(dir.path(), "memory.default.t", 1, &schema, &slices, std::time::SystemTime::now()).unwrap();
+    super::snapshot::write(dir.path(), "memory.default.t", &version(slices, schema), std::time::SystemTime::now())
+        .unwrap();
     let written: u64 = std::fs::read_dir(dir.path()).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
     assert!(written < nominal * 3 / 2, "a snapshot of {written} bytes for {nominal} bytes of data");
+}
+
+#[test]
+fn only_snapshots_that_appended_after_the_one_held_are_read_alone() {
+    let list: Vec<(i64, String)> = [(1, "append"), (2, "append"), (3, "append"), (4, "overwrite"), (5, "append")]
+        .map(|(id, op)| (id, op.to_string()))
+        .into();
+    assert_eq!(appended_since(&list[..3], 1), Some(vec![2, 3]));
+    assert_eq!(appended_since(&list[..3], 3), Some(vec![]));
+    assert_eq!(appended_since(&list, 2), None, "an overwrite after the one held");
+    assert_eq!(appended_since(&list, 4), Some(vec![5]), "what came before the held one does not matter");
+    assert_eq!(appended_since(&list, 9), None, "the held snapshot expired");
 }

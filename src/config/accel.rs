@@ -108,6 +108,10 @@ pub struct DatasetArgs {
     /// `trino` (Trino decides per user) or `all` (any authenticated user).
     #[serde(default)]
     pub access: Option<String>,
+    /// How a refresh learns what changed: `watermark` (the time column, or
+    /// nothing in full mode) or `snapshots` (an Iceberg table's snapshots).
+    #[serde(default)]
+    pub changes: Option<String>,
 }
 
 /// The checked `[accel]` settings and datasets.
@@ -180,6 +184,17 @@ pub(super) fn dataset(d: DatasetArgs, problems: &mut Vec<String>) -> Option<Data
     if d.retention.is_some() && d.time_column.is_none() {
         problem("`retention` needs an append dataset's `time_column`".into());
     }
+    let snapshots = match d.changes.as_deref().unwrap_or("watermark") {
+        "watermark" => false,
+        "snapshots" => true,
+        other => {
+            problem(format!("changes `{other}`: expected watermark or snapshots"));
+            return None;
+        }
+    };
+    if snapshots && d.source.is_some() {
+        problem("`changes = \"snapshots\"` reads the table itself, not a `source`".into());
+    }
     let interval = d.interval.unwrap_or(Duration::from_secs(60));
     if interval < Duration::from_secs(1) {
         problem("`interval` must be at least 1s".into());
@@ -195,5 +210,6 @@ pub(super) fn dataset(d: DatasetArgs, problems: &mut Vec<String>) -> Option<Data
         max_bytes: d.max_bytes,
         access,
         retention: d.retention,
+        snapshots,
     })
 }

@@ -440,11 +440,20 @@ fn every_dataset_problem_is_reported() {
          [[datasets]]\ntable = \"m.d.t\"\nmode = \"append\"\n\n\
          [[datasets]]\ntable = \"m.d.u\"\nretention = \"400d\"\n\n\
          [[datasets]]\ntable = \"m.d.v\"\nmode = \"sideways\"\n\n\
-         [[datasets]]\ntable = \"m.d.w\"\n\n[[datasets]]\ntable = \"M.D.W\"\n",
+         [[datasets]]\ntable = \"m.d.w\"\n\n[[datasets]]\ntable = \"M.D.W\"\n\n\
+         [[datasets]]\ntable = \"m.d.x\"\nchanges = \"magic\"\n\n\
+         [[datasets]]\ntable = \"m.d.y\"\nchanges = \"snapshots\"\nsource = \"SELECT 1\"\n",
     );
     let problems = Config::resolve(&file.with(&[])).unwrap_err();
-    for expected in ["catalog.schema.table", "needs a `time_column`", "`retention` needs", "sideways", "declared twice"]
-    {
+    for expected in [
+        "catalog.schema.table",
+        "needs a `time_column`",
+        "`retention` needs",
+        "sideways",
+        "declared twice",
+        "changes `magic`",
+        "not a `source`",
+    ] {
         assert!(problems.iter().any(|p| p.contains(expected)), "{expected} missing from {problems:?}");
     }
 }

@@ -374,3 +374,69 @@ async fn only_users_trino_lets_read_the_whole_table_may_read_its_dataset() {
     assert!(datasets.may_read(&reader, "tpch.tiny.customer").await);
     assert_eq!(checks_by(&reader).await, 2);
 }
+
+#[tokio::test]
+async fn an_iceberg_dataset_reads_nothing_without_a_new_snapshot_and_only_the_files_appended() {
+    let trino = trino_direct();
+    let run = |sql: String| {
+        let trino = trino.clone();
+        async move { trino.execute(&session("test"), &sql).await.unwrap() }
+    };
+    let schema = marker("ice");
+    run(format!("CREATE SCHEMA iceberg.{schema}")).await;
+    let t = format!("iceberg.{schema}.events");
+    run(format!("CREATE TABLE {t} (ts timestamp(6), id bigint, v varchar)")).await;
+    let values = |rows: &[(&str, i64, &str)]| {
+        let v: Vec<String> = rows.iter().map(|(ts, id, v)| format!("(TIMESTAMP '{ts}', {id}, '{v}')")).collect();
+        format!("INSERT INTO {t} VALUES {}", v.join(", "))
+    };
+    run(values(&[("2024-01-01 10:00:00", 1, "a"), ("2024-01-01 11:00:00", 2, "b"), ("2024-01-01 11:00:00", 3, "c")]))
+        .await;
+    let ds = DatasetConfig { snapshots: true, ..dataset(&t, Mode::Append) };
+    let server = serve(vec![ds], &trino_url()).await;
+    let first = settled(&server, &t, 0).await;
+    assert_eq!((first["rows"].as_u64(), first["last_refresh_rows_pulled"].as_u64()), (Some(3), Some(3)), "{first}");
+    let ids = |server: &TestServer| {
+        let mut ids: Vec<i64> = rows(server, &t).into_iter().map(|(id, _)| id).collect();
+        ids.sort();
+        ids
+    };
+
+    // No new snapshot: the refresh reads nothing and keeps the version.
+    let at = first["last_refresh_at"].clone();
+    let (status, _) = admin(&server, reqwest::Method::POST, &format!("/admin/datasets/{t}/refresh")).await;
+    assert_eq!(status, 202);
+    let same = until(&server, &t, |s| s["last_refresh_at"] != at && s["state"] == "ready").await;
+    assert_eq!((same["version"].as_u64(), same["last_refresh_rows_pulled"].as_u64()), (Some(1), Some(0)), "{same}");
+
+    // Appended snapshots: only the files they added are read, even rows
+    // at the watermark's own time.
+    run(values(&[("2024-01-01 11:00:00", 4, "d")])).await;
+    run(values(&[("2024-01-01 12:00:00", 5, "e")])).await;
+    let appended = refresh(&server, &t).await;
+    assert_eq!(
+        (appended["rows"].as_u64(), appended["last_refresh_rows_pulled"].as_u64()),
+        (Some(5), Some(2)),
+        "{appended}"
+    );
+    assert_eq!(ids(&server), [1, 2, 3, 4, 5]);
+
+    // A row before the watermark cannot go after the sorted rows: read whole.
+    run(values(&[("2024-01-01 09:00:00", 0, "z")])).await;
+    let late = refresh(&server, &t).await;
+    assert_eq!((late["rows"].as_u64(), late["last_refresh_rows_pulled"].as_u64()), (Some(6), Some(6)), "{late}");
+    assert_eq!(ids(&server), [0, 1, 2, 3, 4, 5]);
+
+    // A delete is not an append: read whole.
+    run(format!("DELETE FROM {t} WHERE id = 3")).await;
+    let deleted = refresh(&server, &t).await;
+    assert_eq!(
+        (deleted["rows"].as_u64(), deleted["last_refresh_rows_pulled"].as_u64()),
+        (Some(5), Some(5)),
+        "{deleted}"
+    );
+    assert_eq!(ids(&server), [0, 1, 2, 4, 5]);
+    server.stop().await;
+    run(format!("DROP TABLE {t}")).await;
+    run(format!("DROP SCHEMA iceberg.{schema}")).await;
+}
