@@ -39,7 +39,7 @@ use prost::Message;
 use tonic::transport::Channel;
 
 use data::Scale;
-use report::{Report, RunResult};
+use report::{Report, RunResult, TemplateLatency};
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Mode {
@@ -249,7 +249,7 @@ async fn run(
     concurrency: usize,
     trino: &TrinoClient,
     fd: Option<&Flightdeck>,
-) -> (Vec<(Duration, String)>, usize) {
+) -> (Vec<(Duration, String, &'static str)>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
     let mut tasks = Vec::new();
@@ -268,9 +268,9 @@ async fn run(
                 };
                 let took = start.elapsed();
                 match result {
-                    Ok((_, route)) => lat.push((took, route)),
+                    Ok((_, route)) => lat.push((took, route, *name)),
                     Err(e) => {
-                        lat.push((took, String::new()));
+                        lat.push((took, String::new(), *name));
                         errors += 1;
                         eprintln!("\n{} {name}: {e}", mode.name());
                     }
@@ -381,8 +381,25 @@ async fn main() {
                 _ => (None, None, None),
             };
             lat.sort();
-            let local: Vec<Duration> = lat.iter().filter(|(_, r)| r == "local").map(|(d, _)| *d).collect();
-            let lat: Vec<Duration> = lat.into_iter().map(|(d, _)| d).collect();
+            let local: Vec<Duration> = lat.iter().filter(|(_, r, _)| r == "local").map(|(d, _, _)| *d).collect();
+            let mut names: Vec<&str> = lat.iter().filter(|(_, r, _)| r == "local").map(|(_, _, n)| *n).collect();
+            names.sort();
+            names.dedup();
+            let local_by_template = names
+                .into_iter()
+                .map(|name| {
+                    let l: Vec<Duration> =
+                        lat.iter().filter(|(_, r, n)| r == "local" && *n == name).map(|(d, _, _)| *d).collect();
+                    TemplateLatency {
+                        template: name.to_string(),
+                        queries: l.len(),
+                        p50_ms: pct(&l, 0.50),
+                        p95_ms: pct(&l, 0.95),
+                        max_ms: l.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+                    }
+                })
+                .collect();
+            let lat: Vec<Duration> = lat.into_iter().map(|(d, _, _)| d).collect();
             let r = RunResult {
                 local_queries: local.len(),
                 local_p50_ms: pct(&local, 0.50),
@@ -400,6 +417,7 @@ async fn main() {
                 flightdeck_peak_rss_mib: peak,
                 trino_queries: after_traffic.0 - before_traffic.0,
                 trino_bytes: after_traffic.1 - before_traffic.1,
+                local_by_template,
             };
             println!("{}", r.line());
             results.push(r);

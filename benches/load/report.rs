@@ -30,6 +30,17 @@ pub struct RunResult {
     pub local_queries: usize,
     pub local_p50_ms: f64,
     pub local_p95_ms: f64,
+    /// The local engine's latency per query template (its queries sorted).
+    pub local_by_template: Vec<TemplateLatency>,
+}
+
+#[derive(Debug, Clone, Serialize)]
+pub struct TemplateLatency {
+    pub template: String,
+    pub queries: usize,
+    pub p50_ms: f64,
+    pub p95_ms: f64,
+    pub max_ms: f64,
 }
 
 impl RunResult {
@@ -218,6 +229,21 @@ impl Report {
                 r.local_p50_ms,
                 r.local_p95_ms
             );
+        }
+        for r in self.results.iter().filter(|r| !r.local_by_template.is_empty()) {
+            let _ = write!(
+                s,
+                "\nLocal answers by template, {} at {} clients:\n\n\
+                 | template | queries | p50 ms | p95 ms | max ms |\n|---|---|---|---|---|\n",
+                r.mode, r.concurrency
+            );
+            for t in &r.local_by_template {
+                let _ = writeln!(
+                    s,
+                    "| {} | {} | {:.2} | {:.2} | {:.2} |",
+                    t.template, t.queries, t.p50_ms, t.p95_ms, t.max_ms
+                );
+            }
         }
         s
     }
