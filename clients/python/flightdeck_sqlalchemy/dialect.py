@@ -36,14 +36,22 @@ class FlightdeckDialect(TrinoDialect):
             db_kwargs["username"] = url.username
             db_kwargs["password"] = url.password or ""
         parts = [p for p in (url.database or "").split("/") if p]
-        conn_kwargs = {}
-        if parts:
-            conn_kwargs["adbc.connection.catalog"] = parts[0]
-        if len(parts) > 1:
-            conn_kwargs["adbc.connection.db_schema"] = parts[1]
         self._catalog = parts[0] if parts else None
         self._schema = parts[1] if len(parts) > 1 else None
+        # A catalog alone is one session option. Catalog and schema are set
+        # by one `USE` in `connect`: as two options, ADBC sends them in two
+        # calls and may send the next request before it has stored the
+        # first answer's cookie, and the session then lacks the catalog.
+        conn_kwargs = {"adbc.connection.catalog": self._catalog} if self._catalog and not self._schema else {}
         return [uri], {"db_kwargs": db_kwargs, "conn_kwargs": conn_kwargs, "autocommit": True}
+
+    def connect(self, *cargs, **cparams):
+        conn = super().connect(*cargs, **cparams)
+        if self._catalog and self._schema:
+            quote = lambda name: '"' + name.replace('"', '""') + '"'
+            with conn.cursor() as cur:
+                cur.execute(f"USE {quote(self._catalog)}.{quote(self._schema)}")
+        return conn
 
     # Reflection through Flight SQL metadata calls.
 
