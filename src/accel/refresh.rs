@@ -355,13 +355,9 @@ async fn snapshot_append(
         metadata_table(&ds.config.table, "entries"),
         ids.join(", ")
     );
-    let (read, fresh, mut held) = pull(inner, ds, &sql).await?;
-    let schema = layout(&read);
-    if schema != old.schema {
+    let Some((schema, fresh, pulled, held)) = pull_sorted(inner, ds, old, &sql, index).await? else {
         return Ok(None);
-    }
-    let pulled = rows(&fresh);
-    let fresh = sorted(ds, fresh, index, &schema, &mut held)?;
+    };
     let watermark = old.watermark.as_ref().map(|w| w.value);
     let first = fresh.iter().filter_map(|s| s.stats.min[index].as_ref().and_then(time_value)).min();
     let nulls = fresh.iter().any(|s| s.stats.nulls[index] > 0);
@@ -397,13 +393,9 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
         cutoff = h.clone();
     }
     let sql = format!("SELECT * FROM {} WHERE {} >= {}", relation(ds), crate::sql::quote_ident(column), cutoff.literal);
-    let (read, fresh, mut held) = pull(inner, ds, &sql).await?;
-    let schema = layout(&read);
-    if schema != old.schema {
+    let Some((schema, fresh, pulled, held)) = pull_sorted(inner, ds, old, &sql, index).await? else {
         return Ok(None);
-    }
-    let pulled = rows(&fresh);
-    let fresh = sorted(ds, fresh, index, &schema, &mut held)?;
+    };
     // Rows at the watermark that are gone now: deleted, or the time column
     // went backwards. An append cannot express that; a full read can.
     let max = match max_time(&fresh, index) {
@@ -418,6 +410,26 @@ async fn append(inner: &Inner, ds: &Dataset, old: &Version, watermark: &Watermar
     head.extend(fresh);
     // Everything kept lies below the cutoff, so the re-read rows hold the largest time.
     Ok(Some(Built { slices: head, schema, pulled, watermark: Some(max), iceberg_snapshot: None, held }))
+}
+
+/// The rows `sql` reads, sorted into slices by the time column at `index`,
+/// the number read and the memory held; `None` when their schema is no
+/// longer `old`'s.
+async fn pull_sorted(
+    inner: &Inner,
+    ds: &Dataset,
+    old: &Version,
+    sql: &str,
+    index: usize,
+) -> Result<Option<(SchemaRef, Vec<Slice>, u64, Reservation)>, String> {
+    let (read, fresh, mut held) = pull(inner, ds, sql).await?;
+    let schema = layout(&read);
+    if schema != old.schema {
+        return Ok(None);
+    }
+    let pulled = rows(&fresh);
+    let fresh = sorted(ds, fresh, index, &schema, &mut held)?;
+    Ok(Some((schema, fresh, pulled, held)))
 }
 
 /// Runs `sql` on Trino as the service user and reads all of it, within the
