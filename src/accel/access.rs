@@ -45,7 +45,7 @@ impl AccessCheck {
     /// Trino's answer: `Ok(false)` when it refused or restricts the user,
     /// `Err` when it could not be asked.
     async fn ask(&self, user: &str, table: &str) -> Result<bool, Error> {
-        let name = table.split('.').map(crate::sql::quote_ident).collect::<Vec<_>>().join(".");
+        let name = crate::sql::quote_name(table.split('.'));
         let session = Session { user: user.to_string(), ..Default::default() };
         // Planned, access-checked and answered without reading a row.
         let run = async {

@@ -215,7 +215,7 @@ async fn snapshots(inner: &Inner, ds: &Dataset) -> Result<Vec<(i64, String)>, St
 fn metadata_table(table: &str, kind: &str) -> String {
     let parts: Vec<&str> = table.split('.').collect();
     let name = format!("{}${kind}", parts[2]);
-    [parts[0], parts[1], &name].map(crate::sql::quote_ident).join(".")
+    crate::sql::quote_name([parts[0], parts[1], &name])
 }
 
 /// The snapshots after `held`, when every one of them only appended files;
@@ -289,7 +289,7 @@ async fn load_snapshot(inner: &Inner, ds: &Dataset) {
 fn relation(ds: &Dataset) -> String {
     match &ds.config.source {
         Some(sql) => format!("({sql})"),
-        None => ds.config.table.split('.').map(crate::sql::quote_ident).collect::<Vec<_>>().join("."),
+        None => crate::sql::quote_name(ds.config.table.split('.')),
     }
 }
 

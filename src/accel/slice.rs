@@ -38,7 +38,7 @@ pub struct BatchStats {
 }
 
 impl BatchStats {
-    pub(super) fn of(batch: &RecordBatch) -> Self {
+    fn of(batch: &RecordBatch) -> Self {
         let known = |s: datafusion::common::Result<ScalarValue>| s.ok().filter(|s| !s.is_null());
         BatchStats {
             min: batch.columns().iter().map(|c| known(min_batch(c))).collect(),

@@ -420,6 +420,11 @@ pub fn quote_ident(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
+/// A qualified name with every part quoted: `"c"."s"."t"`.
+pub fn quote_name<'a>(parts: impl IntoIterator<Item = &'a str>) -> String {
+    parts.into_iter().map(quote_ident).collect::<Vec<_>>().join(".")
+}
+
 fn first_word<'a>(sql: &'a str, tokens: &[Token]) -> Option<&'a str> {
     tokens
         .iter()
