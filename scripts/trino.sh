@@ -140,10 +140,23 @@ PROPS
 
 info() { curl -fsS --max-time 2 "http://127.0.0.1:$PORT/v1/info" 2>/dev/null; }
 started() { local i; i=$(info) || return 1; [[ "$i" == *'"starting":false'* ]]; }
+# The coordinator says it has started a moment before its worker has
+# registered; until then queries fail with NO_NODES_AVAILABLE. Ready means
+# a query runs.
+query_runs() {
+  local out uri
+  out=$(curl -fsS --max-time 10 -X POST -H 'X-Trino-User: trino-sh' \
+    --data 'SELECT count(*) FROM tpch.tiny.region' "http://127.0.0.1:$PORT/v1/statement") || return 1
+  while uri=$(printf '%s' "$out" | grep -o '"nextUri":"[^"]*"' | head -1 | cut -d'"' -f4) && [[ -n "$uri" ]]; do
+    out=$(curl -fsS --max-time 10 "$uri") || return 1
+  done
+  [[ "$out" != *'"error"'* ]]
+}
+ready() { started && query_runs; }
 running() { [[ -f "$PIDFILE" ]] && kill -0 "$(cat "$PIDFILE")" 2>/dev/null; }
 
 start() {
-  if started; then log "Trino is already up on 127.0.0.1:$PORT (logs: $LOG)"; return; fi
+  if ready; then log "Trino is already up on 127.0.0.1:$PORT (logs: $LOG)"; return; fi
   fetch
   if ! running; then
     write_config
@@ -161,7 +174,7 @@ start() {
   fi
   local i
   for i in $(seq 1 240); do
-    if started; then log "Trino is up on http://127.0.0.1:$PORT (logs: $LOG)"; return; fi
+    if ready; then log "Trino is up on http://127.0.0.1:$PORT (logs: $LOG)"; return; fi
     if ! running; then
       log "Trino exited during start; last log lines:"; tail -n 40 "$LOG" >&2; exit 1
     fi
