@@ -10,7 +10,7 @@ use flightdeck::trino::{Session, TrinoClient};
 pub enum Scale {
     /// tpch tiny and 20 nodes x 60 days: seconds to build, for CI.
     Smoke,
-    /// tpch sf1 and 200 nodes x 3 years (5 256 000 rows).
+    /// tpch sf1 and 200 nodes x 1 250 days (6 000 000 rows).
     Full,
 }
 
@@ -42,7 +42,7 @@ impl Scale {
     pub fn days(self) -> u32 {
         match self {
             Scale::Smoke => 60,
-            Scale::Full => 1095,
+            Scale::Full => 1250,
         }
     }
 }

@@ -49,6 +49,8 @@ enum Mode {
     Local,
 }
 
+const ALL_MODES: [Mode; 4] = [Mode::Trino, Mode::Passthrough, Mode::Cache, Mode::Local];
+
 impl Mode {
     fn name(self) -> &'static str {
         match self {
@@ -69,6 +71,11 @@ struct Options {
     smoke: bool,
     /// Run the dashboard mode instead of the query-list modes.
     dashboard: bool,
+    workload: workload::Workload,
+    /// Templates left out of the workload.
+    skip: Vec<String>,
+    /// The query-list modes to run.
+    modes: Vec<Mode>,
 }
 
 fn options() -> Options {
@@ -77,6 +84,7 @@ fn options() -> Options {
     if args.iter().any(|a| a == "--help") {
         println!(
             "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs  --dashboard\n\
+             \x20        --workload all|energy|tpch  --skip template,...  --modes trino,passthrough,cache,local\n\
              (without --bench: a smoke run with ratio checks)"
         );
         std::process::exit(0);
@@ -98,6 +106,20 @@ fn options() -> Options {
         seed: value("--seed").and_then(|n| n.parse().ok()).unwrap_or(42),
         write_docs: args.iter().any(|a| a == "--write-docs"),
         dashboard: args.iter().any(|a| a == "--dashboard"),
+        workload: value("--workload").map_or(workload::Workload::All, |w| {
+            workload::Workload::parse(&w).unwrap_or_else(|| panic!("unknown workload {w}"))
+        }),
+        skip: value("--skip").map_or_else(Vec::new, |s| s.split(',').map(|t| t.trim().to_string()).collect()),
+        modes: value("--modes").map_or_else(
+            || ALL_MODES.to_vec(),
+            |m| {
+                m.split(',')
+                    .map(|m| {
+                        *ALL_MODES.iter().find(|x| x.name() == m.trim()).unwrap_or_else(|| panic!("unknown mode {m}"))
+                    })
+                    .collect()
+            },
+        ),
         smoke,
     }
 }
@@ -333,30 +355,44 @@ async fn main() {
     data::ensure(&trino, opts.scale).await;
     eprintln!("data ready in {:.1}s", started.elapsed().as_secs_f64());
 
-    let queries = Arc::new(workload::queries(opts.scale, opts.queries, opts.seed));
+    let queries = Arc::new(workload::queries(opts.scale, opts.workload, &opts.skip, opts.queries, opts.seed));
     if opts.dashboard {
         return run_dashboards(&opts, &trino, &trino_url).await;
     }
-    let passthrough = Flightdeck::start(&trino_url, false, &[]).await;
-    let cached = Flightdeck::start(&trino_url, true, &[]).await;
-    let tables = datasets(opts.scale, "1h");
-    let accelerated = Flightdeck::start(&trino_url, false, &tables).await;
+    let wants = |m: Mode| opts.modes.contains(&m);
+    let passthrough = match wants(Mode::Passthrough) || opts.smoke {
+        true => Some(Flightdeck::start(&trino_url, false, &[]).await),
+        false => None,
+    };
+    let cached = match wants(Mode::Cache) {
+        true => Some(Flightdeck::start(&trino_url, true, &[]).await),
+        false => None,
+    };
+    let accelerated = match wants(Mode::Local) {
+        true => {
+            let tables = datasets(opts.scale, opts.workload, "1h");
+            Some(Flightdeck::start(&trino_url, false, &tables).await)
+        }
+        false => None,
+    };
     // Warm Trino's JIT and plans on a handful of queries first.
     for (_, sql) in queries.iter().take(10) {
         via_trino(&trino, sql).await.expect("warm-up query");
     }
-    // Warm the cache with every query once.
-    let warm = run(Mode::Cache, &queries, 4, &trino, Some(&cached)).await;
-    assert_eq!(warm.1, 0, "warming the cache failed");
+    if let Some(cached) = &cached {
+        // Warm the cache with every query once.
+        let warm = run(Mode::Cache, &queries, 4, &trino, Some(cached)).await;
+        assert_eq!(warm.1, 0, "warming the cache failed");
+    }
 
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
-        for mode in [Mode::Trino, Mode::Passthrough, Mode::Cache, Mode::Local] {
+        for &mode in &opts.modes {
             let fd = match mode {
                 Mode::Trino => None,
-                Mode::Passthrough => Some(&passthrough),
-                Mode::Cache => Some(&cached),
-                Mode::Local => Some(&accelerated),
+                Mode::Passthrough => passthrough.as_ref(),
+                Mode::Cache => cached.as_ref(),
+                Mode::Local => accelerated.as_ref(),
             };
             let before_cpu = fd.map(Flightdeck::usage);
             let before_traffic = match fd {
@@ -423,11 +459,12 @@ async fn main() {
             results.push(r);
         }
     }
-    let report = Report::new(opts.scale, opts.seed, workload::template_count(), results);
+    let report = Report::new(opts.scale, opts.seed, opts.workload, opts.skip.len(), results);
     report.write(opts.write_docs);
 
     if opts.smoke {
-        smoke_checks(&report, &queries, &trino, &passthrough).await;
+        let passthrough = passthrough.as_ref().expect("a smoke run starts the pass-through Flightdeck");
+        smoke_checks(&report, &queries, &trino, passthrough).await;
     }
 }
 
@@ -437,10 +474,11 @@ const ADMIN_TOKEN: &str = "bench-admin-token-0123456789";
 /// as a time series (append on `ts`, refreshed every `energy_interval`,
 /// held in time order so time ranges skip what they do not cover), tpch as
 /// full copies.
-fn datasets(scale: Scale, energy_interval: &str) -> Vec<String> {
+fn datasets(scale: Scale, workload: workload::Workload, energy_interval: &str) -> Vec<String> {
     let energy = format!("{}.prices", scale.energy());
     data::tables(scale)
         .into_iter()
+        .filter(|t| workload.reads(scale, t))
         .map(|t| match t == energy {
             true => format!(
                 "table = \"{t}\"\nmode = \"append\"\ntime_column = \"ts\"\noverlap = \"0s\"\ninterval = \"{energy_interval}\""
@@ -454,7 +492,7 @@ fn datasets(scale: Scale, energy_interval: &str) -> Vec<String> {
 /// concurrency, side by side.
 async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
     let opens = Arc::new(dashboard::opens(opts.scale, opts.queries, opts.seed));
-    let fd = Flightdeck::start(trino_url, true, &datasets(opts.scale, "2s")).await;
+    let fd = Flightdeck::start(trino_url, true, &datasets(opts.scale, workload::Workload::All, "2s")).await;
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
         for target in ["trino", "flightdeck"] {
@@ -558,7 +596,7 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
             results.push(r);
         }
     }
-    let report = Report::new(opts.scale, opts.seed, workload::template_count(), Vec::new());
+    let report = Report::new(opts.scale, opts.seed, opts.workload, opts.skip.len(), Vec::new());
     let md = dashboard::markdown(opts.scale, opts.seed, opens.len(), &results, &report.commit, &report.date);
     println!("{md}");
     if opts.write_docs {

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Serialize;
 
 use crate::data::Scale;
+use crate::workload::{self, Workload};
 
 /// One mode at one concurrency.
 #[derive(Debug, Clone, Serialize)]
@@ -74,8 +75,18 @@ pub struct Report {
     pub commit: String,
     pub scale: String,
     pub seed: u64,
+    /// Which templates ran (`all`, `energy`, `tpch`).
+    pub workload: String,
     pub templates: usize,
+    /// The command line that produced it.
+    pub command: String,
     pub results: Vec<RunResult>,
+}
+
+/// This run's command line, as typed to cargo.
+pub fn command() -> String {
+    let args: Vec<String> = std::env::args().skip(1).filter(|a| a != "--bench").collect();
+    if args.is_empty() { "scripts/bench.sh".into() } else { format!("cargo bench --bench load -- {}", args.join(" ")) }
 }
 
 fn git_commit() -> String {
@@ -104,13 +115,16 @@ const COLORS: &[(&str, &str)] =
     &[("trino", "#d62728"), ("passthrough", "#1f77b4"), ("cache", "#2ca02c"), ("local", "#9467bd")];
 
 impl Report {
-    pub fn new(scale: Scale, seed: u64, templates: usize, results: Vec<RunResult>) -> Self {
+    /// `skipped`: how many of the workload's templates were left out.
+    pub fn new(scale: Scale, seed: u64, workload: Workload, skipped: usize, results: Vec<RunResult>) -> Self {
         Report {
             date: today(),
             commit: git_commit(),
             scale: format!("{scale:?}").to_lowercase(),
             seed,
-            templates,
+            workload: workload.name().into(),
+            templates: workload::template_count(workload) - skipped,
+            command: command(),
             results,
         }
     }
@@ -193,7 +207,7 @@ impl Report {
 
     pub fn markdown(&self) -> String {
         let mut s = format!(
-            "\n## Dashboard workload, {} scale ({})\n\n    scripts/bench.sh\n\n\
+            "\n## Dashboard workload, {} scale, {} templates ({})\n\n    {}\n\n\
              {} queries per run drawn from {} templates (seed {}), the same queries for every mode; \
              `cache` ran after every query was warmed into the cache once. Commit `{}`.\n\n\
              ![latency](bench/load-latency.svg)\n\n\
@@ -202,7 +216,9 @@ impl Report {
              | mode | clients | p50 ms | p95 ms | p99 ms | queries/s | errors | Flightdeck CPU s | Flightdeck RSS MiB (peak) | queries to Trino | MiB from Trino | answered locally | local p50 ms | local p95 ms |\n\
              |---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n",
             self.scale,
+            self.workload,
             self.date,
+            self.command,
             self.results.first().map_or(0, |r| r.queries),
             self.templates,
             self.seed,

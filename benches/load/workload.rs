@@ -47,7 +47,10 @@ impl Params<'_> {
 
 type Template = fn(&mut Params, &str, &str) -> String;
 
+const ENERGY_TEMPLATES: usize = 15;
+
 /// The templates: (name, builder taking params, energy table, tpch schema).
+/// The first [`ENERGY_TEMPLATES`] read the energy series, the rest tpch.
 const TEMPLATES: &[(&str, Template)] = &[
     ("price_by_bucket", |p, e, _| {
         let ((a, b), m, k) = (p.range(), p.pick(MARKETS), p.pick(BUCKETS));
@@ -137,6 +140,7 @@ const TEMPLATES: &[(&str, Template)] = &[
             "SELECT date_trunc('{k}', ts) AS t, min(price) AS lo, max(price) AS hi FROM {e} WHERE fuel_type = '{f}' AND ts >= {a} AND ts < {b} GROUP BY 1 ORDER BY 1"
         )
     }),
+    // tpch from here on.
     ("revenue_by_year", |p, _, t| {
         let r = p.pick(REGIONS);
         format!(
@@ -181,21 +185,80 @@ const TEMPLATES: &[(&str, Template)] = &[
     }),
 ];
 
-/// `n` queries drawn with `seed`: (template name, SQL).
-pub fn queries(scale: Scale, n: usize, seed: u64) -> Vec<(&'static str, String)> {
+/// Which tables a run's queries read.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Workload {
+    /// Every template.
+    All,
+    /// The templates on the energy series only.
+    Energy,
+    /// The templates on tpch only.
+    Tpch,
+}
+
+impl Workload {
+    pub fn parse(s: &str) -> Option<Workload> {
+        match s {
+            "all" => Some(Workload::All),
+            "energy" => Some(Workload::Energy),
+            "tpch" => Some(Workload::Tpch),
+            _ => None,
+        }
+    }
+
+    pub fn name(self) -> &'static str {
+        match self {
+            Workload::All => "all",
+            Workload::Energy => "energy",
+            Workload::Tpch => "tpch",
+        }
+    }
+
+    /// Whether the run reads the table `table` of `scale`.
+    pub fn reads(self, scale: Scale, table: &str) -> bool {
+        let energy = table == format!("{}.prices", scale.energy());
+        match self {
+            Workload::All => true,
+            Workload::Energy => energy,
+            Workload::Tpch => !energy,
+        }
+    }
+
+    fn templates(self) -> Vec<(&'static str, Template)> {
+        TEMPLATES
+            .iter()
+            .enumerate()
+            .filter(|(i, _)| match self {
+                Workload::All => true,
+                Workload::Energy => *i < ENERGY_TEMPLATES,
+                Workload::Tpch => *i >= ENERGY_TEMPLATES,
+            })
+            .map(|(_, t)| *t)
+            .collect()
+    }
+}
+
+/// `n` queries of `workload` drawn with `seed`, leaving out the templates
+/// named in `skip`: (template name, SQL).
+pub fn queries(scale: Scale, workload: Workload, skip: &[String], n: usize, seed: u64) -> Vec<(&'static str, String)> {
     let mut rng = StdRng::seed_from_u64(seed);
     let energy = format!("{}.prices", scale.energy());
+    let mut templates = workload.templates();
+    for name in skip {
+        assert!(templates.iter().any(|(t, _)| t == name), "no template {name} in the {} workload", workload.name());
+    }
+    templates.retain(|(name, _)| !skip.iter().any(|s| s == name));
     (0..n)
         .map(|_| {
-            let (name, build) = TEMPLATES[rng.random_range(0..TEMPLATES.len())];
+            let (name, build) = templates[rng.random_range(0..templates.len())];
             let mut p = Params { rng: &mut rng, scale };
             (name, build(&mut p, &energy, scale.tpch()))
         })
         .collect()
 }
 
-pub fn template_count() -> usize {
-    TEMPLATES.len()
+pub fn template_count(workload: Workload) -> usize {
+    workload.templates().len()
 }
 
 /// The charts `names` of one dashboard, with the literals of filter state

@@ -603,7 +603,7 @@ fn times(a: &ArrayRef) -> Result<Int64Array, String> {
 }
 
 /// The time column's value of a statistic, in the column's unit.
-fn time_value(s: &ScalarValue) -> Option<i64> {
+pub(super) fn time_value(s: &ScalarValue) -> Option<i64> {
     match s {
         ScalarValue::TimestampSecond(v, _)
         | ScalarValue::TimestampMillisecond(v, _)

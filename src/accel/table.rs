@@ -10,14 +10,15 @@
 use std::sync::Arc;
 
 use arrow::compute::SortOptions;
-use arrow::datatypes::SchemaRef;
+use arrow::datatypes::{DataType, SchemaRef};
+use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
 use datafusion::common::{DFSchema, Result};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source::DataSourceExec;
-use datafusion::logical_expr::utils::conjunction;
+use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
@@ -25,6 +26,7 @@ use datafusion::physical_plan::ExecutionPlan;
 use datafusion::physical_plan::expressions::col;
 
 use super::Version;
+use super::refresh::time_value;
 use super::slice::{Slice, Statistics};
 
 /// A dataset version, scanned by DataFusion.
@@ -69,8 +71,19 @@ impl TableProvider for DatasetTable {
     }
 
     fn supports_filters_pushdown(&self, filters: &[&Expr]) -> Result<Vec<TableProviderFilterPushDown>> {
-        // Used to skip slices; each filter still runs on the rows read.
-        Ok(vec![TableProviderFilterPushDown::Inexact; filters.len()])
+        // A bound on the time column is met exactly by trimming the slices
+        // ([`trimmed`]); every other filter skips slices by their
+        // statistics and still runs on the rows read.
+        let time = self.sorted_by.as_ref().and_then(|c| Some((c, self.version.schema.field_with_name(c).ok()?)));
+        Ok(filters
+            .iter()
+            .map(|f| match time {
+                Some((column, field)) if bound(f, column, field.data_type()).is_some() => {
+                    TableProviderFilterPushDown::Exact
+                }
+                _ => TableProviderFilterPushDown::Inexact,
+            })
+            .collect())
     }
 
     async fn scan(
@@ -81,12 +94,29 @@ impl TableProvider for DatasetTable {
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
         let slices = self.candidates(state, filters)?;
+        let schema = Arc::clone(&self.version.schema);
+        // The rows of each slice inside the time range the filters allow:
+        // dashboards filter on time, and a range rarely covers whole slices.
+        // This is what meets the filters pushed down as exact.
+        let range = match &self.sorted_by {
+            Some(column) => {
+                let index = schema.index_of(column)?;
+                time_range(filters, column, schema.field(index).data_type()).map(|r| (index, r))
+            }
+            None => None,
+        };
+        let batches: Vec<RecordBatch> = slices
+            .iter()
+            .filter_map(|s| match range {
+                Some((index, range)) => trimmed(&s.batch, index, range),
+                None => Some(s.batch.clone()),
+            })
+            .collect();
         // Contiguous runs, one per partition, so each stays sorted.
         let partitions = state.config().target_partitions().max(1);
-        let per = slices.len().div_ceil(partitions).max(1);
-        let runs: Vec<Vec<_>> = slices.chunks(per).map(|run| run.iter().map(|s| s.batch.clone()).collect()).collect();
+        let per = batches.len().div_ceil(partitions).max(1);
+        let runs: Vec<Vec<_>> = batches.chunks(per).map(<[RecordBatch]>::to_vec).collect();
         let runs = if runs.is_empty() { vec![Vec::new()] } else { runs };
-        let schema = Arc::clone(&self.version.schema);
         let mut source =
             MemorySourceConfig::try_new(&runs, Arc::clone(&schema), projection.cloned())?.with_limit(limit);
         if let Some(column) = &self.sorted_by {
@@ -94,10 +124,89 @@ impl TableProvider for DatasetTable {
             // `NULLS LAST` order, the one Trino's ascending sorts ask for
             // (DataFusion keeps one of two such orderings).
             let index = schema.index_of(column)?;
-            let nulls_first = self.version.slices.iter().any(|s| s.stats.nulls[index] > 0);
+            // A time range leaves no null times.
+            let nulls_first = range.is_none() && self.version.slices.iter().any(|s| s.stats.nulls[index] > 0);
             let order = PhysicalSortExpr::new(col(column, &schema)?, SortOptions { descending: false, nulls_first });
             source = source.try_with_sort_information(LexOrdering::new([order]).into_iter().collect())?;
         }
         Ok(DataSourceExec::from_data_source(source))
     }
+}
+
+/// The times, first and last included, that rows passing `filters` can
+/// have in the column `column` of type `ty`, in its unit: the
+/// intersection of the filters that are [`bound`]s. `None` when none is.
+/// Empty when `first > last`.
+pub(super) fn time_range(filters: &[Expr], column: &str, ty: &DataType) -> Option<(i128, i128)> {
+    filters
+        .iter()
+        .flat_map(split_conjunction)
+        .filter_map(|e| bound(e, column, ty))
+        .reduce(|(a, b), (c, d)| (a.max(c), b.min(d)))
+}
+
+/// The times, first and last included, that `e` lets through when it
+/// compares the column `column` of type `ty` with literals of that type (or
+/// that convert to it exactly) and nothing else; `None` when it does not.
+/// Exactly the rows with a time in the range pass `e`: a null time passes
+/// no comparison.
+pub(super) fn bound(e: &Expr, column: &str, ty: &DataType) -> Option<(i128, i128)> {
+    use datafusion::logical_expr::{Between, BinaryExpr, Operator};
+
+    let value = |e: &Expr| -> Option<i128> {
+        let Expr::Literal(v, _) = e else { return None };
+        let cast = v.cast_to(ty).ok()?;
+        // Only a literal the column's type holds exactly: `>= 1.5 ms` on a
+        // column of milliseconds must not become `>= 1 ms`.
+        if cast.cast_to(&v.data_type()).ok()? != *v {
+            return None;
+        }
+        time_value(&cast).map(i128::from)
+    };
+    let is_column = |e: &Expr| matches!(e, Expr::Column(c) if c.name == column);
+    let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
+    match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            let (op, v) = match (is_column(left), is_column(right)) {
+                (true, false) => (*op, value(right)?),
+                (false, true) => (op.swap()?, value(left)?),
+                _ => return None,
+            };
+            match op {
+                Operator::GtEq => Some((v, max)),
+                Operator::Gt => Some((v + 1, max)),
+                Operator::Lt => Some((min, v - 1)),
+                Operator::LtEq => Some((min, v)),
+                Operator::Eq => Some((v, v)),
+                _ => None,
+            }
+        }
+        Expr::Between(Between { expr, negated: false, low, high }) if is_column(expr) => {
+            Some((value(low)?, value(high)?))
+        }
+        _ => None,
+    }
+}
+
+/// The rows of `batch`, sorted by its column `index` with nulls first (as
+/// a dataset's time column is held), whose time lies in `first..=last`, as
+/// a slice of it (no copy); `None` when there are none.
+pub(super) fn trimmed(batch: &RecordBatch, index: usize, (first, last): (i128, i128)) -> Option<RecordBatch> {
+    fn span<T: Copy + Into<i128>>(values: &[T], nulls: usize, first: i128, last: i128) -> (usize, usize) {
+        let values = &values[nulls..];
+        (
+            nulls + values.partition_point(|v| (*v).into() < first),
+            nulls + values.partition_point(|v| (*v).into() <= last),
+        )
+    }
+    let data = batch.column(index).to_data();
+    let nulls = data.null_count();
+    let (start, end) = match data.data_type() {
+        DataType::Timestamp(..) | DataType::Int64 => span(data.buffer::<i64>(0), nulls, first, last),
+        DataType::Date32 | DataType::Int32 => span(data.buffer::<i32>(0), nulls, first, last),
+        DataType::Int16 => span(data.buffer::<i16>(0), nulls, first, last),
+        DataType::Int8 => span(data.buffer::<i8>(0), nulls, first, last),
+        _ => return Some(batch.clone()),
+    };
+    (end > start).then(|| batch.slice(start, end - start))
 }

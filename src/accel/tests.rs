@@ -116,10 +116,109 @@ async fn a_scan_skips_the_slices_its_filters_rule_out_and_reads_one_version() {
     let out = arrow::util::pretty::pretty_format_batches(&df.collect().await.unwrap()).unwrap().to_string();
     let cells: Vec<&str> = out.lines().nth(3).unwrap().split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
     assert_eq!(cells, ["60", "150", "209"], "{out}");
+    // The rows read are those of the range, not whole slices.
+    let df = ctx.sql("EXPLAIN ANALYZE SELECT count(*) FROM d WHERE t >= 150 AND t < 210").await.unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&df.collect().await.unwrap()).unwrap().to_string();
+    assert!(!plan.contains("FilterExec"), "the range is met by the scan alone: {plan}");
+    let df =
+        ctx.sql("SELECT count(*), min(t), max(t) FROM d WHERE t > 150 AND t <= 210 AND s <> 'v0200'").await.unwrap();
+    let out = arrow::util::pretty::pretty_format_batches(&df.collect().await.unwrap()).unwrap().to_string();
+    let cells: Vec<&str> = out.lines().nth(3).unwrap().split('|').map(str::trim).filter(|c| !c.is_empty()).collect();
+    assert_eq!(cells, ["59", "151", "210"], "{out}");
+    let df =
+        ctx.sql("EXPLAIN ANALYZE SELECT count(*) FROM d WHERE t > 150 AND t <= 210 AND s <> 'v0200'").await.unwrap();
+    let plan = arrow::util::pretty::pretty_format_batches(&df.collect().await.unwrap()).unwrap().to_string();
+    assert!(plan.contains("(59/60)"), "other filters run on the 60 rows of the range only: {plan}");
     // Sorted by the time column: no sort is planned for ORDER BY t.
     let df = ctx.sql("EXPLAIN SELECT t FROM d ORDER BY t").await.unwrap();
     let plan = arrow::util::pretty::pretty_format_batches(&df.collect().await.unwrap()).unwrap().to_string();
     assert!(!plan.contains("SortExec"), "{plan}");
+}
+
+#[test]
+fn a_time_range_comes_from_comparisons_with_literals_the_column_holds_exactly() {
+    use arrow::datatypes::TimeUnit::{Microsecond, Millisecond, Second};
+    use datafusion::common::ScalarValue;
+    use datafusion::prelude::{col, lit};
+
+    use super::table::{bound, time_range};
+
+    let ms = DataType::Timestamp(Millisecond, None);
+    let ts = |unit, v: i64| match unit {
+        Second => lit(ScalarValue::TimestampSecond(Some(v), None)),
+        Millisecond => lit(ScalarValue::TimestampMillisecond(Some(v), None)),
+        _ => lit(ScalarValue::TimestampMicrosecond(Some(v), None)),
+    };
+    let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
+    // Seconds convert to milliseconds exactly; both sides and both
+    // spellings of a comparison count, and the tightest bound wins.
+    let filters = [
+        col("ts").gt_eq(ts(Second, 10)),
+        ts(Millisecond, 20_000).gt(col("ts")),
+        col("ts").gt(ts(Millisecond, 12_000)).and(col("price").gt(lit(1.0))),
+    ];
+    assert_eq!(time_range(&filters, "ts", &ms), Some((12_001, 19_999)));
+    assert_eq!(bound(&col("ts").lt_eq(ts(Millisecond, 5)), "ts", &ms), Some((min, 5)));
+    assert_eq!(bound(&col("ts").eq(ts(Second, 1)), "ts", &ms), Some((1_000, 1_000)));
+    assert_eq!(bound(&col("ts").between(ts(Second, 1), ts(Second, 2)), "ts", &ms), Some((1_000, 2_000)));
+    // At the ends of the range, nothing wraps: these let no row through.
+    assert_eq!(bound(&col("ts").gt(ts(Millisecond, i64::MAX)), "ts", &ms), Some((max + 1, max)));
+    assert_eq!(bound(&col("ts").lt(ts(Millisecond, i64::MIN)), "ts", &ms), Some((min, min - 1)));
+    // 1.5 ms has no millisecond of its own: no bound from it.
+    assert_eq!(bound(&col("ts").gt_eq(ts(Microsecond, 1_500)), "ts", &ms), None);
+    assert_eq!(bound(&col("ts").gt_eq(ts(Microsecond, 2_000)), "ts", &ms), Some((2, max)));
+    // Not bounds: another column, AND or OR, NOT BETWEEN, inequality.
+    let none = [
+        col("other").gt(ts(Millisecond, 1)),
+        col("ts").gt(ts(Millisecond, 1)).and(col("ts").lt(ts(Millisecond, 5))),
+        col("ts").gt(ts(Millisecond, 1)).or(col("ts").lt(ts(Millisecond, 0))),
+        col("ts").not_between(ts(Millisecond, 1), ts(Millisecond, 2)),
+        col("ts").not_eq(ts(Millisecond, 1)),
+    ];
+    for e in &none {
+        assert_eq!(bound(e, "ts", &ms), None, "{e}");
+    }
+    // Though a conjunction of bounds still bounds the scan.
+    assert_eq!(time_range(&none[1..2], "ts", &ms), Some((2, 4)));
+    assert_eq!(time_range(&[none[0].clone(), none[2].clone()], "ts", &ms), None);
+    // Dates and integers are time columns too.
+    let date = lit(ScalarValue::Date32(Some(19_000)));
+    assert_eq!(bound(&col("d").lt(date), "d", &DataType::Date32), Some((min, 18_999)));
+    assert_eq!(bound(&col("n").gt_eq(lit(7i64)), "n", &DataType::Int64), Some((7, max)));
+}
+
+#[test]
+fn a_slice_is_trimmed_to_a_time_range_without_its_null_times() {
+    use std::sync::Arc;
+
+    use arrow::array::{Array, TimestampMillisecondArray};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
+    use arrow::record_batch::RecordBatch;
+
+    use super::table::trimmed;
+
+    let schema = Arc::new(Schema::new(vec![Field::new("ts", DataType::Timestamp(TimeUnit::Millisecond, None), true)]));
+    let values = [None, None, Some(i64::MIN), Some(10), Some(20), Some(20), Some(30), Some(i64::MAX)];
+    let batch = RecordBatch::try_new(schema, vec![Arc::new(TimestampMillisecondArray::from(values.to_vec()))]).unwrap();
+    let kept = |first: i128, last: i128| {
+        trimmed(&batch, 0, (first, last)).map(|b| {
+            let a = b.column(0).as_any().downcast_ref::<TimestampMillisecondArray>().unwrap().clone();
+            (0..a.len()).map(|i| a.is_valid(i).then(|| a.value(i))).collect::<Vec<_>>()
+        })
+    };
+    let (min, max) = (i128::from(i64::MIN), i128::from(i64::MAX));
+    assert_eq!(kept(20, 29), Some(vec![Some(20), Some(20)]));
+    assert_eq!(kept(11, 30), Some(vec![Some(20), Some(20), Some(30)]));
+    assert_eq!(kept(min, 15), Some(vec![Some(i64::MIN), Some(10)]), "nulls fail every bound");
+    assert_eq!(kept(25, max), Some(vec![Some(30), Some(i64::MAX)]));
+    assert_eq!(kept(max + 1, max), None, "`> i64::MAX` keeps nothing");
+    assert_eq!(kept(min, min - 1), None, "nor does `< i64::MIN`");
+    assert_eq!(kept(21, 29), None);
+    assert_eq!(kept(40, 50), None);
+    // Trimmed from a slice of a slice: offsets are honoured.
+    let inner = batch.slice(3, 4);
+    let b = trimmed(&inner, 0, (20, 20)).unwrap();
+    assert_eq!(b.num_rows(), 2);
 }
 
 #[test]

@@ -138,6 +138,10 @@ fn is_double(ty: &DataType) -> bool {
     matches!(ty, DataType::Float64)
 }
 
+fn is_decimal(ty: &DataType) -> bool {
+    matches!(ty, DataType::Decimal128(..))
+}
+
 /// The kinds of values Trino compares with each other without an error.
 /// DataFusion also casts text to dates, times and numbers, which Trino
 /// refuses; and compares dates with timestamps in nanoseconds, which cannot
@@ -216,6 +220,14 @@ impl Scope<'_> {
                     // `/` and `%` fail on zero in both, and truncate alike.
                     Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo
                         if (is_double(&l) || l.is_integer()) && (is_double(&r) || r.is_integer()) =>
+                    {
+                        Ok(())
+                    }
+                    // Beside a double, both engines turn a decimal into a
+                    // double first (the nearest one, or within an ulp of it
+                    // past 2^53 units) and do IEEE arithmetic.
+                    Operator::Plus | Operator::Minus | Operator::Multiply | Operator::Divide | Operator::Modulo
+                        if (is_double(&l) && is_decimal(&r)) || (is_decimal(&l) && is_double(&r)) =>
                     {
                         Ok(())
                     }

@@ -106,6 +106,8 @@ impl LocalEngine {
             _ => return Err(Refusal::new("syntax", "not read by the local parser")),
         };
         let names = output_names(&query)?;
+        let mut query = query;
+        exponent_doubles(&mut query);
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
         let state = self.state(session, &statement).await?;
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
@@ -177,7 +179,7 @@ impl LocalEngine {
                 Some(s) => s,
                 None => {
                     let s = Arc::new(MemorySchemaProvider::new());
-                    c.register_schema(&full.schema, s.clone()).map_err(|e| Refusal::new("plan", e.to_string()))?;
+                    c.register_schema(&full.schema, Arc::clone(&s) as _).map_err(|e| Refusal::new("plan", e.to_string()))?;
                     s
                 }
             };
@@ -185,6 +187,12 @@ impl LocalEngine {
                 .map_err(|e| Refusal::new("plan", e.to_string()))?;
         }
         let mut config = self.base.config().clone();
+        // A query running beside others gains nothing from spreading over
+        // the cores and pays for it (a repartition, a second aggregation
+        // phase); alone, it takes them all.
+        if self.running() > 1 {
+            config = config.with_target_partitions(1);
+        }
         if !catalog.is_empty() {
             config = config.with_default_catalog_and_schema(catalog, schema);
         }
@@ -192,6 +200,11 @@ impl LocalEngine {
             .with_config(config)
             .with_catalog_list(catalogs)
             .build())
+    }
+
+    /// Local queries running now.
+    fn running(&self) -> usize {
+        self.limits.concurrency.max(1) - self.slots.available_permits()
     }
 
     /// Plans and runs `stmt` to its end within the limits, or says why Trino
@@ -345,6 +358,40 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
         .map(Some)
 }
 
+/// Number literals with an exponent (`1e3`, `2.5E-3`) as doubles, which
+/// they are in Trino; DataFusion, reading `1.5` as a decimal as Trino does,
+/// would read them as decimals too. Each becomes a cast of its text to
+/// double: both engines parse it to the nearest double.
+fn exponent_doubles(query: &mut ast::Query) {
+    let _ = ast::visit_expressions_mut(query, |e| {
+        if let ast::Expr::Value(v) = e
+            && let ast::Value::Number(n, _) = &v.value
+            && n.contains(['e', 'E'])
+        {
+            *e = ast::Expr::Cast {
+                kind: ast::CastKind::Cast,
+                expr: Box::new(ast::Expr::Value(ast::Value::SingleQuotedString(n.clone()).into())),
+                data_type: ast::DataType::Double(ast::ExactNumberInfo::None),
+                array: false,
+                format: None,
+            };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// Whether `text` is a number literal with an exponent: digits with at
+/// most one `.` among them, then `e` or `E`, a sign and digits.
+fn is_exponent_number(text: &str) -> bool {
+    let Some((mantissa, exponent)) = text.split_once(['e', 'E']) else { return false };
+    let digits = mantissa.replacen('.', "", 1);
+    let exponent = exponent.strip_prefix(['+', '-']).unwrap_or(exponent);
+    !digits.is_empty()
+        && digits.bytes().all(|b| b.is_ascii_digit())
+        && !exponent.is_empty()
+        && exponent.bytes().all(|b| b.is_ascii_digit())
+}
+
 /// The name Trino gives an unaliased select item that names a column: as
 /// written, parentheses aside.
 fn column_name(e: &ast::Expr) -> Option<String> {
@@ -382,6 +429,18 @@ fn literal_units(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
                 Some(v) => Transformed::yes(Expr::Literal(v, None)),
                 None => Transformed::no(e),
             });
+        }
+        // The exponent literals of [`exponent_doubles`]: Rust and Java both
+        // parse this syntax to the nearest double. Other text (`NaN`,
+        // `0x1p3`, `1d`) is left to the cast, which the allowlist refuses.
+        if let Expr::Cast(Cast { expr, field }) = &e
+            && field.data_type() == &DataType::Float64
+            && let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = expr.as_ref()
+            && is_exponent_number(text)
+            && let Ok(v) = text.parse::<f64>()
+            && v.is_finite()
+        {
+            return Ok(Transformed::yes(Expr::Literal(ScalarValue::Float64(Some(v)), None)));
         }
         if let Expr::Cast(Cast { expr, field }) = &e
             && field.data_type() == &DataType::Date32
@@ -430,7 +489,7 @@ fn shifted(value: &ScalarValue, interval: &ScalarValue, sign: i32) -> Option<Sca
         _ => return None,
     };
     let step = |t: NaiveDateTime| -> Option<NaiveDateTime> {
-        let m = Months::new((months.unsigned_abs()) as u32);
+        let m = Months::new(months.unsigned_abs());
         let t = if (months >= 0) == (sign > 0) { t.checked_add_months(m)? } else { t.checked_sub_months(m)? };
         let delta = TimeDelta::days(i64::from(days)) + TimeDelta::nanoseconds(nanos);
         if sign > 0 { t.checked_add_signed(delta) } else { t.checked_sub_signed(delta) }

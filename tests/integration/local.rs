@@ -76,3 +76,49 @@ async fn explain_tells_the_route_and_why_not_local() {
     let (_, _, b) = c.query("EXPLAIN ANALYZE SELECT count(*) FROM tpch.tiny.nation").await.unwrap();
     assert!(!text(&b).contains("Flightdeck route"));
 }
+
+#[tokio::test]
+async fn a_range_on_the_time_column_is_met_by_the_scan_with_trinos_answer() {
+    let orders = DatasetConfig { time_column: Some("orderdate".into()), ..dataset("tpch.tiny.orders", Access::All) };
+    let server = TestServer::with_datasets(vec![orders]).await;
+    let mut c = server.client().await;
+    let plan = |batches: &[arrow::record_batch::RecordBatch]| {
+        use arrow::array::AsArray;
+        batches[0].column(0).as_string::<i32>().value(0).to_string()
+    };
+    let range = "orderdate >= DATE '1995-01-01' AND orderdate < DATE '1995-02-01'";
+    let (_, _, b) = c.query(&format!("EXPLAIN SELECT count(*) FROM tpch.tiny.orders WHERE {range}")).await.unwrap();
+    let text = plan(&b);
+    assert!(text.starts_with("Flightdeck route: local"), "{text}");
+    assert!(!text.contains("FilterExec"), "the range needs no filter: {text}");
+    let (_, _, b) = c
+        .query(&format!("EXPLAIN SELECT count(*) FROM tpch.tiny.orders WHERE {range} AND orderstatus = 'F'"))
+        .await
+        .unwrap();
+    let text = plan(&b);
+    assert!(text.contains("FilterExec: orderstatus"), "other filters still run: {text}");
+    assert!(!text.contains("orderdate@"), "but not the range: {text}");
+    // Answers equal Trino's, at the edges of the data and past them.
+    let trino = trino_direct();
+    for filter in [
+        range.to_string(),
+        format!("{range} AND orderstatus = 'F'"),
+        "orderdate = DATE '1992-01-01'".into(),
+        "orderdate BETWEEN DATE '1998-08-01' AND DATE '1998-08-02'".into(),
+        "orderdate > DATE '1998-08-02'".into(),
+        "orderdate <= DATE '1992-01-01'".into(),
+        "orderdate < DATE '1992-01-01'".into(),
+        "DATE '1996-06-30' < orderdate AND orderdate <= DATE '1996-07-31' OR orderkey = 1".into(),
+        "orderdate >= DATE '1994-01-01' AND orderdate < DATE '1993-01-01'".into(),
+    ] {
+        let sql = format!(
+            "SELECT count(*) AS n, min(orderkey) AS lo, max(orderkey) AS hi FROM tpch.tiny.orders WHERE {filter}"
+        );
+        let (route, _, got) = c.routed(&sql).await.unwrap();
+        assert_eq!(route, "local", "{sql}");
+        let (_, want) = trino.execute(&session("test"), &sql).await.unwrap();
+        let pretty =
+            |b: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
+        assert_eq!(pretty(&got), pretty(&want), "{sql}");
+    }
+}
