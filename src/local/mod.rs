@@ -179,7 +179,8 @@ impl LocalEngine {
                 Some(s) => s,
                 None => {
                     let s = Arc::new(MemorySchemaProvider::new());
-                    c.register_schema(&full.schema, Arc::clone(&s) as _).map_err(|e| Refusal::new("plan", e.to_string()))?;
+                    c.register_schema(&full.schema, Arc::clone(&s) as _)
+                        .map_err(|e| Refusal::new("plan", e.to_string()))?;
                     s
                 }
             };
@@ -249,6 +250,10 @@ impl router::Local for LocalEngine {
     async fn explain(&self, session: &Session, stmt: &Statement) -> Result<String, Refusal> {
         let planned = self.plan(session, stmt).await?;
         Ok(datafusion::physical_plan::displayable(planned.physical.as_ref()).indent(true).to_string())
+    }
+
+    async fn describe(&self, session: &Session, stmt: &Statement) -> Result<SchemaRef, Refusal> {
+        Ok(self.plan(session, stmt).await?.schema)
     }
 }
 

@@ -101,6 +101,10 @@ pub trait Local: Send + Sync + std::fmt::Debug + 'static {
 
     /// The plan `stmt` would run with here, as text, or why it would not.
     async fn explain(&self, session: &Session, stmt: &Statement) -> std::result::Result<String, Refusal>;
+
+    /// The schema of `stmt`'s answer from here, without running it, or why
+    /// it would not be answered here.
+    async fn describe(&self, session: &Session, stmt: &Statement) -> std::result::Result<SchemaRef, Refusal>;
 }
 
 /// A started statement. Dropping it before its end cancels it.

@@ -526,7 +526,15 @@ impl Router {
             Some((cache, key, _)) => cache.peek(&key).await.map(|(_, e)| Arc::clone(&e.schema)),
             None => None,
         };
-        let schema = match cached {
+        // Nor, for a statement the local engine answers, a round trip for
+        // what it would answer.
+        let local = match (&cached, &self.inner.local) {
+            (None, Some(local)) if stmt.is_plain_read() && stmt.markers().is_empty() => {
+                local.describe(session, &stmt).await.ok()
+            }
+            _ => None,
+        };
+        let schema = match cached.or(local) {
             Some(schema) => schema,
             None if !stmt.has_result_set() => Arc::new(Schema::empty()),
             None => self.inner.engine.describe_output(session, &stmt).await?,

@@ -122,3 +122,32 @@ async fn a_range_on_the_time_column_is_met_by_the_scan_with_trinos_answer() {
         assert_eq!(pretty(&got), pretty(&want), "{sql}");
     }
 }
+
+#[tokio::test]
+async fn preparing_a_statement_answered_locally_does_not_ask_trino() {
+    let server = TestServer::with_datasets(vec![dataset("tpch.tiny.nation", Access::All)]).await;
+    let mut c = server.client().await;
+    let stats = server.trino.stats();
+    let started = || stats.queries_started.load(std::sync::atomic::Ordering::SeqCst);
+    let m = marker("prepare_local");
+    let sql = format!(
+        "SELECT regionkey, count(*) AS n_{m}, max(name) AS last FROM tpch.tiny.nation GROUP BY regionkey ORDER BY regionkey"
+    );
+    let before = started();
+    let prepared = c.prepare(&sql).await.unwrap();
+    let dataset = arrow::ipc::convert::try_schema_from_ipc_buffer(&prepared.dataset_schema).unwrap();
+    let info = c.prepared_info(prepared.prepared_statement_handle).await.unwrap();
+    let (schema, batches) = c.fetch(info.endpoint[0].ticket.clone().unwrap()).await.unwrap();
+    assert_eq!(rows(&batches), 5);
+    // The schema prepared is the one the answer comes in, Trino's names and
+    // type names included, and neither reached Trino.
+    assert_eq!(&dataset, schema.as_ref());
+    assert_eq!(dataset.field(1).metadata()["ARROW:FLIGHT:SQL:TYPE_NAME"], "bigint");
+    assert_eq!(started(), before);
+    assert_eq!(trino_queries_containing(&m).await, 0);
+    // A statement the local engine does not answer is described by Trino.
+    let prepared = c.prepare(&format!("SELECT upper(name) AS u_{m} FROM tpch.tiny.nation")).await.unwrap();
+    let dataset = arrow::ipc::convert::try_schema_from_ipc_buffer(&prepared.dataset_schema).unwrap();
+    assert_eq!(dataset.field(0).metadata()["ARROW:FLIGHT:SQL:TYPE_NAME"], "varchar(25)");
+    assert_eq!(started(), before + 1);
+}
