@@ -42,6 +42,11 @@ impl DatasetTable {
         DatasetTable { version, sorted_by }
     }
 
+    /// The number of the version it reads.
+    pub fn version_number(&self) -> u64 {
+        self.version.number
+    }
+
     /// The slices `filters` do not rule out.
     pub fn candidates(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&Slice>> {
         let slices = &self.version.slices;

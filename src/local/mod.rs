@@ -67,6 +67,9 @@ pub struct LocalEngine {
     base: SessionState,
     slots: Semaphore,
     limits: Limits,
+    /// Plans made to describe a statement, each taken by the run that
+    /// follows (clients prepare, then execute at once); unused ones expire.
+    described: moka::sync::Cache<(Session, String), Arc<std::sync::Mutex<Option<Planned>>>>,
 }
 
 impl LocalEngine {
@@ -89,7 +92,8 @@ impl LocalEngine {
         for f in functions::all() {
             datafusion::execution::FunctionRegistry::register_udf(&mut base, f).expect("a function registers");
         }
-        LocalEngine { datasets, base, slots: Semaphore::new(limits.concurrency.max(1)), limits }
+        let described = moka::sync::Cache::builder().max_capacity(256).time_to_live(Duration::from_secs(5)).build();
+        LocalEngine { datasets, base, slots: Semaphore::new(limits.concurrency.max(1)), limits, described }
     }
 
     /// Plans `stmt` for `session`: the DataFusion plan and the schema of the
@@ -109,7 +113,7 @@ impl LocalEngine {
         let mut query = query;
         exponent_doubles(&mut query);
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
-        let state = self.state(session, &statement).await?;
+        let (state, versions) = self.state(session, &statement).await?;
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let plan = literal_units(plan)?;
         let types = check::plan(&plan)?;
@@ -128,13 +132,13 @@ impl LocalEngine {
         let schema =
             Arc::new(Schema::new(names.iter().zip(&types).map(|(name, ty)| ty.field(name)).collect::<Vec<_>>()));
         let physical = state.create_physical_plan(&plan).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
-        Ok(Planned { state, physical, schema })
+        Ok(Planned { state, physical, schema, versions })
     }
 
     /// A session with the datasets `statement` reads registered under the
     /// names it uses; refused when any is not a loaded dataset the user may
     /// read.
-    async fn state(&self, session: &Session, statement: &DfStatement) -> Result<SessionState, Refusal> {
+    async fn state(&self, session: &Session, statement: &DfStatement) -> Result<(SessionState, Versions), Refusal> {
         let references =
             self.base.resolve_table_references(statement).map_err(|e| Refusal::new("syntax", e.to_string()))?;
         let (Some(catalog), Some(schema)) = (session.catalog.as_deref(), session.schema.as_deref()) else {
@@ -155,8 +159,9 @@ impl LocalEngine {
         references: &[datafusion::common::TableReference],
         catalog: &str,
         schema: &str,
-    ) -> Result<SessionState, Refusal> {
+    ) -> Result<(SessionState, Versions), Refusal> {
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        let mut versions = Vec::new();
         for r in references {
             let full = r.clone().resolve(catalog, schema);
             // Trino resolves names case-insensitively.
@@ -167,6 +172,7 @@ impl LocalEngine {
             if !self.datasets.may_read(&session.user, &name).await {
                 return Err(Refusal::new("access", format!("{name}: Trino decides for this user")));
             }
+            versions.push((name.clone(), table.version_number()));
             let c = match catalogs.catalog(&full.catalog) {
                 Some(c) => c,
                 None => {
@@ -197,10 +203,23 @@ impl LocalEngine {
         if !catalog.is_empty() {
             config = config.with_default_catalog_and_schema(catalog, schema);
         }
-        Ok(SessionStateBuilder::new_from_existing(self.base.clone())
+        let state = SessionStateBuilder::new_from_existing(self.base.clone())
             .with_config(config)
             .with_catalog_list(catalogs)
-            .build())
+            .build();
+        Ok((state, versions))
+    }
+
+    /// The plan made when `stmt` was described for `session`, if it still
+    /// reads the current version of every dataset. Taken: a plan runs once.
+    fn take_described(&self, session: &Session, stmt: &Statement) -> Option<Planned> {
+        let entry = self.described.remove(&(session.clone(), stmt.text().to_string()))?;
+        // The first run takes it; one of the same statement at the same
+        // instant finds it gone and plans anew.
+        let planned = entry.lock().ok()?.take()?;
+        let current =
+            planned.versions.iter().all(|(name, n)| self.datasets.version(name).is_some_and(|v| v.number == *n));
+        current.then_some(planned)
     }
 
     /// Local queries running now.
@@ -214,7 +233,10 @@ impl LocalEngine {
         let Ok(_slot) = self.slots.try_acquire() else {
             return Err(Refusal::new("busy", "every local slot is taken"));
         };
-        let planned = self.plan(session, stmt).await?;
+        let planned = match self.take_described(session, stmt) {
+            Some(planned) => planned,
+            None => self.plan(session, stmt).await?,
+        };
         let task = planned.state.task_ctx();
         let collect = async {
             let mut stream = datafusion::physical_plan::execute_stream(planned.physical, task)
@@ -253,15 +275,24 @@ impl router::Local for LocalEngine {
     }
 
     async fn describe(&self, session: &Session, stmt: &Statement) -> Result<SchemaRef, Refusal> {
-        Ok(self.plan(session, stmt).await?.schema)
+        let planned = self.plan(session, stmt).await?;
+        let schema = Arc::clone(&planned.schema);
+        self.described
+            .insert((session.clone(), stmt.text().to_string()), Arc::new(std::sync::Mutex::new(Some(planned))));
+        Ok(schema)
     }
 }
+
+/// Dataset names with version numbers.
+type Versions = Vec<(String, u64)>;
 
 /// A planned local statement.
 #[derive(Debug)]
 pub struct Planned {
     state: SessionState,
     physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    /// The datasets it reads and the versions it reads of them.
+    versions: Versions,
     /// The answer's schema as Trino gives it.
     pub schema: SchemaRef,
 }

@@ -4,7 +4,7 @@
 use std::collections::BTreeMap;
 
 /// Who runs a statement and where.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Hash)]
 pub struct Session {
     /// The authenticated client user; statements run as this user.
     pub user: String,

@@ -440,3 +440,26 @@ async fn an_iceberg_dataset_reads_nothing_without_a_new_snapshot_and_only_the_fi
     run(format!("DROP TABLE {t}")).await;
     run(format!("DROP SCHEMA iceberg.{schema}")).await;
 }
+
+#[tokio::test]
+async fn a_statement_prepared_before_a_refresh_runs_on_the_new_version() {
+    let t = table("prepared_refresh", &[("2024-01-01 00:00:00", 1, "a"), ("2024-01-01 01:00:00", 2, "b")]).await;
+    let server = serve(vec![DatasetConfig { access: Access::All, ..dataset(&t, Mode::Append) }], &trino_url()).await;
+    let mut c = server.client().await;
+    let sql = format!("SELECT count(*) AS n, max(id) AS top FROM {t}");
+    let count = |batches: &[arrow::record_batch::RecordBatch]| {
+        batches[0].column(0).as_primitive::<arrow::datatypes::Int64Type>().value(0)
+    };
+    // Prepared and run at once: the plan made to describe it answers.
+    let prepared = c.prepare(&sql).await.unwrap();
+    let (route, batches) = c.prepared_routed(prepared.prepared_statement_handle).await.unwrap();
+    assert_eq!((route.as_str(), count(&batches)), ("local", 2));
+    // Described, then the dataset moves on before it runs: the run reads
+    // the new version, not the one the description was planned on.
+    // (Another statement: the first one's answer is in the result cache.)
+    let again = c.prepare(&format!("SELECT count(*) AS n, min(id) AS low FROM {t}")).await.unwrap();
+    insert(&t, &[("2024-01-01 02:00:00", 3, "c")]).await;
+    refresh(&server, &t).await;
+    let (route, batches) = c.prepared_routed(again.prepared_statement_handle).await.unwrap();
+    assert_eq!((route.as_str(), count(&batches)), ("local", 3));
+}

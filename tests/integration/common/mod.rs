@@ -273,7 +273,19 @@ impl Client {
     /// `x-flightdeck-route` of DoGet, the schema and the rows.
     pub async fn routed(&mut self, sql: &str) -> Result<(String, SchemaRef, Vec<RecordBatch>), Status> {
         let (info, _) = self.info_cached(sql, Some("no-cache")).await?;
-        let ticket = info.endpoint[0].ticket.clone().expect("ticket");
+        self.fetch_routed(info.endpoint[0].ticket.clone().expect("ticket")).await
+    }
+
+    /// Executes a prepared statement: the `x-flightdeck-route` of DoGet and
+    /// the rows.
+    pub async fn prepared_routed(&mut self, handle: bytes::Bytes) -> Result<(String, Vec<RecordBatch>), Status> {
+        let info = self.prepared_info(handle).await?;
+        let (route, _, batches) = self.fetch_routed(info.endpoint[0].ticket.clone().expect("ticket")).await?;
+        Ok((route, batches))
+    }
+
+    /// DoGet of `ticket`: its `x-flightdeck-route`, the schema and the rows.
+    pub async fn fetch_routed(&mut self, ticket: Ticket) -> Result<(String, SchemaRef, Vec<RecordBatch>), Status> {
         let resp = self.inner.do_get(self.request(ticket)).await?;
         let route =
             resp.metadata().get("x-flightdeck-route").map(|v| v.to_str().unwrap().to_string()).unwrap_or_default();
