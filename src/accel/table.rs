@@ -9,37 +9,59 @@
 
 use std::sync::Arc;
 
+use arrow::array::UInt32Array;
 use arrow::compute::SortOptions;
 use arrow::datatypes::{DataType, SchemaRef};
 use arrow::record_batch::RecordBatch;
 use async_trait::async_trait;
 use datafusion::catalog::{Session, TableProvider};
+use datafusion::common::DataFusionError;
+use datafusion::common::tree_node::TreeNodeRecursion;
 use datafusion::common::{DFSchema, Result};
 use datafusion::datasource::TableType;
 use datafusion::datasource::memory::MemorySourceConfig;
 use datafusion::datasource::source::DataSourceExec;
+use datafusion::execution::{SendableRecordBatchStream, TaskContext};
 use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
+use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
 use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
-use datafusion::physical_plan::ExecutionPlan;
+use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, ReplaceChildrenOptions};
+use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::expressions::col;
+use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+use datafusion::physical_plan::{DisplayAs, DisplayFormatType, ExecutionPlan, PlanProperties};
 
 use super::Version;
 use super::refresh::time_value;
 use super::slice::{Slice, Statistics};
 
 /// A dataset version, scanned by DataFusion.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 pub struct DatasetTable {
     version: Arc<Version>,
     /// The column the rows are sorted by (ascending, nulls first).
     sorted_by: Option<String>,
+    /// Read newest first: by the time column descending, nulls last.
+    newest_first: bool,
 }
 
 impl DatasetTable {
     pub fn new(version: Arc<Version>, sorted_by: Option<String>) -> Self {
-        DatasetTable { version, sorted_by }
+        DatasetTable { version, sorted_by, newest_first: false }
+    }
+
+    /// The column the rows are sorted by, if any.
+    pub fn sorted_by(&self) -> Option<&str> {
+        self.sorted_by.as_deref()
+    }
+
+    /// The same version read newest first (by the time column descending,
+    /// nulls last), so that `ORDER BY time DESC LIMIT n` reads only the
+    /// newest slices instead of sorting them all.
+    pub fn newest_first(&self) -> DatasetTable {
+        DatasetTable { newest_first: true, ..self.clone() }
     }
 
     /// The number of the version it reads.
@@ -117,6 +139,21 @@ impl TableProvider for DatasetTable {
                 None => Some(s.batch.clone()),
             })
             .collect();
+        if self.newest_first
+            && let Some(column) = &self.sorted_by
+        {
+            let projected = match projection {
+                Some(p) => Arc::new(schema.project(p)?),
+                None => Arc::clone(&schema),
+            };
+            if let Ok(index) = projected.index_of(column) {
+                let batches = match projection {
+                    Some(p) => batches.iter().map(|b| b.project(p)).collect::<Result<Vec<_>, _>>()?,
+                    None => batches,
+                };
+                return Ok(Arc::new(NewestFirst::new(batches, projected, index)));
+            }
+        }
         // Contiguous runs, one per partition, so each stays sorted.
         let partitions = state.config().target_partitions().max(1);
         let per = batches.len().div_ceil(partitions).max(1);
@@ -214,4 +251,84 @@ pub(super) fn trimmed(batch: &RecordBatch, index: usize, (first, last): (i128, i
         _ => return Some(batch.clone()),
     };
     (end > start).then(|| batch.slice(start, end - start))
+}
+
+/// Batches of a dataset sorted by its time column, read last batch first
+/// and each reversed as it is read: the rows by time descending, nulls
+/// last. Reading stops where its consumer stops (a limit), so the older
+/// slices are never touched.
+#[derive(Debug)]
+struct NewestFirst {
+    batches: Vec<RecordBatch>,
+    properties: Arc<PlanProperties>,
+}
+
+impl NewestFirst {
+    /// `batches` in time order (ascending, nulls first) with the time
+    /// column at `index` of `schema`.
+    fn new(batches: Vec<RecordBatch>, schema: SchemaRef, index: usize) -> Self {
+        let order = PhysicalSortExpr::new(
+            Arc::new(Column::new(schema.field(index).name(), index)),
+            SortOptions { descending: true, nulls_first: false },
+        );
+        let ordering = LexOrdering::new([order]).into_iter();
+        let properties = PlanProperties::new(
+            EquivalenceProperties::new_with_orderings(schema, ordering),
+            Partitioning::UnknownPartitioning(1),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        NewestFirst { batches, properties: Arc::new(properties) }
+    }
+}
+
+impl DisplayAs for NewestFirst {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "NewestFirst: batches={}", self.batches.len())
+    }
+}
+
+impl ExecutionPlan for NewestFirst {
+    fn name(&self) -> &'static str {
+        "NewestFirst"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(self: Arc<Self>, _: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, partition: usize, _: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        if partition != 0 {
+            return Err(DataFusionError::Internal(format!("NewestFirst has one partition, not {partition}")));
+        }
+        let reversed = self.batches.clone().into_iter().rev().map(|b| {
+            let n = b.num_rows() as u32;
+            let indices = UInt32Array::from_iter_values((0..n).rev());
+            Ok(arrow::compute::take_record_batch(&b, &indices)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), futures::stream::iter(reversed))))
+    }
 }

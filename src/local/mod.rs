@@ -119,7 +119,8 @@ impl LocalEngine {
         let types = check::plan(&plan)?;
         let rewritten = rewrite::expressions(plan, &state)
             .and_then(|p| rewrite::double_extremes(p, &state))
-            .and_then(rewrite::integer_sums);
+            .and_then(rewrite::integer_sums)
+            .and_then(rewrite::newest_first);
         let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let names = match names {
             Some(names) => names,

@@ -277,3 +277,55 @@ pub fn integer_sums(plan: LogicalPlan) -> Result<LogicalPlan> {
     })
     .map(|t| t.data)
 }
+
+/// A sort by a dataset's time column descending, nulls last (as `ORDER BY
+/// ts DESC` is in Trino), over only projections of the column as it is and
+/// filters: the dataset is read newest first, which already is that order,
+/// so DataFusion plans no sort and a limit stops at the newest slices.
+pub fn newest_first(plan: LogicalPlan) -> Result<LogicalPlan> {
+    plan.transform_down(|node| {
+        let LogicalPlan::Sort(sort) = &node else { return Ok(Transformed::no(node)) };
+        let [SortExpr { expr: Expr::Column(column), asc: false, nulls_first: false }] = sort.expr.as_slice() else {
+            return Ok(Transformed::no(node));
+        };
+        match reversed(&sort.input, &column.name)? {
+            Some(input) => {
+                let mut sort = sort.clone();
+                sort.input = Arc::new(input);
+                Ok(Transformed::yes(LogicalPlan::Sort(sort)))
+            }
+            None => Ok(Transformed::no(node)),
+        }
+    })
+    .map(|t| t.data)
+}
+
+/// `plan` with the dataset it reads read newest first, when it is a chain
+/// of filters and projections passing `column` through down to a scan of
+/// a dataset sorted by `column`; `None` otherwise.
+fn reversed(plan: &LogicalPlan, column: &str) -> Result<Option<LogicalPlan>> {
+    use datafusion::datasource::{provider_as_source, source_as_provider};
+    use datafusion::logical_expr::TableScan;
+
+    let input = match plan {
+        LogicalPlan::Filter(f) => &f.input,
+        LogicalPlan::SubqueryAlias(a) => &a.input,
+        LogicalPlan::Projection(p) if p.expr.iter().any(|e| matches!(e, Expr::Column(c) if c.name == column)) => {
+            &p.input
+        }
+        LogicalPlan::TableScan(scan) => {
+            let provider = source_as_provider(&scan.source)?;
+            let Some(table) = provider.downcast_ref::<crate::accel::DatasetTable>() else {
+                return Ok(None);
+            };
+            if table.sorted_by() != Some(column) {
+                return Ok(None);
+            }
+            let source = provider_as_source(Arc::new(table.newest_first()));
+            return Ok(Some(LogicalPlan::TableScan(TableScan { source, ..scan.clone() })));
+        }
+        _ => return Ok(None),
+    };
+    let Some(input) = reversed(input, column)? else { return Ok(None) };
+    plan.with_new_exprs(plan.expressions(), vec![input]).map(Some)
+}

@@ -151,3 +151,37 @@ async fn preparing_a_statement_answered_locally_does_not_ask_trino() {
     assert_eq!(dataset.field(0).metadata()["ARROW:FLIGHT:SQL:TYPE_NAME"], "varchar(25)");
     assert_eq!(started(), before + 1);
 }
+
+#[tokio::test]
+async fn the_newest_rows_are_read_newest_first_without_a_sort() {
+    let orders = DatasetConfig { time_column: Some("orderdate".into()), ..dataset("tpch.tiny.orders", Access::All) };
+    let server = TestServer::with_datasets(vec![orders]).await;
+    let mut c = server.client().await;
+    let plan = |batches: &[arrow::record_batch::RecordBatch]| {
+        use arrow::array::AsArray;
+        batches[0].column(0).as_string::<i32>().value(0).to_string()
+    };
+    let latest = "SELECT orderkey, orderdate, totalprice FROM tpch.tiny.orders WHERE custkey = 370 ORDER BY orderdate DESC LIMIT 5";
+    let (_, _, b) = c.query(&format!("EXPLAIN {latest}")).await.unwrap();
+    let text = plan(&b);
+    assert!(text.contains("NewestFirst") && !text.contains("SortExec"), "{text}");
+    // NULLS FIRST is not the order held: sorted as usual.
+    let (_, _, b) = c
+        .query("EXPLAIN SELECT orderdate FROM tpch.tiny.orders ORDER BY orderdate DESC NULLS FIRST LIMIT 5")
+        .await
+        .unwrap();
+    assert!(plan(&b).contains("SortExec"), "{}", plan(&b));
+    let trino = trino_direct();
+    for sql in [
+        latest.to_string(),
+        "SELECT orderdate FROM tpch.tiny.orders ORDER BY orderdate DESC LIMIT 10".into(),
+        "SELECT orderdate AS d FROM tpch.tiny.orders WHERE orderdate < DATE '1995-03-01' AND custkey < 20 ORDER BY orderdate DESC".into(),
+        "SELECT o.orderdate FROM tpch.tiny.orders AS o WHERE o.orderdate >= DATE '1998-08-01' ORDER BY o.orderdate DESC LIMIT 7".into(),
+    ] {
+        let (route, _, got) = c.routed(&sql).await.unwrap();
+        assert_eq!(route, "local", "{sql}");
+        let (_, want) = trino.execute(&session("test"), &sql).await.unwrap();
+        let pretty = |b: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
+        assert_eq!(pretty(&got), pretty(&want), "{sql}");
+    }
+}
