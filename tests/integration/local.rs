@@ -185,3 +185,27 @@ async fn the_newest_rows_are_read_newest_first_without_a_sort() {
         assert_eq!(pretty(&got), pretty(&want), "{sql}");
     }
 }
+
+#[tokio::test]
+async fn a_local_ticket_is_answered_by_another_replica_locally_or_by_trino() {
+    let mut config = uncached_config();
+    config.flight.ticket_secret = Some("replicas-of-the-local-route-0123456789".into());
+    let nation = || vec![dataset("tpch.tiny.nation", Access::All)];
+    let a = TestServer::with_datasets_in(config.clone(), nation()).await;
+    let b = TestServer::with_datasets_in(config.clone(), nation()).await;
+    // A replica that holds no dataset (still loading it, or configured
+    // without it) answers the same ticket through Trino.
+    let plain = TestServer::with_config(config).await;
+    let sql = "SELECT regionkey, count(*) AS n FROM tpch.tiny.nation GROUP BY regionkey ORDER BY regionkey";
+    let info = a.client().await.info(sql).await.unwrap();
+    let ticket = info.endpoint[0].ticket.clone().unwrap();
+    let (route, _, here) = a.client().await.fetch_routed(ticket.clone()).await.unwrap();
+    let (other_route, _, there) = b.client().await.fetch_routed(ticket.clone()).await.unwrap();
+    let (plain_route, _, trino) = plain.client().await.fetch_routed(ticket).await.unwrap();
+    assert_eq!((route.as_str(), other_route.as_str(), plain_route.as_str()), ("local", "local", "trino"));
+    let pretty =
+        |b: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
+    assert_eq!(pretty(&here), pretty(&there));
+    assert_eq!(pretty(&here), pretty(&trino));
+    assert_eq!(rows(&here), 5);
+}

@@ -92,11 +92,14 @@ impl TestServer {
         TestServer { addr, admin, router, trino, datasets, shutdown: Some(tx), task: Some(task) }
     }
 
-    /// A server with the result cache off: every query goes to Trino.
     /// A server with `datasets` accelerated (snapshots in a temporary
     /// folder), once every one has loaded.
     pub async fn with_datasets(datasets: Vec<flightdeck::accel::DatasetConfig>) -> TestServer {
-        let mut config = Config::for_trino(&trino_url());
+        Self::with_datasets_in(Config::for_trino(&trino_url()), datasets).await
+    }
+
+    /// [`TestServer::with_datasets`], with the rest of `config`.
+    pub async fn with_datasets_in(mut config: Config, datasets: Vec<flightdeck::accel::DatasetConfig>) -> TestServer {
         config.accel.datasets = datasets;
         config.accel.dir = Some(tempfile::tempdir().unwrap().keep());
         let server = TestServer::with_config(config).await;
@@ -111,6 +114,7 @@ impl TestServer {
         server
     }
 
+    /// A server with the result cache off: every query goes to Trino.
     pub async fn uncached() -> TestServer {
         Self::with_config(uncached_config()).await
     }
