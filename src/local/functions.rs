@@ -290,12 +290,9 @@ mod tests {
 
     use super::DateTrunc;
 
-    fn call(
-        f: &dyn Fn(ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue>,
-        unit: &str,
-        a: &ArrayRef,
-    ) -> String {
-        let args = ScalarFunctionArgs {
+    /// `date_trunc(unit, a)`'s arguments.
+    fn args_of(unit: &str, a: &ArrayRef) -> ScalarFunctionArgs {
+        ScalarFunctionArgs {
             args: vec![
                 ColumnarValue::Scalar(ScalarValue::Utf8(Some(unit.into()))),
                 ColumnarValue::Array(Arc::clone(a)),
@@ -307,7 +304,15 @@ mod tests {
             number_rows: a.len(),
             return_field: Arc::new(Field::new("r", a.data_type().clone(), true)),
             config_options: Arc::new(ConfigOptions::default()),
-        };
+        }
+    }
+
+    fn call(
+        f: &dyn Fn(ScalarFunctionArgs) -> datafusion::common::Result<ColumnarValue>,
+        unit: &str,
+        a: &ArrayRef,
+    ) -> String {
+        let args = args_of(unit, a);
         match f(args) {
             Ok(ColumnarValue::Array(out)) => format!("{out:?}"),
             Ok(other) => format!("{other:?}"),
@@ -357,19 +362,7 @@ mod tests {
         // apart each do not.
         let hours: Vec<i64> = (0..1000).map(|h| h * hour).collect();
         let sorted: ArrayRef = Arc::new(TimestampMillisecondArray::from(hours));
-        let args = ScalarFunctionArgs {
-            args: vec![
-                ColumnarValue::Scalar(ScalarValue::Utf8(Some("day".into()))),
-                ColumnarValue::Array(Arc::clone(&sorted)),
-            ],
-            arg_fields: vec![
-                Arc::new(Field::new("u", DataType::Utf8, false)),
-                Arc::new(Field::new("t", sorted.data_type().clone(), true)),
-            ],
-            number_rows: sorted.len(),
-            return_field: Arc::new(Field::new("r", sorted.data_type().clone(), true)),
-            config_options: Arc::new(ConfigOptions::default()),
-        };
+        let args = args_of("day", &sorted);
         assert!(ours.by_bucket(&args, "day", &sorted).unwrap().is_some());
         assert!(ours.by_bucket(&args, "hour", &sorted).unwrap().is_none());
     }

@@ -14,6 +14,30 @@ fn pair(route: &str, cache: &str) -> (String, String) {
     (route.to_string(), cache.to_string())
 }
 
+/// The text of a one-cell answer, such as an `EXPLAIN`'s.
+fn text(batches: &[arrow::record_batch::RecordBatch]) -> String {
+    use arrow::array::AsArray;
+    batches[0].column(0).as_string::<i32>().value(0).to_string()
+}
+
+fn pretty(batches: &[arrow::record_batch::RecordBatch]) -> String {
+    arrow::util::pretty::pretty_format_batches(batches).unwrap().to_string()
+}
+
+/// Asserts that `sql` is answered locally, with Trino's answer.
+async fn local_as_trino(c: &mut Client, sql: &str) {
+    let (route, _, got) = c.routed(sql).await.unwrap();
+    assert_eq!(route, "local", "{sql}");
+    let (_, want) = trino_direct().execute(&session("test"), sql).await.unwrap();
+    assert_eq!(pretty(&got), pretty(&want), "{sql}");
+}
+
+/// A server holding `tpch.tiny.orders` sorted by `orderdate`.
+async fn orders_by_date() -> TestServer {
+    let orders = DatasetConfig { time_column: Some("orderdate".into()), ..dataset("tpch.tiny.orders", Access::All) };
+    TestServer::with_datasets(vec![orders]).await
+}
+
 #[tokio::test]
 async fn a_loaded_dataset_answers_locally_behind_the_cache_and_other_tables_go_to_trino() {
     let server = TestServer::with_datasets(vec![dataset("tpch.tiny.nation", Access::All)]).await;
@@ -59,10 +83,6 @@ async fn a_user_trino_denies_is_answered_by_trino_never_from_the_dataset() {
 async fn explain_tells_the_route_and_why_not_local() {
     let server = TestServer::with_datasets(vec![dataset("tpch.tiny.nation", Access::All)]).await;
     let mut c = server.client().await;
-    let text = |batches: &[arrow::record_batch::RecordBatch]| {
-        use arrow::array::AsArray;
-        batches[0].column(0).as_string::<i32>().value(0).to_string()
-    };
     let (_, schema, b) = c.query("EXPLAIN SELECT regionkey, count(*) FROM tpch.tiny.nation GROUP BY 1").await.unwrap();
     assert_eq!(schema.field(0).name(), "Query Plan");
     let plan = text(&b);
@@ -79,27 +99,21 @@ async fn explain_tells_the_route_and_why_not_local() {
 
 #[tokio::test]
 async fn a_range_on_the_time_column_is_met_by_the_scan_with_trinos_answer() {
-    let orders = DatasetConfig { time_column: Some("orderdate".into()), ..dataset("tpch.tiny.orders", Access::All) };
-    let server = TestServer::with_datasets(vec![orders]).await;
+    let server = orders_by_date().await;
     let mut c = server.client().await;
-    let plan = |batches: &[arrow::record_batch::RecordBatch]| {
-        use arrow::array::AsArray;
-        batches[0].column(0).as_string::<i32>().value(0).to_string()
-    };
     let range = "orderdate >= DATE '1995-01-01' AND orderdate < DATE '1995-02-01'";
     let (_, _, b) = c.query(&format!("EXPLAIN SELECT count(*) FROM tpch.tiny.orders WHERE {range}")).await.unwrap();
-    let text = plan(&b);
-    assert!(text.starts_with("Flightdeck route: local"), "{text}");
-    assert!(!text.contains("FilterExec"), "the range needs no filter: {text}");
+    let plan = text(&b);
+    assert!(plan.starts_with("Flightdeck route: local"), "{plan}");
+    assert!(!plan.contains("FilterExec"), "the range needs no filter: {plan}");
     let (_, _, b) = c
         .query(&format!("EXPLAIN SELECT count(*) FROM tpch.tiny.orders WHERE {range} AND orderstatus = 'F'"))
         .await
         .unwrap();
-    let text = plan(&b);
-    assert!(text.contains("FilterExec: orderstatus"), "other filters still run: {text}");
-    assert!(!text.contains("orderdate@"), "but not the range: {text}");
+    let plan = text(&b);
+    assert!(plan.contains("FilterExec: orderstatus"), "other filters still run: {plan}");
+    assert!(!plan.contains("orderdate@"), "but not the range: {plan}");
     // Answers equal Trino's, at the edges of the data and past them.
-    let trino = trino_direct();
     for filter in [
         range.to_string(),
         format!("{range} AND orderstatus = 'F'"),
@@ -114,12 +128,7 @@ async fn a_range_on_the_time_column_is_met_by_the_scan_with_trinos_answer() {
         let sql = format!(
             "SELECT count(*) AS n, min(orderkey) AS lo, max(orderkey) AS hi FROM tpch.tiny.orders WHERE {filter}"
         );
-        let (route, _, got) = c.routed(&sql).await.unwrap();
-        assert_eq!(route, "local", "{sql}");
-        let (_, want) = trino.execute(&session("test"), &sql).await.unwrap();
-        let pretty =
-            |b: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
-        assert_eq!(pretty(&got), pretty(&want), "{sql}");
+        local_as_trino(&mut c, &sql).await;
     }
 }
 
@@ -154,35 +163,25 @@ async fn preparing_a_statement_answered_locally_does_not_ask_trino() {
 
 #[tokio::test]
 async fn the_newest_rows_are_read_newest_first_without_a_sort() {
-    let orders = DatasetConfig { time_column: Some("orderdate".into()), ..dataset("tpch.tiny.orders", Access::All) };
-    let server = TestServer::with_datasets(vec![orders]).await;
+    let server = orders_by_date().await;
     let mut c = server.client().await;
-    let plan = |batches: &[arrow::record_batch::RecordBatch]| {
-        use arrow::array::AsArray;
-        batches[0].column(0).as_string::<i32>().value(0).to_string()
-    };
     let latest = "SELECT orderkey, orderdate, totalprice FROM tpch.tiny.orders WHERE custkey = 370 ORDER BY orderdate DESC LIMIT 5";
     let (_, _, b) = c.query(&format!("EXPLAIN {latest}")).await.unwrap();
-    let text = plan(&b);
-    assert!(text.contains("NewestFirst") && !text.contains("SortExec"), "{text}");
+    let plan = text(&b);
+    assert!(plan.contains("NewestFirst") && !plan.contains("SortExec"), "{plan}");
     // NULLS FIRST is not the order held: sorted as usual.
     let (_, _, b) = c
         .query("EXPLAIN SELECT orderdate FROM tpch.tiny.orders ORDER BY orderdate DESC NULLS FIRST LIMIT 5")
         .await
         .unwrap();
-    assert!(plan(&b).contains("SortExec"), "{}", plan(&b));
-    let trino = trino_direct();
+    assert!(text(&b).contains("SortExec"), "{}", text(&b));
     for sql in [
         latest.to_string(),
         "SELECT orderdate FROM tpch.tiny.orders ORDER BY orderdate DESC LIMIT 10".into(),
         "SELECT orderdate AS d FROM tpch.tiny.orders WHERE orderdate < DATE '1995-03-01' AND custkey < 20 ORDER BY orderdate DESC".into(),
         "SELECT o.orderdate FROM tpch.tiny.orders AS o WHERE o.orderdate >= DATE '1998-08-01' ORDER BY o.orderdate DESC LIMIT 7".into(),
     ] {
-        let (route, _, got) = c.routed(&sql).await.unwrap();
-        assert_eq!(route, "local", "{sql}");
-        let (_, want) = trino.execute(&session("test"), &sql).await.unwrap();
-        let pretty = |b: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
-        assert_eq!(pretty(&got), pretty(&want), "{sql}");
+        local_as_trino(&mut c, &sql).await;
     }
 }
 
@@ -203,8 +202,6 @@ async fn a_local_ticket_is_answered_by_another_replica_locally_or_by_trino() {
     let (other_route, _, there) = b.client().await.fetch_routed(ticket.clone()).await.unwrap();
     let (plain_route, _, trino) = plain.client().await.fetch_routed(ticket).await.unwrap();
     assert_eq!((route.as_str(), other_route.as_str(), plain_route.as_str()), ("local", "local", "trino"));
-    let pretty =
-        |b: &[arrow::record_batch::RecordBatch]| arrow::util::pretty::pretty_format_batches(b).unwrap().to_string();
     assert_eq!(pretty(&here), pretty(&there));
     assert_eq!(pretty(&here), pretty(&trino));
     assert_eq!(rows(&here), 5);
