@@ -70,6 +70,40 @@ pub struct LocalEngine {
     /// Plans made to describe a statement, each taken by the run that
     /// follows (clients prepare, then execute at once); unused ones expire.
     described: moka::sync::Cache<(Session, String), Arc<std::sync::Mutex<Option<Planned>>>>,
+    /// Where local queries execute.
+    cpu: CpuRuntime,
+}
+
+/// A runtime of its own for DataFusion's CPU-bound work, one thread per
+/// core; shut down without waiting when the engine goes.
+#[derive(Debug)]
+struct CpuRuntime(Option<tokio::runtime::Runtime>);
+
+impl CpuRuntime {
+    fn new() -> Self {
+        let runtime = tokio::runtime::Builder::new_multi_thread()
+            .thread_name("flightdeck-local")
+            .enable_time()
+            .build()
+            .expect("a runtime for local queries starts");
+        CpuRuntime(Some(runtime))
+    }
+
+    fn spawn<F>(&self, work: F) -> tokio::task::JoinHandle<F::Output>
+    where
+        F: std::future::Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        self.0.as_ref().expect("running until dropped").spawn(work)
+    }
+}
+
+impl Drop for CpuRuntime {
+    fn drop(&mut self) {
+        if let Some(runtime) = self.0.take() {
+            runtime.shutdown_background();
+        }
+    }
 }
 
 impl LocalEngine {
@@ -93,7 +127,14 @@ impl LocalEngine {
             datafusion::execution::FunctionRegistry::register_udf(&mut base, f).expect("a function registers");
         }
         let described = moka::sync::Cache::builder().max_capacity(256).time_to_live(Duration::from_secs(5)).build();
-        LocalEngine { datasets, base, slots: Semaphore::new(limits.concurrency.max(1)), limits, described }
+        LocalEngine {
+            datasets,
+            base,
+            slots: Semaphore::new(limits.concurrency.max(1)),
+            limits,
+            described,
+            cpu: CpuRuntime::new(),
+        }
     }
 
     /// Plans `stmt` for `session`: the DataFusion plan and the schema of the
@@ -239,7 +280,8 @@ impl LocalEngine {
             None => self.plan(session, stmt).await?,
         };
         let task = planned.state.task_ctx();
-        let collect = async {
+        let (schema, max_bytes) = (Arc::clone(&planned.schema), self.limits.max_result_bytes);
+        let collect = async move {
             let mut stream = datafusion::physical_plan::execute_stream(planned.physical, task)
                 .map_err(|e| Refusal::new("execution", e.to_string()))?;
             let mut batches = Vec::new();
@@ -250,17 +292,25 @@ impl LocalEngine {
                     other => Refusal::new("execution", other.to_string()),
                 })?;
                 bytes += b.get_array_memory_size();
-                if bytes > self.limits.max_result_bytes {
+                if bytes > max_bytes {
                     return Err(Refusal::new("size", "the answer is larger than the local limit"));
                 }
                 batches.push(trino_batch(&b, &planned.schema)?);
             }
             Ok(batches)
         };
-        let batches = tokio::time::timeout(self.limits.timeout, collect)
-            .await
-            .map_err(|_| Refusal::new("time", format!("longer than {:?}", self.limits.timeout)))??;
-        Ok(Answered { schema: planned.schema, batches: batches.into() })
+        // On the engine's own threads: the cores are shared with Flight's
+        // by the OS, so a cache hit does not queue behind a running query.
+        let mut running = self.cpu.spawn(collect);
+        let batches = match tokio::time::timeout(self.limits.timeout, &mut running).await {
+            Ok(Ok(answer)) => answer?,
+            Ok(Err(e)) => return Err(Refusal::new("execution", e.to_string())),
+            Err(_) => {
+                running.abort();
+                return Err(Refusal::new("time", format!("longer than {:?}", self.limits.timeout)));
+            }
+        };
+        Ok(Answered { schema, batches: batches.into() })
     }
 }
 
