@@ -64,6 +64,11 @@ async fn state(server: &TestServer, table: &str) -> Value {
     all.as_array().unwrap().iter().find(|d| d["table"] == table).cloned().expect("listed")
 }
 
+/// `(rows, last_refresh_rows_pulled)` of an admin API entry.
+fn rows_and_pulled(s: &Value) -> (Option<u64>, Option<u64>) {
+    (s["rows"].as_u64(), s["last_refresh_rows_pulled"].as_u64())
+}
+
 /// Waits until `table` reaches a version past `after`, or fails a refresh.
 async fn settled(server: &TestServer, table: &str, after: u64) -> Value {
     until(server, table, |s| s["version"].as_u64().unwrap() > after || s["state"] == "failed").await
@@ -131,7 +136,7 @@ async fn append_refresh_reads_only_the_new_stretch_and_keeps_rows_at_the_boundar
     assert_eq!(ids, [1, 2, 3, 4, 5], "neither lost nor doubled");
     // Nothing new: only the rows at the new watermark are read.
     let again = refresh(&server, &t).await;
-    assert_eq!((again["last_refresh_rows_pulled"].as_u64(), again["rows"].as_u64()), (Some(1), Some(5)));
+    assert_eq!(rows_and_pulled(&again), (Some(5), Some(1)));
 }
 
 #[tokio::test]
@@ -258,11 +263,7 @@ async fn a_restart_loads_from_disk_then_reads_only_new_rows_and_a_damaged_snapsh
     }
     let third = TestServer::with_config(config(vec![dataset(&t, Mode::Append)], &trino_url(), dir.path())).await;
     let reloaded = settled(&third, &t, 0).await;
-    assert_eq!(
-        (reloaded["rows"].as_u64(), reloaded["last_refresh_rows_pulled"].as_u64()),
-        (Some(5), Some(5)),
-        "{reloaded}"
-    );
+    assert_eq!(rows_and_pulled(&reloaded), (Some(5), Some(5)), "{reloaded}");
 }
 
 #[tokio::test]
@@ -395,7 +396,7 @@ async fn an_iceberg_dataset_reads_nothing_without_a_new_snapshot_and_only_the_fi
     let ds = DatasetConfig { snapshots: true, ..dataset(&t, Mode::Append) };
     let server = serve(vec![ds], &trino_url()).await;
     let first = settled(&server, &t, 0).await;
-    assert_eq!((first["rows"].as_u64(), first["last_refresh_rows_pulled"].as_u64()), (Some(3), Some(3)), "{first}");
+    assert_eq!(rows_and_pulled(&first), (Some(3), Some(3)), "{first}");
     let ids = |server: &TestServer| {
         let mut ids: Vec<i64> = rows(server, &t).into_iter().map(|(id, _)| id).collect();
         ids.sort();
@@ -414,27 +415,19 @@ async fn an_iceberg_dataset_reads_nothing_without_a_new_snapshot_and_only_the_fi
     run(values(&[("2024-01-01 11:00:00", 4, "d")])).await;
     run(values(&[("2024-01-01 12:00:00", 5, "e")])).await;
     let appended = refresh(&server, &t).await;
-    assert_eq!(
-        (appended["rows"].as_u64(), appended["last_refresh_rows_pulled"].as_u64()),
-        (Some(5), Some(2)),
-        "{appended}"
-    );
+    assert_eq!(rows_and_pulled(&appended), (Some(5), Some(2)), "{appended}");
     assert_eq!(ids(&server), [1, 2, 3, 4, 5]);
 
     // A row before the watermark cannot go after the sorted rows: read whole.
     run(values(&[("2024-01-01 09:00:00", 0, "z")])).await;
     let late = refresh(&server, &t).await;
-    assert_eq!((late["rows"].as_u64(), late["last_refresh_rows_pulled"].as_u64()), (Some(6), Some(6)), "{late}");
+    assert_eq!(rows_and_pulled(&late), (Some(6), Some(6)), "{late}");
     assert_eq!(ids(&server), [0, 1, 2, 3, 4, 5]);
 
     // A delete is not an append: read whole.
     run(format!("DELETE FROM {t} WHERE id = 3")).await;
     let deleted = refresh(&server, &t).await;
-    assert_eq!(
-        (deleted["rows"].as_u64(), deleted["last_refresh_rows_pulled"].as_u64()),
-        (Some(5), Some(5)),
-        "{deleted}"
-    );
+    assert_eq!(rows_and_pulled(&deleted), (Some(5), Some(5)), "{deleted}");
     assert_eq!(ids(&server), [0, 1, 2, 4, 5]);
     server.stop().await;
     run(format!("DROP TABLE {t}")).await;
