@@ -438,6 +438,7 @@ async fn an_iceberg_dataset_reads_nothing_without_a_new_snapshot_and_only_the_fi
 async fn a_statement_prepared_before_a_refresh_runs_on_the_new_version() {
     let t = table("prepared_refresh", &[("2024-01-01 00:00:00", 1, "a"), ("2024-01-01 01:00:00", 2, "b")]).await;
     let server = serve(vec![DatasetConfig { access: Access::All, ..dataset(&t, Mode::Append) }], &trino_url()).await;
+    settled(&server, &t, 0).await;
     let mut c = server.client().await;
     let sql = format!("SELECT count(*) AS n, max(id) AS top FROM {t}");
     let count = |batches: &[arrow::record_batch::RecordBatch]| {
