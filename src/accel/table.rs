@@ -125,13 +125,10 @@ impl TableProvider for DatasetTable {
         // The rows of each slice inside the time range the filters allow:
         // dashboards filter on time, and a range rarely covers whole slices.
         // This is what meets the filters pushed down as exact.
-        let range = match &self.sorted_by {
-            Some(column) => {
-                let index = schema.index_of(column)?;
-                time_range(filters, column, schema.field(index).data_type()).map(|r| (index, r))
-            }
-            None => None,
-        };
+        let time = self.sorted_by.as_ref().map(|c| schema.index_of(c).map(|i| (c, i))).transpose()?;
+        let range = time.and_then(|(column, index)| {
+            time_range(filters, column, schema.field(index).data_type()).map(|r| (index, r))
+        });
         let batches: Vec<RecordBatch> = slices
             .iter()
             .filter_map(|s| match range {
@@ -140,7 +137,7 @@ impl TableProvider for DatasetTable {
             })
             .collect();
         if self.newest_first
-            && let Some(column) = &self.sorted_by
+            && let Some((column, _)) = time
         {
             let projected = match projection {
                 Some(p) => Arc::new(schema.project(p)?),
@@ -161,11 +158,10 @@ impl TableProvider for DatasetTable {
         let runs = if runs.is_empty() { vec![Vec::new()] } else { runs };
         let mut source =
             MemorySourceConfig::try_new(&runs, Arc::clone(&schema), projection.cloned())?.with_limit(limit);
-        if let Some(column) = &self.sorted_by {
+        if let Some((column, index)) = time {
             // Nulls are held first. Without any, the rows are as much in
             // `NULLS LAST` order, the one Trino's ascending sorts ask for
             // (DataFusion keeps one of two such orderings).
-            let index = schema.index_of(column)?;
             // A time range leaves no null times.
             let nulls_first = range.is_none() && self.version.slices.iter().any(|s| s.stats.nulls[index] > 0);
             let order = PhysicalSortExpr::new(col(column, &schema)?, SortOptions { descending: false, nulls_first });
@@ -195,6 +191,10 @@ pub(super) fn time_range(filters: &[Expr], column: &str, ty: &DataType) -> Optio
 pub(super) fn bound(e: &Expr, column: &str, ty: &DataType) -> Option<(i128, i128)> {
     use datafusion::logical_expr::{Between, BinaryExpr, Operator};
 
+    // A bound is pushed down as exact: only on a column [`trimmed`] cuts.
+    if !trimmable(ty) {
+        return None;
+    }
     let value = |e: &Expr| -> Option<i128> {
         let Expr::Literal(v, _) = e else { return None };
         let cast = v.cast_to(ty).ok()?;
@@ -228,6 +228,19 @@ pub(super) fn bound(e: &Expr, column: &str, ty: &DataType) -> Option<(i128, i128
         }
         _ => None,
     }
+}
+
+/// Whether [`trimmed`] cuts slices by a column of type `ty`.
+fn trimmable(ty: &DataType) -> bool {
+    matches!(
+        ty,
+        DataType::Timestamp(..)
+            | DataType::Int64
+            | DataType::Date32
+            | DataType::Int32
+            | DataType::Int16
+            | DataType::Int8
+    )
 }
 
 /// The rows of `batch`, sorted by its column `index` with nulls first (as
