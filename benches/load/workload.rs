@@ -47,10 +47,7 @@ impl Params<'_> {
 
 type Template = fn(&mut Params, &str, &str) -> String;
 
-const ENERGY_TEMPLATES: usize = 15;
-
 /// The templates: (name, builder taking params, energy table, tpch schema).
-/// The first [`ENERGY_TEMPLATES`] read the energy series, the rest tpch.
 const TEMPLATES: &[(&str, Template)] = &[
     ("price_by_bucket", |p, e, _| {
         let ((a, b), m, k) = (p.range(), p.pick(MARKETS), p.pick(BUCKETS));
@@ -140,7 +137,6 @@ const TEMPLATES: &[(&str, Template)] = &[
             "SELECT date_trunc('{k}', ts) AS t, min(price) AS lo, max(price) AS hi FROM {e} WHERE fuel_type = '{f}' AND ts >= {a} AND ts < {b} GROUP BY 1 ORDER BY 1"
         )
     }),
-    // tpch from here on.
     ("revenue_by_year", |p, _, t| {
         let r = p.pick(REGIONS);
         format!(
@@ -227,15 +223,21 @@ impl Workload {
     fn templates(self) -> Vec<(&'static str, Template)> {
         TEMPLATES
             .iter()
-            .enumerate()
-            .filter(|(i, _)| match self {
+            .filter(|(_, build)| match self {
                 Workload::All => true,
-                Workload::Energy => *i < ENERGY_TEMPLATES,
-                Workload::Tpch => *i >= ENERGY_TEMPLATES,
+                Workload::Energy => reads_energy(*build),
+                Workload::Tpch => !reads_energy(*build),
             })
-            .map(|(_, t)| *t)
+            .copied()
             .collect()
     }
+}
+
+/// Whether `build` writes a query on the energy series (else on tpch).
+fn reads_energy(build: Template) -> bool {
+    let mut rng = StdRng::seed_from_u64(0);
+    let mut p = Params { rng: &mut rng, scale: Scale::Smoke };
+    build(&mut p, "energy_table", "tpch_schema").contains("energy_table")
 }
 
 /// `n` queries of `workload` drawn with `seed`, leaving out the templates
