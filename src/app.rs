@@ -17,6 +17,7 @@ use crate::config::Config;
 use crate::flight::{AuthGate, Authenticator, CallMetrics, FlightdeckService, ServiceState, Signer};
 use crate::router::{Parts, Registry, Router, TrinoEngine};
 use crate::trino::TrinoClient;
+use crate::trino_protocol::TrinoProtocol;
 
 /// Largest message accepted or sent over gRPC (DoPut parameters, actions).
 const MAX_GRPC_MESSAGE_BYTES: usize = 64 * 1024 * 1024;
@@ -28,6 +29,9 @@ pub struct Application {
     plain_listener: Option<TcpListener>,
     tls: Option<crate::config::TlsFiles>,
     admin_listener: TcpListener,
+    /// Trino's client protocol, when on.
+    trino_protocol: Option<(TcpListener, Arc<TrinoProtocol>)>,
+    trino_protocol_addr: Option<SocketAddr>,
     flight_addr: SocketAddr,
     admin_addr: SocketAddr,
     state: Arc<ServiceState>,
@@ -71,6 +75,10 @@ impl Application {
             None => None,
         };
         let (admin_listener, admin_addr) = bind(config.admin.listen).await?;
+        let trino_protocol_listener = match config.trino_protocol.listen {
+            Some(a) => Some(bind(a).await?),
+            None => None,
+        };
         if config.flight.ticket_secret.is_none() {
             tracing::warn!(
                 "no ticket secret configured: using a random one, so tickets and tokens are valid on this process only"
@@ -130,6 +138,17 @@ impl Application {
             stop_streams: stop_streams.clone(),
             tasks: tasks.clone(),
         });
+        let trino_protocol_addr = trino_protocol_listener.as_ref().map(|(_, a)| *a);
+        let trino_protocol = trino_protocol_listener.map(|(l, _)| {
+            let service = TrinoProtocol::new(
+                router.clone(),
+                auth.clone(),
+                (config.trino.catalog.clone(), config.trino.schema.clone()),
+                trino.clone(),
+                config.flight.tls.is_some(),
+            );
+            (l, Arc::new(service))
+        });
         let state = Arc::new(ServiceState::new(
             router.clone(),
             auth,
@@ -149,6 +168,8 @@ impl Application {
             plain_listener,
             tls: config.flight.tls.clone(),
             admin_listener,
+            trino_protocol,
+            trino_protocol_addr,
             flight_addr,
             admin_addr,
             state,
@@ -176,6 +197,11 @@ impl Application {
     /// The plain-gRPC loopback listener's address, when TLS is on and one was asked for.
     pub fn plain_addr(&self) -> Option<SocketAddr> {
         self.plain_listener.as_ref().and_then(|l| l.local_addr().ok())
+    }
+
+    /// The address Trino's client protocol is served on, when it is on.
+    pub fn trino_protocol_addr(&self) -> Option<SocketAddr> {
+        self.trino_protocol_addr
     }
 
     /// The address the admin HTTP server listens on.
@@ -232,6 +258,10 @@ impl Application {
             let stop = stop_admin.clone().cancelled_owned();
             async move { axum::serve(admin_listener, admin_router).with_graceful_shutdown(stop).await }
         });
+        let trino_protocol = self.trino_protocol.map(|(listener, service)| {
+            tracing::info!(addr = ?self.trino_protocol_addr, tls = self.tls.is_some(), "Trino protocol listening");
+            tokio::spawn(service.serve(listener, self.tls.clone(), token.clone()))
+        });
         let plain = self.plain_listener.map(|l| {
             let (service, stop) = (service.clone(), token.clone().cancelled_owned());
             tokio::spawn(async move {
@@ -272,6 +302,11 @@ impl Application {
             tracing::warn!("plain-gRPC streams outlived the shutdown grace period: dropping them");
         }
         token.cancel();
+        if let Some(t) = trino_protocol
+            && let Ok(Ok(Err(e))) = tokio::time::timeout(grace, t).await
+        {
+            tracing::warn!(error = %e, "Trino protocol server failed");
+        }
         registry.clear();
         self.tasks.close();
         if tokio::time::timeout(std::time::Duration::from_secs(5), self.tasks.wait()).await.is_err() {

@@ -50,6 +50,8 @@ pub mod router;
 pub mod sql;
 /// The Trino client.
 pub mod trino;
+/// Trino's client protocol in front of the router.
+pub mod trino_protocol;
 
 pub use app::Application;
 

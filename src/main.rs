@@ -80,6 +80,10 @@ fn serve(args: &ServeArgs) -> ExitCode {
         if let Some(plain) = app.plain_addr() {
             println!("flightdeck: plain gRPC on grpc://{plain}");
         }
+        if let Some(addr) = app.trino_protocol_addr() {
+            let scheme = if app.is_tls() { "https" } else { "http" };
+            println!("flightdeck: Trino protocol on {scheme}://{addr}");
+        }
         println!("flightdeck: admin HTTP on http://{}", app.admin_addr());
         match app.run_until_stopped(flightdeck::app::wait_for_signal()).await {
             Ok(()) => ExitCode::SUCCESS,

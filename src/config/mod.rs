@@ -39,6 +39,7 @@ mod auth;
 mod cache;
 mod flight;
 mod trino;
+mod trino_protocol;
 mod values;
 
 #[cfg(test)]
@@ -60,6 +61,7 @@ pub use auth::{Auth, AuthArgs, AuthMode, ClientAuth};
 pub use cache::CacheArgs;
 pub use flight::{Flight, FlightArgs, TlsFiles};
 pub use trino::{Trino, TrinoArgs};
+pub use trino_protocol::{TrinoProtocol, TrinoProtocolArgs};
 pub use values::Secret;
 
 /// Options of `flightdeck serve`. Each also reads `FLIGHTDECK_<NAME>` and the
@@ -92,6 +94,9 @@ pub struct ServeArgs {
 
     #[command(flatten)]
     pub accel: AccelArgs,
+
+    #[command(flatten)]
+    pub trino_protocol: TrinoProtocolArgs,
 
     /// Accelerated datasets: `[[datasets]]` tables, in the file only.
     #[arg(skip)]
@@ -165,6 +170,7 @@ pub struct Config {
     pub cache: CacheConfig,
     pub admin: Admin,
     pub accel: Accel,
+    pub trino_protocol: TrinoProtocol,
 }
 
 impl Config {
@@ -176,6 +182,7 @@ impl Config {
             flight: FlightArgs { listen: Some(any_port), ..Default::default() },
             trino: TrinoArgs { url: Some(trino_url.parse().expect("a Trino URL")), ..Default::default() },
             admin: AdminArgs { listen: Some(any_port), ..Default::default() },
+            trino_protocol: TrinoProtocolArgs { listen: Some(any_port.to_string()) },
             ..Default::default()
         };
         Config::resolve(&args).expect("valid built-in configuration")
@@ -198,6 +205,7 @@ impl Config {
         let cache = resolve_section(&args.cache, file.cache, &mut problems);
         let admin = resolve_section(&args.admin, file.admin, &mut problems);
         let mut accel = resolve_section(&args.accel, file.accel, &mut problems);
+        let trino_protocol = resolve_section(&args.trino_protocol, file.trino_protocol, &mut problems);
         accel.datasets = file.datasets.into_iter().filter_map(|d| accel::dataset(d, &mut problems)).collect();
         let mut tables: Vec<&str> = accel.datasets.iter().map(|d| d.table.as_str()).collect();
         tables.sort_unstable();
@@ -221,10 +229,22 @@ impl Config {
                 flight.listen
             ));
         }
+        if let Some(addr) = trino_protocol.listen
+            && matches!(auth.mode, AuthMode::Password { .. })
+            && flight.tls.is_none()
+            && !addr.ip().is_loopback()
+            && !auth.allow_insecure_password
+        {
+            problems.push(format!(
+                "auth: password authentication on plain HTTP at {addr} (Trino protocol) would send passwords in \
+                 clear text: configure --tls-cert and --tls-key, listen on loopback behind a TLS proxy, or set \
+                 --allow-insecure-password"
+            ));
+        }
         if !problems.is_empty() {
             return Err(problems);
         }
-        Ok(Config { flight, trino, auth, cache, admin, accel })
+        Ok(Config { flight, trino, auth, cache, admin, accel, trino_protocol })
     }
 }
 

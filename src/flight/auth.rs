@@ -197,6 +197,21 @@ impl Authenticator {
         self.identify(&MetadataMap::from_headers(headers.clone())).map(|_| ())
     }
 
+    /// Whether clients must give a password (else they name their user).
+    pub fn requires_password(&self) -> bool {
+        matches!(self.mode, AuthMode::Password { .. })
+    }
+
+    /// The user of a client that names none, when no password is required.
+    pub fn default_user(&self) -> &str {
+        &self.default_user
+    }
+
+    /// Checks a user's password against the users file.
+    pub async fn login(&self, user: &str, password: &str) -> Result<(), Status> {
+        self.check_password(user, password).await
+    }
+
     async fn check_password(&self, user: &str, password: &str) -> Result<(), Status> {
         if user.is_empty() {
             return Err(Status::unauthenticated("empty user name"));

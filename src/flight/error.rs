@@ -74,7 +74,8 @@ impl From<router::Error> for Status {
             router::Code::Internal => Code::Internal,
         };
         let mut status = Status::new(code, e.message);
-        for (k, v) in e.details {
+        // Trino's bare message is in the status message already.
+        for (k, v) in e.details.into_iter().filter(|(k, _)| *k != "x-trino-error-message") {
             if let Ok(v) = MetadataValue::try_from(v.as_str()) {
                 status.metadata_mut().insert(k, v);
             }

@@ -124,6 +124,7 @@ impl From<&SessionContext> for Session {
             catalog: ctx.catalog.clone(),
             schema: ctx.schema.clone(),
             properties: ctx.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            ..Default::default()
         }
     }
 }

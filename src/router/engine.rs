@@ -120,6 +120,11 @@ pub trait Execution: Send + std::fmt::Debug {
     fn changes(&self) -> Vec<Change>;
     /// Rows written, for DML, once known.
     fn update_count(&self) -> Option<i64>;
+    /// What kind of statement without a result set ran (`INSERT`,
+    /// `CREATE TABLE`, `SET SESSION`, ...), once known.
+    fn update_type(&self) -> Option<String> {
+        None
+    }
 }
 
 /// The rest of an execution's batches as a stream; dropping the stream

@@ -112,7 +112,19 @@ pub struct Plan {
     pub age: Option<Duration>,
     /// The client's session after the statement, when it changed it.
     pub session: Option<Session>,
+    /// For a statement that ran to its end without a result set of its own:
+    /// what kind it was and the rows it wrote.
+    pub update: Option<Update>,
     pub ticket: Ticket,
+}
+
+/// What a statement run for its effect did, as the engine tells it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Update {
+    /// `INSERT`, `CREATE TABLE`, `SET SESSION`, ...
+    pub kind: String,
+    /// Rows written, for DML.
+    pub count: Option<i64>,
 }
 
 /// The rows of a redeemed ticket.
@@ -219,9 +231,14 @@ impl Router {
     /// The cache key of `stmt` in `session`, or `None` when it is not cached.
     fn cache_key(&self, session: &Session, stmt: &Statement) -> Option<(&ResultCache, CacheKey, Vec<String>)> {
         let cache = self.inner.cache.as_ref()?;
+        if session.has_roles() {
+            tracing::debug!("not cached: the client named roles");
+            return None;
+        }
         let mut properties = self.inner.session_properties.clone();
         properties.extend(session.properties.iter().map(|(k, v)| (k.clone(), v.clone())));
-        match cache.key(stmt, &session.user, &properties, self.inner.time_zone.as_deref()) {
+        let time_zone = session.time_zone.as_deref().or(self.inner.time_zone.as_deref());
+        match cache.key(stmt, &session.user, &properties, time_zone) {
             Ok((key, tables)) => Some((cache, key, tables)),
             Err(reason) => {
                 tracing::debug!(%reason, "not cached");
@@ -304,7 +321,11 @@ impl Router {
     /// `EXPLAIN` of a query: the route it would take first, then the local
     /// plan, or Trino's plan with the reason it is not answered locally.
     async fn explain(&self, local: &dyn Local, session: &Session, query: &Statement, bound: &Bound) -> Result<Plan> {
-        let (route, text) = match local.explain(session, query).await {
+        let explained = match session_refusal(&self.inner, session) {
+            Some(refusal) => Err(refusal),
+            None => local.explain(session, query).await,
+        };
+        let (route, text) = match explained {
             Ok(plan) => (Route::Local, format!("Flightdeck route: local (DataFusion)\n\n{plan}")),
             Err(refusal) => {
                 let (_, batches) = self.inner.engine.execute(session, &bound.sql).await?;
@@ -366,6 +387,7 @@ impl Router {
         if updated.apply(&run.changes()) {
             plan.session = Some(updated);
         }
+        plan.update = run.update_type().map(|kind| Update { kind, count: run.update_count() });
         if finished {
             plan.rows = Some(prefix.iter().map(|b| b.num_rows() as u64).sum());
             plan.ticket.result = ipc_bytes(&schema, &prefix)?;
@@ -529,7 +551,11 @@ impl Router {
         // Nor, for a statement the local engine answers, a round trip for
         // what it would answer.
         let local = match (&cached, &self.inner.local) {
-            (None, Some(local)) if stmt.is_plain_read() && stmt.markers().is_empty() => {
+            (None, Some(local))
+                if stmt.is_plain_read()
+                    && stmt.markers().is_empty()
+                    && session_refusal(&self.inner, session).is_none() =>
+            {
                 local.describe(session, &stmt).await.ok()
             }
             _ => None,
@@ -636,7 +662,11 @@ async fn start(
     if let Some(local) = &parts.local
         && stmt.is_plain_read()
     {
-        match local.start(session, stmt).await {
+        let started = match session_refusal(parts, session) {
+            Some(refusal) => Err(refusal),
+            None => local.start(session, stmt).await,
+        };
+        match started {
             Ok(run) => return Ok((Route::Local, run)),
             Err(refusal) => {
                 tracing::debug!(%refusal, "answered by Trino");
@@ -645,6 +675,28 @@ async fn start(
         }
     }
     Ok((Route::Trino, parts.engine.start(session, bound).await?))
+}
+
+/// Why the local engine may not answer anything in `session`: it answers
+/// in UTC, and as the user alone.
+fn session_refusal(parts: &Parts, session: &Session) -> Option<Refusal> {
+    if session.has_roles() {
+        return Some(Refusal::new("session", "the client named roles"));
+    }
+    let zone = session.time_zone.as_deref().or(parts.time_zone.as_deref());
+    match zone {
+        Some(z) if !is_utc(z) => Some(Refusal::new("session", format!("time zone {z}"))),
+        _ => None,
+    }
+}
+
+/// Names Trino reads as UTC itself.
+fn is_utc(zone: &str) -> bool {
+    let z = zone.trim();
+    ["UTC", "Z", "GMT", "UT", "UCT", "Etc/UTC", "Etc/GMT", "Etc/UCT", "Etc/Universal", "Etc/Zulu", "Universal", "Zulu"]
+        .iter()
+        .any(|u| u.eq_ignore_ascii_case(z))
+        || ["+00:00", "-00:00", "+0", "GMT0", "Etc/GMT0", "Etc/GMT+0", "Etc/GMT-0"].contains(&z)
 }
 
 /// A plan answered from a cache entry.
@@ -671,6 +723,7 @@ fn started(cache: Outcome, schema: SchemaRef, parked: Option<[u8; 16]>) -> Plan 
         rows: None,
         age: None,
         session: None,
+        update: None,
         ticket: Ticket {
             sql: String::new(),
             parameters: Vec::new(),

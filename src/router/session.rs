@@ -12,6 +12,13 @@ pub struct Session {
     pub schema: Option<String>,
     /// Engine session properties the client set, on top of the configured ones.
     pub properties: BTreeMap<String, String>,
+    /// The client's time zone, when it sent one (IANA id or offset); the
+    /// configured one otherwise.
+    pub time_zone: Option<String>,
+    /// Client details passed to the engine as they came (Trino's
+    /// `X-Trino-Source`, `-Client-Tags`, `-Client-Info`, `-Trace-Token`,
+    /// `-Role`), as (header name, value).
+    pub client: Vec<(String, String)>,
 }
 
 /// A change to the session that a statement asked for (`USE`,
@@ -51,6 +58,12 @@ impl Session {
     /// half-set catalog and schema pair must not fail on the other half.
     pub fn without_namespace(&self) -> Session {
         Session { catalog: None, schema: None, ..self.clone() }
+    }
+
+    /// Whether the client named roles: what they may read then depends on
+    /// more than the user, so neither the cache nor the datasets answer.
+    pub fn has_roles(&self) -> bool {
+        self.client.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-trino-role"))
     }
 }
 

@@ -51,6 +51,7 @@ impl From<trino::Error> for Error {
                     ("x-trino-error-type", q.error_type.clone()),
                     ("x-trino-error-code", q.error_code.to_string()),
                     ("x-trino-query-id", q.query_id.clone().unwrap_or_default()),
+                    ("x-trino-error-message", q.message.clone()),
                 ];
                 if let Some(loc) = &q.error_location {
                     details.push(("x-trino-error-location", format!("{}:{}", loc.line_number, loc.column_number)));
@@ -81,6 +82,8 @@ impl From<&Session> for trino::Session {
             schema: s.schema.clone(),
             prepared: Vec::new(),
             properties: s.properties.iter().map(|(k, v)| (k.clone(), v.clone())).collect(),
+            time_zone: s.time_zone.clone(),
+            headers: s.client.clone(),
         }
     }
 }
@@ -133,6 +136,10 @@ impl Execution for Running {
 
     fn update_count(&self) -> Option<i64> {
         self.query.update_count()
+    }
+
+    fn update_type(&self) -> Option<String> {
+        self.query.update_type().map(str::to_string)
     }
 }
 

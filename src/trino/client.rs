@@ -95,6 +95,10 @@ pub struct Session {
     pub prepared: Vec<(String, String)>,
     /// Session properties of this client, on top of the configured ones.
     pub properties: Vec<(String, String)>,
+    /// The client's time zone, over the configured one.
+    pub time_zone: Option<String>,
+    /// Other `X-Trino-*` request headers of the client, passed on as given.
+    pub headers: Vec<(String, String)>,
 }
 
 /// A change to the client's session that Trino asked for in its response
@@ -254,6 +258,17 @@ impl TrinoClient {
         for (name, stmt) in &session.prepared {
             headers.append(TRINO_PREPARED, header(&format!("{}={}", urlenc(name), urlenc(stmt)))?);
         }
+        if let Some(tz) = &session.time_zone {
+            headers.insert("x-trino-time-zone", header(tz)?);
+        }
+        for (name, value) in &session.headers {
+            let name = HeaderName::from_bytes(name.as_bytes()).map_err(|_| Error::InvalidHeader(name.clone()))?;
+            if name.as_str() == "x-trino-source" {
+                headers.insert(name, header(value)?);
+            } else {
+                headers.append(name, header(value)?);
+            }
+        }
         let body = Bytes::copy_from_slice(sql.as_bytes());
         let url = self.inner.statement_url.clone();
         let (resp_headers, bytes) = self
@@ -342,6 +357,14 @@ impl TrinoClient {
         let info: serde_json::Value =
             serde_json::from_slice(&body).map_err(|e| Error::Protocol(format!("/v1/info: {e}")))?;
         Ok(info.get("starting").and_then(serde_json::Value::as_bool) == Some(false))
+    }
+
+    /// Trino's `/v1/info` document, as Trino wrote it.
+    pub async fn info(&self) -> Result<Bytes> {
+        let url = self.inner.statement_url.join("/v1/info").map_err(|e| Error::Config(e.to_string()))?;
+        let (_, body) =
+            self.request(Retry::Idempotent, |http| http.get(url.clone()).timeout(Duration::from_secs(2))).await?;
+        Ok(body)
     }
 
     /// Runs `sql` to completion, returning its batches (for small results).

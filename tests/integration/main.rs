@@ -23,3 +23,5 @@ mod queries;
 mod sessions;
 /// TLS on the Flight SQL port.
 mod tls;
+/// Trino's client protocol: Trino's JSON from every route.
+mod trino_protocol;

@@ -64,6 +64,8 @@ pub fn uncached_config() -> Config {
 pub struct TestServer {
     pub addr: SocketAddr,
     pub admin: SocketAddr,
+    /// Trino's client protocol.
+    pub trino_protocol: Option<SocketAddr>,
     pub router: Router,
     pub trino: TrinoClient,
     pub datasets: Option<flightdeck::accel::Datasets>,
@@ -80,6 +82,7 @@ impl TestServer {
         let app = Application::build(config).await.expect("build flightdeck");
         let addr = app.flight_addr();
         let admin = app.admin_addr();
+        let trino_protocol = app.trino_protocol_addr();
         let (router, trino, datasets) = (app.router(), app.trino(), app.datasets());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
@@ -89,7 +92,7 @@ impl TestServer {
             .await
             .expect("flight server");
         });
-        TestServer { addr, admin, router, trino, datasets, shutdown: Some(tx), task: Some(task) }
+        TestServer { addr, admin, trino_protocol, router, trino, datasets, shutdown: Some(tx), task: Some(task) }
     }
 
     /// A server with `datasets` accelerated (snapshots in a temporary
@@ -620,6 +623,7 @@ pub fn password_args(users: std::path::PathBuf) -> flightdeck::config::ServeArgs
             users_file: Some(users),
             ..Default::default()
         },
+        trino_protocol: flightdeck::config::TrinoProtocolArgs { listen: Some("127.0.0.1:0".into()) },
         ..Default::default()
     }
 }

@@ -1,0 +1,138 @@
+//! The statements Trino's protocol keeps in the client's session rather
+//! than on the server: `PREPARE`, `EXECUTE`, `EXECUTE IMMEDIATE` and
+//! `DEALLOCATE PREPARE`. They are read here, so that what a prepared
+//! statement runs goes through the router like any other text.
+
+use crate::sql::lexer::{Token, TokenKind, is_keyword, tokens};
+
+/// What the client's text asks for.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Front {
+    /// `PREPARE name FROM statement`.
+    Prepare { name: String, sql: String },
+    /// `EXECUTE name [USING ...]`: the statement kept under `name`.
+    Execute { name: String, args: Vec<String> },
+    /// `EXECUTE IMMEDIATE 'statement' [USING ...]`.
+    Immediate { sql: String, args: Vec<String> },
+    /// `DEALLOCATE PREPARE name`.
+    Deallocate { name: String },
+    /// Anything else: run as written.
+    Plain,
+}
+
+/// Reads the statement forms above; other text is [`Front::Plain`].
+pub fn read(sql: &str) -> Result<Front, String> {
+    let t = tokens(sql);
+    let word = |i: usize, k: &str| t.get(i).is_some_and(|x| x.kind == TokenKind::Word && is_keyword(x.text(sql), k));
+    if word(0, "prepare") {
+        let name = name(sql, t.get(1)).ok_or("PREPARE needs a statement name")?;
+        if !word(2, "from") || t.len() < 4 {
+            return Err("expected PREPARE name FROM statement".into());
+        }
+        return Ok(Front::Prepare { name, sql: sql[t[3].start..].trim_end().to_string() });
+    }
+    if word(0, "deallocate") && word(1, "prepare") {
+        let name = name(sql, t.get(2)).ok_or("DEALLOCATE PREPARE needs a statement name")?;
+        if t.len() > 3 {
+            return Err("expected DEALLOCATE PREPARE name".into());
+        }
+        return Ok(Front::Deallocate { name });
+    }
+    if !word(0, "execute") {
+        return Ok(Front::Plain);
+    }
+    if word(1, "immediate") {
+        let text = match t.get(2) {
+            Some(x) if x.kind == TokenKind::String => unquote(x.text(sql)),
+            _ => return Err("EXECUTE IMMEDIATE needs the statement as a string literal".into()),
+        };
+        let args = using(sql, &t, 3)?;
+        return Ok(Front::Immediate { sql: text, args });
+    }
+    let name = name(sql, t.get(1)).ok_or("EXECUTE needs a statement name")?;
+    let args = using(sql, &t, 2)?;
+    Ok(Front::Execute { name, args })
+}
+
+/// An identifier token's name: unquoted as written, quoted without quotes.
+fn name(sql: &str, t: Option<&Token>) -> Option<String> {
+    let t = t?;
+    match t.kind {
+        TokenKind::Word => Some(t.text(sql).to_string()),
+        TokenKind::QuotedIdentifier => {
+            let s = t.text(sql);
+            Some(s[1..s.len() - 1].replace("\"\"", "\""))
+        }
+        _ => None,
+    }
+}
+
+fn unquote(s: &str) -> String {
+    s[1..s.len() - 1].replace("''", "'")
+}
+
+/// The expressions after `USING` (from token `at`), each parenthesized so
+/// that it binds as one value wherever its marker stands.
+fn using(sql: &str, t: &[Token], at: usize) -> Result<Vec<String>, String> {
+    let Some(first) = t.get(at) else { return Ok(Vec::new()) };
+    if !(first.kind == TokenKind::Word && is_keyword(first.text(sql), "using")) {
+        return Err(format!("expected USING, found `{}`", first.text(sql)));
+    }
+    let mut args = Vec::new();
+    let (mut depth, mut start) = (0i32, None::<usize>);
+    let mut end = 0;
+    for x in &t[at + 1..] {
+        let text = x.text(sql);
+        if x.kind == TokenKind::Symbol {
+            match text {
+                "(" | "[" => depth += 1,
+                ")" | "]" => depth -= 1,
+                "," if depth == 0 => {
+                    let s = start.ok_or("an empty value in USING")?;
+                    args.push(format!("({})", &sql[s..end]));
+                    start = None;
+                    continue;
+                }
+                _ => {}
+            }
+        }
+        start.get_or_insert(x.start);
+        end = x.end;
+    }
+    match start {
+        Some(s) => args.push(format!("({})", &sql[s..end])),
+        None => return Err("USING needs at least one value".into()),
+    }
+    Ok(args)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn reads_the_session_statements() {
+        assert_eq!(
+            read("PREPARE q1 FROM\r\nSELECT ? , 'a,b'  ").unwrap(),
+            Front::Prepare { name: "q1".into(), sql: "SELECT ? , 'a,b'".into() }
+        );
+        assert_eq!(
+            read("/* c */ execute \"my q\" USING 1, 'x,y', f(2, 3), ARRAY[1,2] -- end").unwrap(),
+            Front::Execute {
+                name: "my q".into(),
+                args: vec!["(1)".into(), "('x,y')".into(), "(f(2, 3))".into(), "(ARRAY[1,2])".into()]
+            }
+        );
+        assert_eq!(
+            read("EXECUTE IMMEDIATE 'SELECT ''a'' || ?' USING DATE '2024-01-01'").unwrap(),
+            Front::Immediate { sql: "SELECT 'a' || ?".into(), args: vec!["(DATE '2024-01-01')".into()] }
+        );
+        assert_eq!(read("EXECUTE q").unwrap(), Front::Execute { name: "q".into(), args: vec![] });
+        assert_eq!(read("DEALLOCATE PREPARE q").unwrap(), Front::Deallocate { name: "q".into() });
+        assert_eq!(read("SELECT 'EXECUTE q'").unwrap(), Front::Plain);
+        assert!(read("EXECUTE q USING").is_err());
+        assert!(read("EXECUTE q USING 1,").is_err());
+        assert!(read("EXECUTE IMMEDIATE q").is_err());
+        assert!(read("PREPARE q SELECT 1").is_err());
+    }
+}
