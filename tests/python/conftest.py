@@ -12,9 +12,15 @@ import adbc_driver_flightsql.dbapi as flight_sql
 import pyarrow.flight as fl
 import pytest
 import trino
+import trino.auth
+import trino.dbapi
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "alice", "s3cret"
+
+# Servers these tests start leave Trino's protocol off unless they ask for
+# it: two of them at once would both want its default port.
+os.environ.setdefault("FLIGHTDECK_TRINO_PROTOCOL_LISTEN", "")
 
 
 def _pb_field(number: int, data: bytes) -> bytes:
@@ -67,20 +73,23 @@ def hash_password(password: str) -> str:
 def start_flightdeck(trino_url: str, tmp: Path, *extra: str, users=None):
     """Starts `flightdeck serve` with password auth for `users`, a list of
     (user, password) pairs (default: USER alone); returns the process and
-    its Flight SQL port once it accepts connections."""
+    its Flight SQL port once it accepts connections. Trino's protocol is
+    served too, on `proc.trino_port`."""
     binary = flightdeck_binary()
     users = users or [(USER, PASSWORD)]
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         hashes = list(pool.map(hash_password, [p for _, p in users]))
     users_file = tmp / "users"
     users_file.write_text("".join(f"{u}:{h}\n" for (u, _), h in zip(users, hashes)), encoding="utf-8")
-    port = _free_port()
+    port, trino_port = _free_port(), _free_port()
     log = open(tmp / "flightdeck.log", "w")
     proc = subprocess.Popen(
         [binary, "serve", "--listen", f"127.0.0.1:{port}", "--trino-url", trino_url,
-         "--auth", "password", "--users-file", str(users_file), "--admin-listen", "127.0.0.1:0", *extra],
+         "--auth", "password", "--users-file", str(users_file), "--admin-listen", "127.0.0.1:0",
+         "--trino-protocol-listen", f"127.0.0.1:{trino_port}", *extra],
         stdout=log, stderr=subprocess.STDOUT,
     )
+    proc.trino_port = trino_port
     deadline = time.time() + 30
     while True:
         try:
@@ -115,3 +124,35 @@ def conn(flightdeck):
     c = flight_sql.connect(flightdeck, db_kwargs={"username": USER, "password": PASSWORD})
     yield c
     c.close()
+
+
+def self_signed(tmp: Path):
+    """A certificate for localhost and 127.0.0.1, and its key."""
+    cert, key = tmp / "cert.pem", tmp / "key.pem"
+    subprocess.run(
+        ["openssl", "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=localhost",
+         "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1", "-keyout", str(key), "-out", str(cert)],
+        check=True, capture_output=True,
+    )
+    return cert, key
+
+
+@pytest.fixture(scope="session")
+def trino_protocol(trino_url, tmp_path_factory):
+    """A Flightdeck serving Trino's client protocol over HTTPS with password
+    authentication (Trino clients send passwords only over HTTPS): yields
+    (port, certificate path)."""
+    tmp = tmp_path_factory.mktemp("trino-protocol")
+    cert, key = self_signed(tmp)
+    proc, _ = start_flightdeck(trino_url, tmp, "--tls-cert", str(cert), "--tls-key", str(key))
+    yield proc.trino_port, cert
+    proc.terminate()
+    proc.wait(timeout=10)
+
+
+def trino_protocol_connect(port, cert, **kwargs):
+    """A `trino` DB-API connection to Flightdeck's Trino-protocol port, as USER."""
+    return trino.dbapi.connect(
+        host="localhost", port=port, user=USER, http_scheme="https", verify=str(cert),
+        auth=trino.auth.BasicAuthentication(USER, PASSWORD), **kwargs,
+    )
