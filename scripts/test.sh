@@ -4,7 +4,8 @@
 #      local Trino themselves through scripts/trino.sh), and the benchmarks
 #      once each in test mode (a smoke run of the debug build, no timing);
 #   2. the client tests: Python ADBC and the SQLAlchemy dialect in a virtual
-#      environment, the Flight SQL JDBC driver, and a headless Superset in
+#      environment, the Flight SQL JDBC driver, Trino's JDBC driver against
+#      the Trino-protocol port, and a headless Superset in
 #      a virtual environment of its own.
 set -euo pipefail
 source "$(dirname "$0")/common.sh"
@@ -28,6 +29,13 @@ JDBC_VERSION=18.3.0
 export FLIGHTDECK_JDBC_JAR=$FLIGHTDECK_CACHE_DIR/dl/flight-sql-jdbc-driver-$JDBC_VERSION.jar
 if [[ ! -s "$FLIGHTDECK_JDBC_JAR" ]]; then
   mvn -q dependency:copy -Dartifact=org.apache.arrow:flight-sql-jdbc-driver:$JDBC_VERSION -DoutputDirectory="$FLIGHTDECK_CACHE_DIR/dl"
+fi
+
+step "Trino's own JDBC driver, for Flightdeck's Trino-protocol port (fetched once with Maven)"
+TRINO_JDBC_VERSION=476
+export FLIGHTDECK_TRINO_JDBC_JAR=$FLIGHTDECK_CACHE_DIR/dl/trino-jdbc-$TRINO_JDBC_VERSION.jar
+if [[ ! -s "$FLIGHTDECK_TRINO_JDBC_JAR" ]]; then
+  mvn -q dependency:copy -Dartifact=io.trino:trino-jdbc:$TRINO_JDBC_VERSION -DoutputDirectory="$FLIGHTDECK_CACHE_DIR/dl"
 fi
 
 step "Superset, in its own virtual environment"

@@ -231,8 +231,8 @@ impl Router {
     /// The cache key of `stmt` in `session`, or `None` when it is not cached.
     fn cache_key(&self, session: &Session, stmt: &Statement) -> Option<(&ResultCache, CacheKey, Vec<String>)> {
         let cache = self.inner.cache.as_ref()?;
-        if session.has_roles() {
-            tracing::debug!("not cached: the client named roles");
+        if session.has_client_state() {
+            tracing::debug!("not cached: the client sent roles or prepared statements");
             return None;
         }
         let mut properties = self.inner.session_properties.clone();
@@ -680,8 +680,8 @@ async fn start(
 /// Why the local engine may not answer anything in `session`: it answers
 /// in UTC, and as the user alone.
 fn session_refusal(parts: &Parts, session: &Session) -> Option<Refusal> {
-    if session.has_roles() {
-        return Some(Refusal::new("session", "the client named roles"));
+    if session.has_client_state() {
+        return Some(Refusal::new("session", "the client sent roles or prepared statements"));
     }
     let zone = session.time_zone.as_deref().or(parts.time_zone.as_deref());
     match zone {

@@ -60,10 +60,13 @@ impl Session {
         Session { catalog: None, schema: None, ..self.clone() }
     }
 
-    /// Whether the client named roles: what they may read then depends on
-    /// more than the user, so neither the cache nor the datasets answer.
-    pub fn has_roles(&self) -> bool {
-        self.client.iter().any(|(k, _)| k.eq_ignore_ascii_case("x-trino-role"))
+    /// Whether the client sent state an answer may depend on beyond the
+    /// user and the text (roles, prepared statements): neither the cache
+    /// nor the datasets answer then.
+    pub fn has_client_state(&self) -> bool {
+        self.client.iter().any(|(k, _)| {
+            k.eq_ignore_ascii_case("x-trino-role") || k.eq_ignore_ascii_case("x-trino-prepared-statement")
+        })
     }
 }
 

@@ -37,6 +37,7 @@ use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
 use tokio_util::sync::CancellationToken;
+use tokio_util::task::AbortOnDropHandle;
 
 use crate::cache::Directive;
 use crate::config::TlsFiles;
@@ -50,6 +51,9 @@ use statement::Front;
 /// Longest a GET waits for rows before answering with none (Trino's own
 /// long-poll limit).
 const MAX_WAIT: Duration = Duration::from_secs(1);
+/// Longest the submitting POST waits for an answer before it returns
+/// without one.
+const SUBMIT_WAIT: Duration = Duration::from_millis(100);
 /// Size of the JSON rows a page holds before the next page is due (Trino's
 /// default `targetResultSize`).
 const TARGET_PAGE_BYTES: usize = 1 << 20;
@@ -195,8 +199,10 @@ struct Query {
     user: String,
     started: Instant,
     datetimes: Datetimes,
-    route: Route,
-    cache: Outcome,
+    /// The router at work on the statement, until it answers.
+    planning: Option<AbortOnDropHandle<Ready>>,
+    /// Once known: who answered.
+    route: Option<(Route, Outcome)>,
     /// The `columns` JSON, once the schema is known.
     columns: Option<String>,
     types: Vec<TrinoType>,
@@ -206,11 +212,36 @@ struct Query {
     held: Option<(RecordBatch, usize)>,
     update: Option<Update>,
     error: Option<Error>,
+    /// Response headers for the next page (session changes).
+    headers: Vec<(HeaderName, String)>,
+    /// For `EXECUTE IMMEDIATE`: the whole text, the statement's, and where
+    /// it starts, to report error positions as Trino counts them.
+    immediate: Option<(String, String, usize)>,
     /// The token of the next page to make.
     token: u64,
-    /// The last page made and its token, for a retried GET.
-    last: Option<(u64, Arc<String>)>,
+    /// The last page made, its token and headers, for a retried GET.
+    last: Option<(u64, Page)>,
     sent_rows: u64,
+}
+
+/// A page's JSON and response headers.
+type Page = Arc<(String, Vec<(HeaderName, String)>)>;
+
+/// What the router made of a statement.
+struct Ready {
+    route: Route,
+    cache: Outcome,
+    schema: Option<arrow::datatypes::SchemaRef>,
+    rows: Option<BatchStream>,
+    update: Option<Update>,
+    headers: Vec<(HeaderName, String)>,
+    error: Option<Error>,
+}
+
+impl Ready {
+    fn failed(e: Error) -> Ready {
+        Ready { route: Route::Trino, cache: Outcome::Bypass, schema: None, rows: None, update: None, headers: Vec::new(), error: Some(e) }
+    }
 }
 
 impl std::fmt::Debug for Query {
@@ -221,12 +252,53 @@ impl std::fmt::Debug for Query {
 
 impl Query {
     fn finished(&self) -> bool {
-        self.rows.is_none() && self.held.is_none()
+        self.planning.is_none() && self.rows.is_none() && self.held.is_none()
     }
 
-    /// Rows up to a page's worth, waiting at most [`MAX_WAIT`] for the first.
-    async fn fill(&mut self, data: &mut String) {
-        let deadline = tokio::time::Instant::now() + MAX_WAIT;
+    fn done(&self) -> bool {
+        self.finished() || self.error.is_some()
+    }
+
+    fn fail(&mut self, mut e: Error) {
+        if let Some((outer, inner, at)) = &self.immediate {
+            relocate(&mut e, outer, inner, *at);
+        }
+        self.error = Some(e);
+        (self.planning, self.rows, self.held) = (None, None, None);
+    }
+
+    fn take(&mut self, ready: Ready) {
+        self.planning = None;
+        self.route = Some((ready.route, ready.cache));
+        self.update = ready.update;
+        self.headers.extend(ready.headers);
+        if let Some(schema) = ready.schema {
+            self.types = encode::column_types(&schema);
+            self.columns = Some(encode::columns(&schema, &self.types, self.datetimes));
+        }
+        self.rows = ready.rows;
+        if let Some(e) = ready.error {
+            self.fail(e);
+        }
+    }
+
+    /// Waits until `deadline` for the router to answer.
+    async fn planned(&mut self, deadline: tokio::time::Instant) {
+        let Some(handle) = self.planning.as_mut() else { return };
+        let outcome = if deadline <= tokio::time::Instant::now() {
+            handle.now_or_never()
+        } else {
+            tokio::time::timeout_at(deadline, handle).await.ok()
+        };
+        match outcome {
+            None => {}
+            Some(Ok(ready)) => self.take(ready),
+            Some(Err(e)) => self.fail(Error::internal(format!("the statement's task failed: {e}"))),
+        }
+    }
+
+    /// Rows up to a page's worth, waiting until `deadline` for the first.
+    async fn fill(&mut self, data: &mut String, deadline: tokio::time::Instant) {
         let mut any = false;
         loop {
             if let Some((batch, from)) = self.held.take() {
@@ -244,7 +316,7 @@ impl Query {
                 }
             }
             let Some(stream) = self.rows.as_mut() else { return };
-            let next = if any {
+            let next = if any || deadline <= tokio::time::Instant::now() {
                 // Only what is ready now: a page does not wait once it has rows.
                 match stream.next().now_or_never() {
                     Some(n) => n,
@@ -259,8 +331,7 @@ impl Query {
             match next {
                 Some(Ok(b)) => self.held = Some((b, 0)),
                 Some(Err(e)) => {
-                    self.rows = None;
-                    self.error = Some(e);
+                    self.fail(e);
                     return;
                 }
                 None => {
@@ -271,16 +342,17 @@ impl Query {
         }
     }
 
-    /// The next page, as JSON.
-    async fn page(&mut self, base: &str) -> Arc<String> {
+    /// The next page, with what comes within `wait`.
+    async fn page(&mut self, base: &str, wait: Duration) -> Page {
+        let deadline = tokio::time::Instant::now() + wait;
+        self.planned(deadline).await;
         let mut data = String::new();
-        if self.error.is_none() {
-            self.fill(&mut data).await;
+        if self.error.is_none() && self.planning.is_none() {
+            self.fill(&mut data, deadline).await;
         }
         let mut out = String::with_capacity(data.len() + 512);
         let _ = write!(out, r#"{{"id":"{}","infoUri":"{base}/ui/query.html?{}""#, self.id, self.id);
-        let done = self.finished() || self.error.is_some();
-        if !done {
+        if !self.done() {
             let _ = write!(out, r#","nextUri":"{base}/v1/statement/executing/{}/{}/{}""#, self.id, self.slug, self.token + 1);
         }
         if let Some(c) = &self.columns {
@@ -293,9 +365,10 @@ impl Query {
             out.push_str(&data);
             out.push(']');
         }
-        let state = match (&self.error, done) {
+        let state = match (&self.error, self.done()) {
             (Some(_), _) => "FAILED",
             (None, true) => "FINISHED",
+            (None, false) if self.planning.is_some() => "QUEUED",
             (None, false) => "RUNNING",
         };
         stats(&mut out, state, self.started.elapsed(), self.sent_rows);
@@ -311,10 +384,95 @@ impl Query {
             }
         }
         out.push('}');
-        let page = Arc::new(out);
+        let mut headers = std::mem::take(&mut self.headers);
+        if let Some((route, cache)) = self.route {
+            headers.push((HeaderName::from_static("x-flightdeck-route"), route.as_str().to_string()));
+            headers.push((HeaderName::from_static("x-flightdeck-cache"), cache.as_str().to_string()));
+        }
+        let page = Arc::new((out, headers));
         self.last = Some((self.token, Arc::clone(&page)));
         self.token += 1;
         page
+    }
+}
+
+/// `e`'s position (and the `line L:C: ` its message starts with) moved from
+/// an `EXECUTE IMMEDIATE`'s statement to the whole text.
+fn relocate(e: &mut Error, outer: &str, inner: &str, at: usize) {
+    let Some(i) = e.details.iter().position(|(k, _)| *k == "x-trino-error-location") else { return };
+    let Some((line, column)) = e.details[i].1.split_once(':').and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)))
+    else {
+        return;
+    };
+    let Some((l, c)) = statement::outer_position(outer, inner, at, line, column) else { return };
+    e.details[i].1 = format!("{l}:{c}");
+    let (old, new) = (format!("line {line}:{column}: "), format!("line {l}:{c}: "));
+    for (k, v) in e.details.iter_mut() {
+        if *k == "x-trino-error-message"
+            && let Some(rest) = v.strip_prefix(&old)
+        {
+            *v = format!("{new}{rest}");
+        }
+    }
+    e.message = e.message.replacen(&old, &new, 1);
+}
+
+/// Runs `request` through the router: its answer, ready to page.
+async fn answer(router: Router, request: Request) -> Ready {
+    let before = request.session.clone();
+    let plan = match router.plan(request).await {
+        Ok(plan) => plan,
+        Err(e) => return Ready::failed(e),
+    };
+    let mut headers = Vec::new();
+    if let Some(after) = &plan.session {
+        session_changes(&before, after, &mut headers);
+    }
+    let answer = match router.redeem(&plan.ticket).await {
+        Ok(a) => a,
+        Err(e) => return Ready { headers, ..Ready::failed(e) },
+    };
+    let (schema, rows): (_, BatchStream) = match answer.body {
+        Body::Cached(entry) => {
+            let batches: Vec<_> = entry.batches.iter().cloned().map(Ok).collect();
+            (Arc::clone(&entry.schema), Box::pin(futures::stream::iter(batches)))
+        }
+        Body::Batches(schema, batches) => (schema, Box::pin(futures::stream::iter(batches.into_iter().map(Ok)))),
+        Body::Stream(schema, stream) => (schema, stream),
+    };
+    Ready {
+        route: answer.route,
+        cache: answer.cache,
+        schema: Some(schema),
+        rows: Some(rows),
+        update: plan.update,
+        headers,
+        error: None,
+    }
+}
+
+/// Checks a statement to prepare as Trino does (it is parsed, not run): a
+/// text the local reading takes is accepted here; anything else is asked
+/// of Trino, whose error, if any, is the client's.
+async fn prepare(router: Router, session: Session, original: String, name: String, text: String) -> Ready {
+    let added = (HeaderName::from_static("x-trino-added-prepare"), format!("{}={}", urlenc(&name), urlenc(&text)));
+    let accepted = || Ready {
+        route: Route::Trino,
+        cache: Outcome::Bypass,
+        schema: Some(Arc::new(arrow::datatypes::Schema::empty())),
+        rows: None,
+        update: Some(Update { kind: "PREPARE".into(), count: None }),
+        headers: vec![added.clone()],
+        error: None,
+    };
+    if crate::sql::Statement::parse(&text, None, None).syntax().is_some() {
+        return accepted();
+    }
+    // The client's text as written (its `?` markers are not parameters to
+    // bind here), so that positions in Trino's error are the client's.
+    match router.execute(&session, &original).await {
+        Ok(_) => accepted(),
+        Err(e) => Ready::failed(e),
     }
 }
 
@@ -477,9 +635,10 @@ fn session_changes(before: &Session, after: &Session, out: &mut Vec<(HeaderName,
     }
 }
 
-fn respond(page: &str, headers: Vec<(HeaderName, String)>) -> Response {
-    let mut r = (StatusCode::OK, [("content-type", "application/json")], page.to_string()).into_response();
-    for (k, v) in headers {
+fn respond(page: &Page) -> Response {
+    let (body, headers) = page.as_ref();
+    let mut r = (StatusCode::OK, [("content-type", "application/json")], body.clone()).into_response();
+    for (k, v) in headers.iter().cloned() {
         // Values come from the client's own text or Trino: non-ASCII is
         // sent encoded rather than dropped.
         let v = HeaderValue::from_str(&v).unwrap_or_else(|_| HeaderValue::from_str(&urlenc(&v)).expect("ASCII"));
@@ -499,7 +658,7 @@ async fn submit(State(p): State<Arc<TrinoProtocol>>, headers: HeaderMap, body: B
     if sql.trim().is_empty() {
         return bad_request("SQL statement is empty".into());
     }
-    let (session, prepared) = match session(&headers, user.clone(), &p.defaults) {
+    let (mut session, prepared) = match session(&headers, user.clone(), &p.defaults) {
         Ok(s) => s,
         Err(msg) => return bad_request(msg),
     };
@@ -515,19 +674,20 @@ async fn submit(State(p): State<Arc<TrinoProtocol>>, headers: HeaderMap, body: B
         user,
         started: Instant::now(),
         datetimes: if parametric { Datetimes::Parametric } else { Datetimes::Milliseconds },
-        route: Route::Trino,
-        cache: Outcome::Bypass,
+        planning: None,
+        route: None,
         columns: None,
         types: Vec::new(),
         rows: None,
         held: None,
         update: None,
         error: None,
+        headers: Vec::new(),
+        immediate: None,
         token: 0,
         last: None,
         sent_rows: 0,
     };
-    let mut out_headers = Vec::new();
     let user_error = |msg: String, name: &'static str, code: &'static str| {
         let mut e = Error::invalid_argument(msg);
         e.details = vec![
@@ -537,75 +697,52 @@ async fn submit(State(p): State<Arc<TrinoProtocol>>, headers: HeaderMap, body: B
         ];
         e
     };
-    let (text, parameters) = match statement::read(&sql) {
-        Err(msg) => {
-            q.error = Some(user_error(msg, "SYNTAX_ERROR", "1"));
-            (None, Vec::new())
-        }
-        Ok(Front::Prepare { name, sql }) => {
-            out_headers.push((HeaderName::from_static("x-trino-added-prepare"), format!("{}={}", urlenc(&name), urlenc(&sql))));
-            q.update = Some(Update { kind: "PREPARE".into(), count: None });
-            (None, Vec::new())
+    let not_found = |name: &str| user_error(format!("Prepared statement not found: {name}"), "NOT_FOUND", "5");
+    let run = |session: Session, sql: String, parameters: Vec<String>| {
+        AbortOnDropHandle::new(tokio::spawn(answer(p.router.clone(), Request { session, sql, parameters, directive })))
+    };
+    match statement::read(&sql) {
+        Err(msg) => q.fail(user_error(msg, "SYNTAX_ERROR", "1")),
+        Ok(Front::Prepare { name, sql: text }) => {
+            let checked = prepare(p.router.clone(), session, sql.clone(), name, text);
+            q.planning = Some(AbortOnDropHandle::new(tokio::spawn(checked)));
         }
         Ok(Front::Deallocate { name }) => {
             if prepared.contains_key(&name) {
-                out_headers.push((HeaderName::from_static("x-trino-deallocated-prepare"), urlenc(&name)));
+                q.headers.push((HeaderName::from_static("x-trino-deallocated-prepare"), urlenc(&name)));
                 q.update = Some(Update { kind: "DEALLOCATE".into(), count: None });
+                q.columns = Some("[]".into());
             } else {
-                q.error = Some(user_error(format!("Prepared statement not found: {name}"), "NOT_FOUND", "5"));
+                q.fail(not_found(&name));
             }
-            (None, Vec::new())
         }
         Ok(Front::Execute { name, args }) => match prepared.get(&name) {
-            Some(text) => (Some(text.clone()), args),
-            None => {
-                q.error = Some(user_error(format!("Prepared statement not found: {name}"), "NOT_FOUND", "5"));
-                (None, Vec::new())
-            }
+            Some(text) => q.planning = Some(run(session, text.clone(), args)),
+            None => q.fail(not_found(&name)),
         },
-        Ok(Front::Immediate { sql, args }) => (Some(sql), args),
-        Ok(Front::Plain) => (Some(sql), Vec::new()),
-    };
-    if let Some(text) = text {
-        let before = session.clone();
-        let request = Request { session, sql: text, parameters, directive };
-        match p.router.plan(request).await {
-            Err(e) => q.error = Some(e),
-            Ok(plan) => {
-                if let Some(after) = &plan.session {
-                    session_changes(&before, after, &mut out_headers);
-                }
-                q.update = plan.update.clone();
-                match p.router.redeem(&plan.ticket).await {
-                    Err(e) => q.error = Some(e),
-                    Ok(answer) => {
-                        (q.route, q.cache) = (answer.route, answer.cache);
-                        let (schema, rows): (_, BatchStream) = match answer.body {
-                            Body::Cached(entry) => {
-                                let batches: Vec<_> = entry.batches.iter().cloned().map(Ok).collect();
-                                (Arc::clone(&entry.schema), Box::pin(futures::stream::iter(batches)))
-                            }
-                            Body::Batches(schema, batches) => {
-                                (schema, Box::pin(futures::stream::iter(batches.into_iter().map(Ok))))
-                            }
-                            Body::Stream(schema, stream) => (schema, stream),
-                        };
-                        q.types = encode::column_types(&schema);
-                        q.columns = Some(encode::columns(&schema, &q.types, q.datetimes));
-                        q.rows = Some(rows);
-                    }
+        Ok(Front::Immediate { sql: text, args, at }) => {
+            q.immediate = Some((sql.clone(), text.clone(), at));
+            q.planning = Some(run(session, text, args));
+        }
+        Ok(Front::Plain) => {
+            if statement::describes_prepared(&sql) {
+                // Trino answers these from the client's prepared statements.
+                for (name, text) in &prepared {
+                    let entry = format!("{}={}", urlenc(name), urlenc(text));
+                    session.client.push(("x-trino-prepared-statement".into(), entry));
                 }
             }
+            q.planning = Some(run(session, sql, Vec::new()));
         }
     }
-    out_headers.push((HeaderName::from_static("x-flightdeck-route"), q.route.as_str().to_string()));
-    out_headers.push((HeaderName::from_static("x-flightdeck-cache"), q.cache.as_str().to_string()));
-    let base = p.base(&headers);
-    let page = q.page(&base).await;
-    if !(q.finished() || q.error.is_some()) {
+    // A quick answer (a cache hit, a local answer, a short Trino query)
+    // comes with this response; a slow one returns soon, as Trino's does,
+    // with the nextUri a client can cancel with while the answer is made.
+    let page = q.page(&p.base(&headers), SUBMIT_WAIT).await;
+    if !q.done() {
         p.queries.insert(q.id.clone(), Arc::new(Mutex::new(q)));
     }
-    respond(&page, out_headers)
+    respond(&page)
 }
 
 /// The query a nextUri names, if it is the requester's.
@@ -634,21 +771,17 @@ async fn next_page(
         Err(r) => return r,
     };
     let mut g = q.lock().await;
-    let route = vec![
-        (HeaderName::from_static("x-flightdeck-route"), g.route.as_str().to_string()),
-        (HeaderName::from_static("x-flightdeck-cache"), g.cache.as_str().to_string()),
-    ];
     // The page just served, asked for again (a retry after a lost answer).
     if let Some((t, page)) = &g.last
         && *t == token
     {
-        return respond(page, route);
+        return respond(page);
     }
-    if token != g.token || g.finished() || g.error.is_some() {
+    if token != g.token || g.done() {
         return (StatusCode::NOT_FOUND, format!("Query not found: {id} (no page {token})")).into_response();
     }
-    let page = g.page(&p.base(&headers)).await;
-    respond(&page, route)
+    let page = g.page(&p.base(&headers), MAX_WAIT).await;
+    respond(&page)
 }
 
 async fn cancel(
@@ -662,7 +795,7 @@ async fn cancel(
             // Dropping the rows cancels a Trino query behind them; the
             // cache may hold on to the entry a while longer.
             let mut g = q.lock().await;
-            (g.rows, g.held) = (None, None);
+            (g.planning, g.rows, g.held) = (None, None, None);
             StatusCode::NO_CONTENT.into_response()
         }
         Err(r) => r,

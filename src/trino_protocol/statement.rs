@@ -12,8 +12,9 @@ pub enum Front {
     Prepare { name: String, sql: String },
     /// `EXECUTE name [USING ...]`: the statement kept under `name`.
     Execute { name: String, args: Vec<String> },
-    /// `EXECUTE IMMEDIATE 'statement' [USING ...]`.
-    Immediate { sql: String, args: Vec<String> },
+    /// `EXECUTE IMMEDIATE 'statement' [USING ...]`; `at` is where the
+    /// statement's text starts, inside the quotes.
+    Immediate { sql: String, args: Vec<String>, at: usize },
     /// `DEALLOCATE PREPARE name`.
     Deallocate { name: String },
     /// Anything else: run as written.
@@ -42,12 +43,12 @@ pub fn read(sql: &str) -> Result<Front, String> {
         return Ok(Front::Plain);
     }
     if word(1, "immediate") {
-        let text = match t.get(2) {
-            Some(x) if x.kind == TokenKind::String => unquote(x.text(sql)),
+        let (text, at) = match t.get(2) {
+            Some(x) if x.kind == TokenKind::String => (unquote(x.text(sql)), x.start + 1),
             _ => return Err("EXECUTE IMMEDIATE needs the statement as a string literal".into()),
         };
         let args = using(sql, &t, 3)?;
-        return Ok(Front::Immediate { sql: text, args });
+        return Ok(Front::Immediate { sql: text, args, at });
     }
     let name = name(sql, t.get(1)).ok_or("EXECUTE needs a statement name")?;
     let args = using(sql, &t, 2)?;
@@ -65,6 +66,30 @@ fn name(sql: &str, t: Option<&Token>) -> Option<String> {
         }
         _ => None,
     }
+}
+
+/// Whether `sql` is `DESCRIBE INPUT name` or `DESCRIBE OUTPUT name`, which
+/// Trino answers from the prepared statements the client sends.
+pub fn describes_prepared(sql: &str) -> bool {
+    let t = tokens(sql);
+    let word = |i: usize, k: &str| t.get(i).is_some_and(|x| x.kind == TokenKind::Word && is_keyword(x.text(sql), k));
+    word(0, "describe") && (word(1, "input") || word(1, "output"))
+}
+
+/// Moves an error position in the text of an `EXECUTE IMMEDIATE` to the
+/// whole statement, as Trino counts it: `inner` starts at byte `at` of
+/// `outer`, and each of its quotes is two there.
+pub fn outer_position(outer: &str, inner: &str, at: usize, line: u32, column: u32) -> Option<(u32, u32)> {
+    use crate::sql::lexer::{line_col, offset_of};
+    let offset = offset_of(inner, line, column)?;
+    let mut pos = at;
+    for (i, c) in inner.char_indices() {
+        if i >= offset {
+            break;
+        }
+        pos += if c == '\'' { 2 } else { c.len_utf8() };
+    }
+    Some(line_col(outer, pos))
 }
 
 fn unquote(s: &str) -> String {
@@ -125,7 +150,7 @@ mod tests {
         );
         assert_eq!(
             read("EXECUTE IMMEDIATE 'SELECT ''a'' || ?' USING DATE '2024-01-01'").unwrap(),
-            Front::Immediate { sql: "SELECT 'a' || ?".into(), args: vec!["(DATE '2024-01-01')".into()] }
+            Front::Immediate { sql: "SELECT 'a' || ?".into(), args: vec!["(DATE '2024-01-01')".into()], at: 19 }
         );
         assert_eq!(read("EXECUTE q").unwrap(), Front::Execute { name: "q".into(), args: vec![] });
         assert_eq!(read("DEALLOCATE PREPARE q").unwrap(), Front::Deallocate { name: "q".into() });
@@ -134,5 +159,18 @@ mod tests {
         assert!(read("EXECUTE q USING 1,").is_err());
         assert!(read("EXECUTE IMMEDIATE q").is_err());
         assert!(read("PREPARE q SELECT 1").is_err());
+        assert!(describes_prepared("describe OUTPUT q") && describes_prepared("DESCRIBE INPUT q"));
+        assert!(!describes_prepared("DESCRIBE tpch.tiny.nation"));
+    }
+
+    #[test]
+    fn positions_inside_execute_immediate_count_in_the_whole_statement() {
+        let outer = "EXECUTE IMMEDIATE 'SELECT ''a'', nope\nFROM t' USING 1";
+        let Front::Immediate { sql, at, .. } = read(outer).unwrap() else { panic!() };
+        // `nope` is at 1:13 of the statement, after a doubled quote pair.
+        assert_eq!(outer_position(outer, &sql, at, 1, 13), Some((1, 34)));
+        assert_eq!(&outer[33..37], "nope");
+        assert_eq!(outer_position(outer, &sql, at, 2, 6), Some((2, 6)));
+        assert_eq!(outer_position(outer, &sql, at, 9, 1), None);
     }
 }
