@@ -43,6 +43,7 @@ async fn start(trino_url: &str, budget: &str) -> (Server, Channel) {
     let port = free_port();
     let child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
         .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--admin-listen", "127.0.0.1:0"])
+        .args(["--trino-protocol-listen", ""])
         .args(["--trino-url", trino_url, "--cache-max-bytes", budget, "--cache-ttl-secs", "3600"])
         .env("RUST_LOG", "warn")
         .stdout(Stdio::null())

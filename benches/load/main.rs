@@ -76,6 +76,16 @@ struct Options {
     skip: Vec<String>,
     /// The query-list modes to run.
     modes: Vec<Mode>,
+    /// How clients reach Trino and Flightdeck: Flight SQL (Trino direct
+    /// through Flightdeck's own Trino client) or Trino's HTTP protocol on
+    /// both (one JSON client, to Trino and to Flightdeck's Trino port).
+    protocol: Protocol,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Protocol {
+    Flight,
+    Trino,
 }
 
 fn options() -> Options {
@@ -85,6 +95,7 @@ fn options() -> Options {
         println!(
             "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs  --dashboard\n\
              \x20        --workload all|energy|tpch  --skip template,...  --modes trino,passthrough,cache,local\n\
+             \x20        --protocol flight|trino\n\
              (without --bench: a smoke run with ratio checks)"
         );
         std::process::exit(0);
@@ -120,6 +131,11 @@ fn options() -> Options {
                     .collect()
             },
         ),
+        protocol: match value("--protocol").as_deref() {
+            None | Some("flight") => Protocol::Flight,
+            Some("trino") => Protocol::Trino,
+            Some(other) => panic!("unknown protocol {other}"),
+        },
         smoke,
     }
 }
@@ -129,6 +145,8 @@ struct Flightdeck {
     child: Child,
     flight: Channel,
     admin: String,
+    /// Base URL of its Trino-protocol port.
+    trino_http: String,
 }
 
 impl Drop for Flightdeck {
@@ -142,7 +160,7 @@ impl Flightdeck {
     /// A Flightdeck with its cache on or off, and `datasets` accelerated
     /// (ready once every one has loaded): `[[datasets]]` tables of TOML.
     async fn start(trino_url: &str, cache: bool, datasets: &[String]) -> Flightdeck {
-        let (port, admin_port) = (common::free_port(), common::free_port());
+        let (port, admin_port, trino_port) = (common::free_port(), common::free_port(), common::free_port());
         let dir = std::env::temp_dir().join(format!("flightdeck-bench-{port}"));
         std::fs::create_dir_all(&dir).unwrap();
         let mut file = format!(
@@ -161,6 +179,8 @@ impl Flightdeck {
                 &format!("127.0.0.1:{port}"),
                 "--admin-listen",
                 &format!("127.0.0.1:{admin_port}"),
+                "--trino-protocol-listen",
+                &format!("127.0.0.1:{trino_port}"),
             ])
             .args([
                 "--trino-url",
@@ -184,7 +204,7 @@ impl Flightdeck {
             if ready
                 && let Ok(flight) = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await
             {
-                return Flightdeck { child, flight, admin };
+                return Flightdeck { child, flight, admin, trino_http: format!("http://127.0.0.1:{trino_port}") };
             }
             assert!(Instant::now() < deadline, "flightdeck did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -256,6 +276,38 @@ async fn fetch(
     Ok((batches, route, cache))
 }
 
+/// `sql` through Trino's HTTP protocol at `base`, as a Trino client sends
+/// it: POST, then every nextUri. The rows, and the route Flightdeck names
+/// (`trino` from Trino itself).
+async fn via_http(http: &reqwest::Client, base: &str, sql: &str) -> Result<(usize, String), String> {
+    let mut response = http
+        .post(format!("{base}/v1/statement"))
+        .header("X-Trino-User", "bench")
+        .header("X-Trino-Client-Capabilities", "PARAMETRIC_DATETIME")
+        .body(sql.to_string())
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let (mut rows, mut route) = (0, "trino".to_string());
+    loop {
+        if let Some(r) = response.headers().get("x-flightdeck-route").and_then(|v| v.to_str().ok()) {
+            route = r.to_string();
+        }
+        let status = response.status();
+        let body = response.bytes().await.map_err(|e| e.to_string())?;
+        if !status.is_success() {
+            return Err(format!("{status}: {}", String::from_utf8_lossy(&body)));
+        }
+        let page: serde_json::Value = serde_json::from_slice(&body).map_err(|e| e.to_string())?;
+        if let Some(e) = page.get("error") {
+            return Err(e["message"].to_string());
+        }
+        rows += page.get("data").and_then(|d| d.as_array()).map_or(0, Vec::len);
+        let Some(next) = page.get("nextUri").and_then(|u| u.as_str()) else { return Ok((rows, route)) };
+        response = http.get(next).header("X-Trino-User", "bench").send().await.map_err(|e| e.to_string())?;
+    }
+}
+
 async fn via_trino(trino: &TrinoClient, sql: &str) -> Result<usize, String> {
     let session = Session { user: "bench".into(), ..Default::default() };
     let (_, batches) = trino.execute(&session, sql).await.map_err(|e| e.to_string())?;
@@ -271,6 +323,7 @@ async fn run(
     concurrency: usize,
     trino: &TrinoClient,
     fd: Option<&Flightdeck>,
+    http: Option<(&reqwest::Client, &str)>,
 ) -> (Vec<(Duration, String, &'static str)>, usize) {
     let next = Arc::new(AtomicUsize::new(0));
     let done = Arc::new(AtomicUsize::new(0));
@@ -278,15 +331,17 @@ async fn run(
     for _ in 0..concurrency {
         let (queries, next, done, trino) = (Arc::clone(queries), Arc::clone(&next), Arc::clone(&done), trino.clone());
         let client = fd.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
+        let http = http.map(|(c, base)| (c.clone(), base.to_string()));
         tasks.push(tokio::spawn(async move {
             let (mut lat, mut errors) = (Vec::new(), 0);
             loop {
                 let i = next.fetch_add(1, Ordering::SeqCst);
                 let Some((name, sql)) = queries.get(i) else { break };
                 let start = Instant::now();
-                let result = match &client {
-                    Some(c) => via_flight(c.clone(), sql).await.map(|(rows, route, _)| (rows, route)),
-                    None => via_trino(&trino, sql).await.map(|rows| (rows, "trino".to_string())),
+                let result = match (&http, &client) {
+                    (Some((h, base)), _) => via_http(h, base, sql).await,
+                    (None, Some(c)) => via_flight(c.clone(), sql).await.map(|(rows, route, _)| (rows, route)),
+                    (None, None) => via_trino(&trino, sql).await.map(|rows| (rows, "trino".to_string())),
                 };
                 let took = start.elapsed();
                 match result {
@@ -381,10 +436,16 @@ async fn main() {
     }
     if let Some(cached) = &cached {
         // Warm the cache with every query once.
-        let warm = run(Mode::Cache, &queries, 4, &trino, Some(cached)).await;
+        let warm = run(Mode::Cache, &queries, 4, &trino, Some(cached), None).await;
         assert_eq!(warm.1, 0, "warming the cache failed");
     }
 
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    if opts.protocol == Protocol::Trino {
+        for (_, sql) in queries.iter().take(10) {
+            via_http(&http, &trino_url, sql).await.expect("warm-up query");
+        }
+    }
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
         for &mode in &opts.modes {
@@ -402,8 +463,13 @@ async fn main() {
                     trino.stats().bytes_received.load(Ordering::Relaxed),
                 ),
             };
+            let http = match (opts.protocol, fd) {
+                (Protocol::Flight, _) => None,
+                (Protocol::Trino, Some(f)) => Some((&http, f.trino_http.as_str())),
+                (Protocol::Trino, None) => Some((&http, trino_url.as_str())),
+            };
             let start = Instant::now();
-            let (mut lat, errors) = run(mode, &queries, concurrency, &trino, fd).await;
+            let (mut lat, errors) = run(mode, &queries, concurrency, &trino, fd, http).await;
             let wall = start.elapsed().as_secs_f64();
             let after_traffic = match fd {
                 Some(f) => f.trino_traffic().await,
@@ -493,6 +559,12 @@ fn datasets(scale: Scale, workload: workload::Workload, energy_interval: &str) -
 async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
     let opens = Arc::new(dashboard::opens(opts.scale, opts.queries, opts.seed));
     let fd = Flightdeck::start(trino_url, true, &datasets(opts.scale, workload::Workload::All, "2s")).await;
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
+    if opts.protocol == Protocol::Trino {
+        for (_, sql) in queries.iter().take(10) {
+            via_http(&http, &trino_url, sql).await.expect("warm-up query");
+        }
+    }
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
         for target in ["trino", "flightdeck"] {

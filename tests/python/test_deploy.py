@@ -137,11 +137,11 @@ def test_production_values_give_a_hardened_scaled_deployment(rendered):
     grpc = [p for s in by_kind["Service"] for p in s["spec"]["ports"] if p.get("appProtocol") == "grpc"]
     assert grpc, "a gRPC-aware load balancer needs appProtocol"
     # The Service clients reach (not the headless one, not the admin one)
-    # carries Flight SQL only.
+    # carries the client protocols only: Flight SQL and Trino's.
     public = [s for s in by_kind["Service"]
               if s["spec"].get("clusterIP") != "None" and any(p.get("appProtocol") == "grpc" for p in s["spec"]["ports"])]
     assert len(public) == 1, [s["metadata"]["name"] for s in public]
-    assert [p["name"] for p in public[0]["spec"]["ports"]] == ["grpc"], public[0]["spec"]["ports"]
+    assert [p["name"] for p in public[0]["spec"]["ports"]] == ["grpc", "trino-http"], public[0]["spec"]["ports"]
 
 
 @pytest.mark.parametrize("env", ENVIRONMENTS)
