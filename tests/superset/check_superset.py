@@ -1,13 +1,26 @@
 """Drives a headless Superset against Flightdeck through Superset's REST API.
 
-    <superset venv>/bin/python tests/superset/check_superset.py <flightdeck sqlalchemy uri> <trino port>
+    <superset venv>/bin/python tests/superset/check_superset.py <sqlalchemy uri> <trino port> [<server certificate>]
 
 Starts Superset (SQLite metadata database, in a temporary folder), adds a
-database with the `flightdeck://` URI, and checks the connection test,
-schema, table and column listing, a SQL Lab query and a chart-data request
-against Trino's own rows. Exits non-zero with a message on any failure.
+database with the URI, and checks the connection test, schema, table and
+column listing, a SQL Lab query and two chart-data requests (a bar chart
+over tpch.tiny.nation, a monthly time series over tpch.tiny.orders with a
+time range filter) against Trino's own rows. Exits non-zero with a message
+on any failure.
+
+The URI is either `flightdeck://...` (Flight SQL, through clients/python's
+dialect) or `trino://...` (Flightdeck's Trino-protocol port, through the
+`trino` package's stock dialect and Superset's own Trino engine spec). For
+the latter, Superset is kept from importing clients/python's package at all,
+and HTTPS and the server certificate are asked for the way a Superset user
+would: the database's extra
+`{"engine_params": {"connect_args": {"http_scheme": "https", "verify": ...}}}`
+(the dialect reads no scheme from the URI).
 """
 
+import calendar
+import datetime
 import json
 import os
 import socket
@@ -21,7 +34,12 @@ from pathlib import Path
 import trino
 
 URI, TRINO_PORT = sys.argv[1], int(sys.argv[2])
+CERT = sys.argv[3] if len(sys.argv) > 3 else None
+STOCK_TRINO = URI.startswith("trino://")
 BIN = Path(sys.executable).parent
+# What the database's `extra` holds: for the stock dialect, HTTPS and the
+# certificate Flightdeck's port presents (the trino client's `verify`).
+EXTRA = json.dumps({"engine_params": {"connect_args": {"http_scheme": "https", "verify": CERT}}} if CERT else {})
 
 
 def free_port():
@@ -31,9 +49,21 @@ def free_port():
 
 
 def trino_rows(sql):
-    cur = trino.dbapi.connect(host="127.0.0.1", port=TRINO_PORT, user="alice").cursor()
-    cur.execute(sql)
+    """Trino's own answer, straight from Trino (in tpch.tiny, for the
+    statements Superset generates with unqualified table names)."""
+    cur = trino.dbapi.connect(host="127.0.0.1", port=TRINO_PORT, user="alice", catalog="tpch", schema="tiny").cursor()
+    cur.execute(sql.strip().rstrip(";"))  # Superset shows its statements with a ';'
     return [list(r) for r in cur.fetchall()]
+
+
+def epoch_ms(day):
+    """A date as Superset's JSON results carry temporal values."""
+    return calendar.timegm(day.timetuple()) * 1000 if isinstance(day, (datetime.date, datetime.datetime)) else day
+
+
+def chart_rows(body, keys):
+    """The rows of a chart-data answer's first query, as lists in `keys` order."""
+    return [[r[k] for k in keys] for r in body["result"][0]["data"]]
 
 
 class Api:
@@ -66,8 +96,16 @@ def main():
         f"SQLALCHEMY_DATABASE_URI = 'sqlite:///{home}/superset.db'\n"
         "WTF_CSRF_ENABLED = False\nTALISMAN_ENABLED = False\nPREVENT_UNSAFE_DB_CONNECTIONS = False\n"
         "SQLLAB_CTAS_NO_LIMIT = True\nFEATURE_FLAGS = {}\n"
+        # Stock Trino dialect: clients/python's package, if it is installed
+        # in this environment, must play no part (importing it fails).
+        + ("import sys\nsys.modules['flightdeck_sqlalchemy'] = None\n" if STOCK_TRINO else "")
     )
     env = dict(os.environ, SUPERSET_CONFIG_PATH=str(config), FLASK_APP="superset", SUPERSET_HOME=str(home))
+    if CERT:
+        # requests lets these override the session's own `verify` (the
+        # certificate given in the database's extra).
+        for name in ("REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+            env.pop(name, None)
     superset = str(BIN / "superset")
     for args in (["db", "upgrade"], ["fab", "create-admin", "--username", "admin", "--firstname", "a", "--lastname", "b",
                                      "--email", "a@example.org", "--password", "admin"], ["init"]):
@@ -91,14 +129,23 @@ def main():
         check(status == 200, "login", body)
         api.token = body["access_token"]
 
-        status, body = api.call("POST", "/api/v1/database/test_connection/", {"database_name": "flightdeck", "sqlalchemy_uri": URI})
+        database = {"database_name": "flightdeck", "sqlalchemy_uri": URI, "extra": EXTRA}
+        status, body = api.call("POST", "/api/v1/database/test_connection/", database)
         check(status == 200, "connection test", body)
-        status, body = api.call("POST", "/api/v1/database/", {"database_name": "flightdeck", "sqlalchemy_uri": URI, "expose_in_sqllab": True})
+        status, body = api.call("POST", "/api/v1/database/", {**database, "expose_in_sqllab": True})
         check(status == 201, "database added", body)
         db = body["id"]
+        status, body = api.call("GET", f"/api/v1/database/{db}")
+        backend = body.get("result", {}).get("backend")
+        check(status == 200 and backend == ("trino" if STOCK_TRINO else "flightdeck"), f"engine spec for {backend}", body)
 
+        if STOCK_TRINO:
+            status, body = api.call("GET", f"/api/v1/database/{db}/catalogs/")
+            want = sorted(r[0] for r in trino_rows("SHOW CATALOGS"))
+            check(status == 200 and sorted(body.get("result", [])) == want, "catalog listing", body)
         status, body = api.call("GET", f"/api/v1/database/{db}/schemas/")
-        check(status == 200 and "tiny" in body["result"], "schema listing", body)
+        want = sorted(r[0] for r in trino_rows("SHOW SCHEMAS FROM tpch"))
+        check(status == 200 and "tiny" in body["result"] and sorted(body["result"]) == want, "schema listing", body)
         status, body = api.call("GET", f"/api/v1/database/{db}/tables/?q=(schema_name:tiny)")
         tables = sorted(t["value"] for t in body.get("result", []))
         want = sorted(r[0] for r in trino_rows("SHOW TABLES FROM tpch.tiny"))
@@ -132,6 +179,41 @@ def main():
         rows = body.get("result", [{}])[0].get("data", []) if status == 200 else []
         got = sorted([r["regionkey"], r["n"]] for r in rows)
         check(status == 200 and got == trino_rows("SELECT regionkey, count(nationkey) FROM tpch.tiny.nation GROUP BY 1 ORDER BY 1"), "chart data", body)
+        # The very statement Superset generated, answered by Trino itself.
+        sent = body["result"][0]["query"]
+        print(sent)
+        check(got == sorted(trino_rows(sent)), "chart data: Superset's statement on Trino", sent)
+
+        # A time series: orders per month of 1995 (a time range filter and a
+        # time grain on a DATE column), with the largest order of each month.
+        status, body = api.call("POST", "/api/v1/dataset/", {"database": db, "schema": "tiny", "table_name": "orders"})
+        check(status == 201, "dataset added (orders)", body)
+        query = {
+            "datasource": {"id": body["id"], "type": "table"},
+            "queries": [{
+                "columns": [{"columnType": "BASE_AXIS", "expressionType": "SQL", "sqlExpression": "orderdate",
+                             "label": "orderdate", "timeGrain": "P1M"}],
+                "metrics": [
+                    {"expressionType": "SIMPLE", "column": {"column_name": "orderkey"}, "aggregate": "COUNT", "label": "orders"},
+                    {"expressionType": "SIMPLE", "column": {"column_name": "totalprice"}, "aggregate": "MAX", "label": "largest"},
+                ],
+                "filters": [{"col": "orderdate", "op": "TEMPORAL_RANGE", "val": "1995-01-01 : 1996-01-01"}],
+                "orderby": [[{"expressionType": "SIMPLE", "column": {"column_name": "orderkey"}, "aggregate": "COUNT", "label": "orders"}, False]],
+                "row_limit": 1000,
+            }],
+            "result_format": "json",
+            "result_type": "full",
+        }
+        status, body = api.call("POST", "/api/v1/chart/data", query)
+        keys = ["orderdate", "orders", "largest"]
+        got = sorted(chart_rows(body, keys)) if status == 200 else None
+        want = [[epoch_ms(d), n, p] for d, n, p in trino_rows(
+            "SELECT date_trunc('month', orderdate), count(orderkey), max(totalprice) FROM tpch.tiny.orders"
+            " WHERE orderdate >= DATE '1995-01-01' AND orderdate < DATE '1996-01-01' GROUP BY 1 ORDER BY 1")]
+        check(status == 200 and len(want) == 12 and got == want, "chart data: time series with a time range", body)
+        sent = body["result"][0]["query"]
+        print(sent)
+        check(got == sorted([epoch_ms(v) for v in r] for r in trino_rows(sent)), "time series: Superset's statement on Trino", sent)
         print("superset checks passed")
     finally:
         server.terminate()
