@@ -278,8 +278,8 @@ async fn fetch(
 
 /// `sql` through Trino's HTTP protocol at `base`, as a Trino client sends
 /// it: POST, then every nextUri. The rows, and the route Flightdeck names
-/// (`trino` from Trino itself).
-async fn via_http(http: &reqwest::Client, base: &str, sql: &str) -> Result<(usize, String), String> {
+/// (`trino` from Trino itself) and cache outcome.
+async fn via_http(http: &reqwest::Client, base: &str, sql: &str) -> Result<(usize, String, String), String> {
     let mut response = http
         .post(format!("{base}/v1/statement"))
         .header("X-Trino-User", "bench")
@@ -288,10 +288,11 @@ async fn via_http(http: &reqwest::Client, base: &str, sql: &str) -> Result<(usiz
         .send()
         .await
         .map_err(|e| e.to_string())?;
-    let (mut rows, mut route) = (0, "trino".to_string());
+    let (mut rows, mut route, mut cache) = (0, "trino".to_string(), String::new());
     loop {
-        if let Some(r) = response.headers().get("x-flightdeck-route").and_then(|v| v.to_str().ok()) {
-            route = r.to_string();
+        let header = |k: &str| response.headers().get(k).and_then(|v| v.to_str().ok()).map(str::to_string);
+        if let (Some(r), Some(c)) = (header("x-flightdeck-route"), header("x-flightdeck-cache")) {
+            (route, cache) = (r, c);
         }
         let status = response.status();
         let body = response.bytes().await.map_err(|e| e.to_string())?;
@@ -303,7 +304,7 @@ async fn via_http(http: &reqwest::Client, base: &str, sql: &str) -> Result<(usiz
             return Err(e["message"].to_string());
         }
         rows += page.get("data").and_then(|d| d.as_array()).map_or(0, Vec::len);
-        let Some(next) = page.get("nextUri").and_then(|u| u.as_str()) else { return Ok((rows, route)) };
+        let Some(next) = page.get("nextUri").and_then(|u| u.as_str()) else { return Ok((rows, route, cache)) };
         response = http.get(next).header("X-Trino-User", "bench").send().await.map_err(|e| e.to_string())?;
     }
 }
@@ -339,7 +340,7 @@ async fn run(
                 let Some((name, sql)) = queries.get(i) else { break };
                 let start = Instant::now();
                 let result = match (&http, &client) {
-                    (Some((h, base)), _) => via_http(h, base, sql).await,
+                    (Some((h, base)), _) => via_http(h, base, sql).await.map(|(rows, route, _)| (rows, route)),
                     (None, Some(c)) => via_flight(c.clone(), sql).await.map(|(rows, route, _)| (rows, route)),
                     (None, None) => via_trino(&trino, sql).await.map(|rows| (rows, "trino".to_string())),
                 };
@@ -434,13 +435,15 @@ async fn main() {
     for (_, sql) in queries.iter().take(10) {
         via_trino(&trino, sql).await.expect("warm-up query");
     }
+    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     if let Some(cached) = &cached {
-        // Warm the cache with every query once.
-        let warm = run(Mode::Cache, &queries, 4, &trino, Some(cached), None).await;
+        // Warm the cache with every query once, through the protocol measured:
+        // its user is the one whose answers are cached.
+        let through = (opts.protocol == Protocol::Trino).then_some((&http, cached.trino_http.as_str()));
+        let warm = run(Mode::Cache, &queries, 4, &trino, Some(cached), through).await;
         assert_eq!(warm.1, 0, "warming the cache failed");
     }
 
-    let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     if opts.protocol == Protocol::Trino {
         for (_, sql) in queries.iter().take(10) {
             via_http(&http, &trino_url, sql).await.expect("warm-up query");
@@ -560,11 +563,6 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
     let opens = Arc::new(dashboard::opens(opts.scale, opts.queries, opts.seed));
     let fd = Flightdeck::start(trino_url, true, &datasets(opts.scale, workload::Workload::All, "2s")).await;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
-    if opts.protocol == Protocol::Trino {
-        for (_, sql) in queries.iter().take(10) {
-            via_http(&http, &trino_url, sql).await.expect("warm-up query");
-        }
-    }
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
         for target in ["trino", "flightdeck"] {
@@ -602,14 +600,24 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                 let (opens, next, trino) = (Arc::clone(&opens), Arc::clone(&next), trino.clone());
                 let client =
                     flight.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
+                // Through Trino's protocol: one JSON client, to Trino or to Flightdeck's port.
+                let http = (opts.protocol == Protocol::Trino)
+                    .then(|| (http.clone(), flight.map_or(trino_url.to_string(), |f| f.trino_http.clone())));
                 users.push(tokio::spawn(async move {
                     let mut out = Vec::new();
                     while let Some(open) = opens.get(next.fetch_add(1, Ordering::SeqCst)) {
                         for (_, sql) in open {
                             let start = Instant::now();
-                            let answered = match &client {
-                                Some(c) => via_flight(c.clone(), sql).await.map(|(_, route, cache)| (route, cache)),
-                                None => via_trino(&trino, sql).await.map(|_| ("trino".to_string(), String::new())),
+                            let answered = match (&http, &client) {
+                                (Some((h, base)), _) => {
+                                    via_http(h, base, sql).await.map(|(_, route, cache)| (route, cache))
+                                }
+                                (None, Some(c)) => {
+                                    via_flight(c.clone(), sql).await.map(|(_, route, cache)| (route, cache))
+                                }
+                                (None, None) => {
+                                    via_trino(&trino, sql).await.map(|_| ("trino".to_string(), String::new()))
+                                }
                             };
                             out.push((start.elapsed(), answered));
                         }

@@ -63,6 +63,26 @@ fn defaults() {
     assert_eq!(c.flight.shutdown_grace, Duration::from_secs(20));
     assert_eq!(c.admin.listen.to_string(), "127.0.0.1:9090");
     assert!(c.admin.token.is_none());
+    assert_eq!(c.trino_protocol.listen.map(|a| a.to_string()).as_deref(), Some("127.0.0.1:8081"));
+}
+
+#[test]
+fn the_trino_protocol_listener_is_turned_off_by_an_empty_value() {
+    assert_eq!(Config::resolve(&parse(&["--trino-protocol-listen", ""])).unwrap().trino_protocol.listen, None);
+    let file = File::new("[trino_protocol]\nlisten = \"127.0.0.1:18081\"\n");
+    let c = Config::resolve(&file.with(&[])).unwrap();
+    assert_eq!(c.trino_protocol.listen, Some("127.0.0.1:18081".parse().unwrap()));
+    // A flag's empty value wins over the file.
+    assert_eq!(Config::resolve(&file.with(&["--trino-protocol-listen", " "])).unwrap().trino_protocol.listen, None);
+    let errors = Config::resolve(&parse(&["--trino-protocol-listen", "8081"])).unwrap_err();
+    assert!(errors[0].contains("trino protocol listen"), "{errors:?}");
+    // Passwords in clear text off loopback: refused here as on the Flight SQL port.
+    let dir = tempfile::tempdir().unwrap();
+    let users = dir.path().join("users");
+    std::fs::write(&users, "alice:$2y$04$abcdefghijklmnopqrstuu5Yv0M8Q0Yb7Pj0nM3T6U1D7r2y6c7Xm\n").unwrap();
+    let flags = ["--auth", "password", "--users-file", users.to_str().unwrap(), "--trino-protocol-listen", "0.0.0.0:8081"];
+    let errors = Config::resolve(&parse(&flags)).unwrap_err();
+    assert!(errors[0].contains("Trino protocol"), "{errors:?}");
 }
 
 #[test]

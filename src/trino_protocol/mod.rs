@@ -351,9 +351,12 @@ impl Query {
             self.fill(&mut data, deadline).await;
         }
         let mut out = String::with_capacity(data.len() + 512);
-        let _ = write!(out, r#"{{"id":"{}","infoUri":"{base}/ui/query.html?{}""#, self.id, self.id);
+        // The host is the client's own header: escaped like any text.
+        let info = encode::json_string(&format!("{base}/ui/query.html?{}", self.id));
+        let _ = write!(out, r#"{{"id":"{}","infoUri":{info}"#, self.id);
         if !self.done() {
-            let _ = write!(out, r#","nextUri":"{base}/v1/statement/executing/{}/{}/{}""#, self.id, self.slug, self.token + 1);
+            let next = format!("{base}/v1/statement/executing/{}/{}/{}", self.id, self.slug, self.token + 1);
+            let _ = write!(out, r#","nextUri":{}"#, encode::json_string(&next));
         }
         if let Some(c) = &self.columns {
             out.push_str(r#","columns":"#);
@@ -724,7 +727,25 @@ async fn submit(State(p): State<Arc<TrinoProtocol>>, headers: HeaderMap, body: B
             q.immediate = Some((sql.clone(), text.clone(), at));
             q.planning = Some(run(session, text, args));
         }
-        Ok(Front::Plain) => {
+        Ok(Front::Kill { id, message }) if p.queries.contains_key(&id) => {
+            // One of Flightdeck's ids: its answer is dropped (cancelling a
+            // Trino query behind it), as Trino kills its own.
+            match p.queries.get(&id) {
+                Some(target) if target.lock().await.user == q.user => {
+                    let mut e = user_error(
+                        format!("Query killed. Message: {}", message.unwrap_or_default()),
+                        "ADMINISTRATIVELY_KILLED",
+                        "38",
+                    );
+                    e.code = Code::Cancelled;
+                    target.lock().await.fail(e);
+                    q.update = Some(Update { kind: "CALL".into(), count: None });
+                    q.columns = Some("[]".into());
+                }
+                _ => q.fail(user_error(format!("Access Denied: Cannot kill query {id}"), "PERMISSION_DENIED", "4")),
+            }
+        }
+        Ok(Front::Kill { .. } | Front::Plain) => {
             if statement::describes_prepared(&sql) {
                 // Trino answers these from the client's prepared statements.
                 for (name, text) in &prepared {
@@ -777,7 +798,9 @@ async fn next_page(
     {
         return respond(page);
     }
-    if token != g.token || g.done() {
+    // Only the page the last one pointed to; it may carry an error that
+    // came since (a kill).
+    if token != g.token {
         return (StatusCode::NOT_FOUND, format!("Query not found: {id} (no page {token})")).into_response();
     }
     let page = g.page(&p.base(&headers), MAX_WAIT).await;

@@ -17,6 +17,9 @@ pub enum Front {
     Immediate { sql: String, args: Vec<String>, at: usize },
     /// `DEALLOCATE PREPARE name`.
     Deallocate { name: String },
+    /// `CALL system.runtime.kill_query('id', ...)` (Superset's Stop button):
+    /// the id may be one of Flightdeck's.
+    Kill { id: String, message: Option<String> },
     /// Anything else: run as written.
     Plain,
 }
@@ -39,6 +42,9 @@ pub fn read(sql: &str) -> Result<Front, String> {
         }
         return Ok(Front::Deallocate { name });
     }
+    if word(0, "call") {
+        return Ok(kill(sql, &t).unwrap_or(Front::Plain));
+    }
     if !word(0, "execute") {
         return Ok(Front::Plain);
     }
@@ -53,6 +59,28 @@ pub fn read(sql: &str) -> Result<Front, String> {
     let name = name(sql, t.get(1)).ok_or("EXECUTE needs a statement name")?;
     let args = using(sql, &t, 2)?;
     Ok(Front::Execute { name, args })
+}
+
+/// `CALL system.runtime.kill_query(...)`: the query id and message, by
+/// name (`query_id =>`, `message =>`) or by position.
+fn kill(sql: &str, t: &[Token]) -> Option<Front> {
+    let path: Vec<String> = t[1..].iter().take(5).map(|x| x.text(sql).to_ascii_lowercase()).collect();
+    if path != ["system", ".", "runtime", ".", "kill_query"] {
+        return None;
+    }
+    let strings: Vec<(Option<String>, String)> = t
+        .iter()
+        .enumerate()
+        .filter(|(_, x)| x.kind == TokenKind::String)
+        .map(|(i, x)| {
+            let named = (i >= 2 && t[i - 1].text(sql) == "=>").then(|| t[i - 2].text(sql).to_ascii_lowercase());
+            (named, unquote(x.text(sql)))
+        })
+        .collect();
+    let by_name = |n: &str| strings.iter().find(|(k, _)| k.as_deref() == Some(n)).map(|(_, v)| v.clone());
+    let id = by_name("query_id").or_else(|| strings.first().filter(|(k, _)| k.is_none()).map(|(_, v)| v.clone()))?;
+    let message = by_name("message").or_else(|| strings.get(1).filter(|(k, _)| k.is_none()).map(|(_, v)| v.clone()));
+    Some(Front::Kill { id, message })
 }
 
 /// An identifier token's name: unquoted as written, quoted without quotes.
@@ -160,6 +188,16 @@ mod tests {
         assert!(read("EXECUTE IMMEDIATE q").is_err());
         assert!(read("PREPARE q SELECT 1").is_err());
         assert!(describes_prepared("describe OUTPUT q") && describes_prepared("DESCRIBE INPUT q"));
+        assert_eq!(
+            read("CALL system.runtime.kill_query(query_id => '20261127_1', message => 'Query cancelled by Superset')")
+                .unwrap(),
+            Front::Kill { id: "20261127_1".into(), message: Some("Query cancelled by Superset".into()) }
+        );
+        assert_eq!(
+            read("call System.Runtime.Kill_Query('q2')").unwrap(),
+            Front::Kill { id: "q2".into(), message: None }
+        );
+        assert_eq!(read("CALL system.runtime.other('q2')").unwrap(), Front::Plain);
         assert!(!describes_prepared("DESCRIBE tpch.tiny.nation"));
     }
 

@@ -303,6 +303,23 @@ async fn pages_are_retried_safely_and_end_where_trinos_do() {
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
     assert_eq!(seen, vec![serde_json::json!(["FAILED", "USER_CANCELED"])]);
+
+    // Superset's Stop button kills by the id it was given: Flightdeck's.
+    let slow = format!("SELECT count(*) FROM tpch.sf100.lineitem WHERE comment <> '{marker}_killed'");
+    let first = fd.post(&slow).await.body_json().await;
+    let (id, next) = (first["id"].as_str().unwrap(), first["nextUri"].as_str().expect("still running"));
+    let kill = format!("CALL system.runtime.kill_query(query_id => '{id}', message => 'Query cancelled by Superset')");
+    let other = fd.clone().with("X-Trino-User", "mallory").run(&kill).await;
+    assert_eq!(other.error.unwrap()["errorName"], "PERMISSION_DENIED");
+    let killed = fd.run(&kill).await;
+    assert_eq!((killed.update_type.as_deref(), killed.error), (Some("CALL"), None));
+    let after = fd.get(next).await.body_json().await;
+    assert_eq!(after["error"]["errorName"], "ADMINISTRATIVELY_KILLED");
+    assert_eq!(after["error"]["message"], "Query killed. Message: Query cancelled by Superset");
+    assert!(after["nextUri"].is_null());
+    // An id that is not Flightdeck's goes to Trino, which answers for it.
+    let unknown = fd.run("CALL system.runtime.kill_query(query_id => '20200101_000000_00000_aaaaa')").await;
+    assert_eq!(unknown.error.unwrap()["errorName"], "NOT_FOUND");
 }
 
 #[tokio::test]
@@ -374,6 +391,9 @@ async fn errors_are_trinos_own() {
     assert_eq!(fd.post("   ").await.status(), 400);
     let bad_header = fd.clone().with("X-Trino-Session", "no_equals_sign").post("SELECT 1").await;
     assert_eq!(bad_header.status(), 400);
+    // A host header with a quote stays inside the URIs' JSON strings.
+    let odd_host = fd.clone().with("Host", "x\"y:1").post("SELECT 1").await.body_json().await;
+    assert_eq!(odd_host["infoUri"].as_str().unwrap().split('/').nth(2), Some("x\"y:1"));
 }
 
 #[tokio::test]
