@@ -137,21 +137,8 @@ pub fn signature(t: &TrinoType, dt: Datetimes, out: &mut String) {
         TrinoType::TimestampTz(p) => ("timestamp with time zone", if ms { vec![] } else { vec![long(*p as u64)] }),
         TrinoType::IntervalDayToSecond => ("interval day to second", vec![]),
         TrinoType::IntervalYearToMonth => ("interval year to month", vec![]),
-        TrinoType::Array(e) => {
-            let mut s = String::from(r#"{"kind":"TYPE","value":"#);
-            signature(e, dt, &mut s);
-            s.push('}');
-            ("array", vec![s])
-        }
-        TrinoType::Map(k, v) => {
-            let arg = |t: &TrinoType| {
-                let mut s = String::from(r#"{"kind":"TYPE","value":"#);
-                signature(t, dt, &mut s);
-                s.push('}');
-                s
-            };
-            ("map", vec![arg(k), arg(v)])
-        }
+        TrinoType::Array(e) => ("array", vec![type_argument(e, dt)]),
+        TrinoType::Map(k, v) => ("map", vec![type_argument(k, dt), type_argument(v, dt)]),
         TrinoType::Row(fields) => {
             let args = fields
                 .iter()
@@ -191,6 +178,15 @@ pub fn signature(t: &TrinoType, dt: Datetimes, out: &mut String) {
         TrinoType::IpAddress => ("ipaddress", vec![]),
     };
     let _ = write!(out, r#"{{"rawType":"{raw}","arguments":[{}]}}"#, args.join(","));
+}
+
+/// A type argument of a type signature (an array's element, a map's key
+/// or value).
+fn type_argument(t: &TrinoType, dt: Datetimes) -> String {
+    let mut s = String::from(r#"{"kind":"TYPE","value":"#);
+    signature(t, dt, &mut s);
+    s.push('}');
+    s
 }
 
 /// The `columns` array of a result.

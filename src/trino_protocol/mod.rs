@@ -60,6 +60,9 @@ const TARGET_PAGE_BYTES: usize = 1 << 20;
 /// How long an answer waits for its client's next GET before it is dropped
 /// (and a Trino query behind it cancelled): Trino's `query.client.timeout`.
 const ABANDONED_AFTER: Duration = Duration::from_secs(300);
+/// How long, and within how many bytes, final pages are kept for a retry.
+const FINISHED_KEPT: Duration = Duration::from_secs(30);
+const FINISHED_BYTES: u64 = 64 << 20;
 /// How long checked Basic credentials are trusted without bcrypt: clients
 /// send them on every request.
 const LOGIN_TTL: Duration = Duration::from_secs(30);
@@ -73,6 +76,9 @@ pub struct TrinoProtocol {
     defaults: (Option<String>, Option<String>),
     trino: TrinoClient,
     queries: moka::sync::Cache<String, Arc<Mutex<Query>>>,
+    /// The last page of answers complete, kept a little while for a client
+    /// that lost it and asks again, within a bound on bytes.
+    finished: moka::sync::Cache<String, Arc<Finished>>,
     /// Hashes of Basic credentials checked recently, salted per process.
     logins: moka::sync::Cache<[u8; 32], ()>,
     salt: [u8; 16],
@@ -95,6 +101,11 @@ impl TrinoProtocol {
             defaults,
             trino,
             queries: moka::sync::Cache::builder().max_capacity(100_000).time_to_idle(ABANDONED_AFTER).build(),
+            finished: moka::sync::Cache::builder()
+                .max_capacity(FINISHED_BYTES)
+                .weigher(|_, f: &Arc<Finished>| u32::try_from(f.page.0.len()).unwrap_or(u32::MAX))
+                .time_to_live(FINISHED_KEPT)
+                .build(),
             logins: moka::sync::Cache::builder().max_capacity(10_000).time_to_live(LOGIN_TTL).build(),
             salt: rand::random(),
             sequence: AtomicU64::new(0),
@@ -222,6 +233,15 @@ struct Query {
     /// The last page made, its token and headers, for a retried GET.
     last: Option<(u64, Page)>,
     sent_rows: u64,
+}
+
+/// The final page of an answer, for a retried GET.
+#[derive(Debug)]
+struct Finished {
+    slug: String,
+    user: String,
+    token: u64,
+    page: Page,
 }
 
 /// A page's JSON and response headers.
@@ -787,6 +807,16 @@ async fn next_page(
     Path((id, slug, token)): Path<(String, String, u64)>,
     headers: HeaderMap,
 ) -> Response {
+    if let Some(f) = p.finished.get(&id) {
+        let user = match p.authenticate(&headers).await {
+            Ok(u) => u,
+            Err(r) => return r,
+        };
+        if f.slug == slug && f.token == token && (!p.auth.requires_password() || f.user == user) {
+            return respond(&f.page);
+        }
+        return (StatusCode::NOT_FOUND, format!("Query not found: {id}")).into_response();
+    }
     let q = match find(&p, &headers, &id, &slug).await {
         Ok(q) => q,
         Err(r) => return r,
@@ -804,6 +834,12 @@ async fn next_page(
         return (StatusCode::NOT_FOUND, format!("Query not found: {id} (no page {token})")).into_response();
     }
     let page = g.page(&p.base(&headers), MAX_WAIT).await;
+    if g.done() {
+        // Only the final page is kept, for a while, not the answer.
+        let f = Finished { slug: g.slug.clone(), user: g.user.clone(), token, page: Arc::clone(&page) };
+        p.finished.insert(id.clone(), Arc::new(f));
+        p.queries.invalidate(&id);
+    }
     respond(&page)
 }
 

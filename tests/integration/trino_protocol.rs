@@ -281,6 +281,19 @@ async fn pages_are_retried_safely_and_end_where_trinos_do() {
     assert_eq!(fd.get(&forged).await.status(), 404);
     assert_eq!(fd.get(&later.replace(&first["id"].as_str().unwrap()[..8], "19990101")).await.status(), 404);
 
+    // The final page, asked for again, is the same page too; the answer
+    // itself is gone.
+    let mut uri = later.to_string();
+    let last = loop {
+        let page = fd.get(&uri).await.text().await.unwrap();
+        match serde_json::from_str::<Value>(&page).unwrap()["nextUri"].as_str() {
+            Some(next) => uri = next.to_string(),
+            None => break page,
+        }
+    };
+    assert_eq!(fd.get(&uri).await.text().await.unwrap(), last);
+    assert_eq!(fd.http.delete(&uri).header("X-Trino-User", "test").send().await.unwrap().status(), 404);
+
     // DELETE drops the answer: the Trino query behind it is cancelled.
     let marker = marker("cancelled");
     let slow = format!("SELECT count(*) FROM tpch.sf100.lineitem WHERE comment <> '{marker}'");

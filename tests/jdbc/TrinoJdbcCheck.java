@@ -98,6 +98,20 @@ public class TrinoJdbcCheck {
         String run() throws Exception;
     }
 
+    /** Where a bad prepared statement fails: at prepareStatement (Trino parses
+     *  PREPARE's statement) or only when it runs, and with what error. */
+    static String preparedFailure(Connection conn, String sql) {
+        String step = "prepareStatement";
+        try (PreparedStatement ps = conn.prepareStatement(sql)) {
+            step = "executeQuery";
+            ps.setLong(1, 1);
+            ps.executeQuery().close();
+            return q("no error");
+        } catch (SQLException e) {
+            return "{\"step\":" + q(step) + ",\"error\":" + error(e) + "}";
+        }
+    }
+
     static final Map<String, String> result = new LinkedHashMap<>();
 
     /** Runs one part of the check: its result, or {"error": [message, state, code]} if it threw. */
@@ -261,28 +275,8 @@ public class TrinoJdbcCheck {
             });
             // Where a bad prepared statement fails: at prepareStatement (Trino
             // parses PREPARE's statement) or only when it runs.
-            part("prepared_syntax_error", () -> {
-                String step = "prepareStatement";
-                try (PreparedStatement ps = conn.prepareStatement("SELEC name FROM tpch.tiny.nation WHERE nationkey = ?")) {
-                    step = "executeQuery";
-                    ps.setLong(1, 1);
-                    ps.executeQuery().close();
-                    return q("no error");
-                } catch (SQLException e) {
-                    return "{\"step\":" + q(step) + ",\"error\":" + error(e) + "}";
-                }
-            });
-            part("prepared_error", () -> {
-                String step = "prepareStatement";
-                try (PreparedStatement ps = conn.prepareStatement("SELECT nonexistent_column FROM tpch.tiny.nation WHERE nationkey = ?")) {
-                    step = "executeQuery";
-                    ps.setLong(1, 1);
-                    ps.executeQuery().close();
-                    return q("no error");
-                } catch (SQLException e) {
-                    return "{\"step\":" + q(step) + ",\"error\":" + error(e) + "}";
-                }
-            });
+            part("prepared_syntax_error", () -> preparedFailure(conn, "SELEC name FROM tpch.tiny.nation WHERE nationkey = ?"));
+            part("prepared_error", () -> preparedFailure(conn, "SELECT nonexistent_column FROM tpch.tiny.nation WHERE nationkey = ?"));
 
             part("use", () -> {
                 try (Statement st = conn.createStatement()) {
