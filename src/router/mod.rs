@@ -683,8 +683,10 @@ fn session_refusal(parts: &Parts, session: &Session) -> Option<Refusal> {
     if session.has_client_state() {
         return Some(Refusal::new("session", "the client sent roles or prepared statements"));
     }
-    let zone = session.time_zone.as_deref().or(parts.time_zone.as_deref());
-    match zone {
+    // `SET TIME ZONE` comes back from Trino as the session property
+    // `time_zone_id`, which wins over the zone the client's header names.
+    let zone = session.properties.get("time_zone_id").map(String::as_str);
+    match zone.or(session.time_zone.as_deref()).or(parts.time_zone.as_deref()) {
         Some(z) if !is_utc(z) => Some(Refusal::new("session", format!("time zone {z}"))),
         _ => None,
     }

@@ -243,6 +243,11 @@ async fn cached_and_local_answers_are_trinos_json() {
     assert_eq!(elsewhere.run(sql).await.header("x-flightdeck-route"), vec!["trino"]);
     let utc = fd.clone().with("X-Trino-Time-Zone", "Etc/UTC").with("X-Flightdeck-Cache", "no-cache");
     assert_eq!(utc.run(sql).await.header("x-flightdeck-route"), vec!["local"]);
+    // `SET TIME ZONE` is a session property to Trino, and counts the same.
+    let set = fd.run("SET TIME ZONE 'Asia/Kathmandu'").await;
+    assert_eq!(set.header("x-trino-set-session"), vec!["time_zone_id=Asia%2FKathmandu"]);
+    let zoned = utc.clone().with("X-Trino-Session", "time_zone_id=Asia%2FKathmandu");
+    assert_eq!(zoned.run(sql).await.header("x-flightdeck-route"), vec!["trino"]);
     // The time zone is part of the cache key: the answers differ.
     let sql = "SELECT CAST(TIMESTAMP '2024-01-01 00:00:00' AS timestamp with time zone) AS t";
     let (a, b) = (fd.clone().with("X-Trino-Time-Zone", "UTC"), fd.clone().with("X-Trino-Time-Zone", "Asia/Kathmandu"));
