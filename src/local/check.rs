@@ -507,6 +507,8 @@ impl Scope<'_> {
                 DataType::Int64 => Ok(TrinoType::BigInt),
                 DataType::Int32 => Ok(TrinoType::Integer),
                 DataType::Float64 => Ok(TrinoType::Double),
+                // `CAST(x AS TIMESTAMP)`, read as Trino's `timestamp(3)`.
+                DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None) => Ok(TrinoType::Timestamp(3)),
                 _ => unknown("this cast"),
             },
             Expr::Case(Case { when_then_expr, else_expr, .. }) => {

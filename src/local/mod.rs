@@ -153,6 +153,7 @@ impl LocalEngine {
         let names = output_names(&query)?;
         let mut query = query;
         exponent_doubles(&mut query);
+        timestamps_in_milliseconds(&mut query);
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
         let (state, versions) = self.state(session, &statement).await?;
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
@@ -401,13 +402,39 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
             _ => None,
         })
         .collect();
-    let mut grouping: Vec<&ast::Expr> = select.having.iter().collect();
-    if let ast::GroupByExpr::Expressions(exprs, _) = &select.group_by {
-        grouping.extend(exprs);
+    // But a name the select list also reads as a column is a column of the
+    // relation, and in GROUP BY DataFusion too resolves it there (Superset
+    // writes `fuel AS fuel ... GROUP BY fuel` and `date_trunc('hour', ts)
+    // AS ts ... GROUP BY date_trunc('hour', ts)`). In HAVING DataFusion
+    // takes the alias whatever the relation holds.
+    let mut columns = std::collections::HashSet::new();
+    for item in &select.projection {
+        if let SelectItem::ExprWithAlias { expr, .. } | SelectItem::UnnamedExpr(expr) = item {
+            let _ = ast::visit_expressions(expr, |e| {
+                match e {
+                    ast::Expr::Identifier(id) => columns.insert(id.value.to_lowercase()),
+                    ast::Expr::CompoundIdentifier(parts) => {
+                        parts.last().is_some_and(|p| columns.insert(p.value.to_lowercase()))
+                    }
+                    _ => false,
+                };
+                ControlFlow::<()>::Continue(())
+            });
+        }
     }
-    for e in grouping {
+    let grouped: &[ast::Expr] = match &select.group_by {
+        ast::GroupByExpr::Expressions(exprs, _) => exprs,
+        ast::GroupByExpr::All(_) => &[],
+    };
+    let checks = select.having.iter().map(|e| (e, true)).chain(grouped.iter().map(|e| (e, false)));
+    for (e, in_having) in checks {
         let named = ast::visit_expressions(e, |e| match e {
-            ast::Expr::Identifier(id) if aliases.contains(&id.value.to_lowercase()) => ControlFlow::Break(()),
+            ast::Expr::Identifier(id)
+                if aliases.contains(&id.value.to_lowercase())
+                    && (in_having || !columns.contains(&id.value.to_lowercase())) =>
+            {
+                ControlFlow::Break(())
+            }
             _ => ControlFlow::Continue(()),
         });
         if named.is_break() {
@@ -462,6 +489,19 @@ fn exponent_doubles(query: &mut ast::Query) {
                 array: false,
                 format: None,
             };
+        }
+        ControlFlow::<()>::Continue(())
+    });
+}
+
+/// `CAST(x AS TIMESTAMP)` as Trino reads it: `timestamp(3)`, where
+/// DataFusion would read nanoseconds (Superset casts its time column so).
+fn timestamps_in_milliseconds(query: &mut ast::Query) {
+    let _ = ast::visit_expressions_mut(query, |e| {
+        if let ast::Expr::Cast { data_type, .. } = e
+            && let ast::DataType::Timestamp(precision @ None, ast::TimezoneInfo::None) = data_type
+        {
+            *precision = Some(3);
         }
         ControlFlow::<()>::Continue(())
     });
