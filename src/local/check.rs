@@ -287,9 +287,17 @@ impl Scope<'_> {
                 self.check(inner)?;
                 let from = self.type_of(inner)?;
                 let to = field.data_type();
-                // `DATE '...'`: a typed literal.
-                let typed_literal = matches!(inner.as_ref(), Expr::Literal(ScalarValue::Utf8(Some(_)), _))
-                    && matches!(to, DataType::Date32);
+                // `DATE '...'`: a typed literal; `CAST('...' AS TIMESTAMP)`
+                // (Superset's time filters) when both engines read the text
+                // to the same millisecond.
+                let typed_literal = match (inner.as_ref(), to) {
+                    (Expr::Literal(ScalarValue::Utf8(Some(_)), _), DataType::Date32) => true,
+                    (
+                        Expr::Literal(ScalarValue::Utf8(Some(text)), _),
+                        DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
+                    ) => plain_timestamp(text),
+                    _ => false,
+                };
                 if typed_literal || widening(&from, to) {
                     Ok(())
                 } else {
@@ -423,6 +431,29 @@ fn unit(e: &Expr) -> Option<&str> {
         }
         _ => None,
     }
+}
+
+/// `YYYY-MM-DD[ HH:MM:SS[.fff...]]` with nothing after the milliseconds
+/// but zeros: text Trino's `CAST(... AS timestamp(3))` and DataFusion's
+/// cast read to the same value (no rounding, no zone, no other spelling).
+fn plain_timestamp(text: &str) -> bool {
+    let b = text.as_bytes();
+    let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
+    let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
+    if !date || b.len() == 10 {
+        return date;
+    }
+    let time = b.len() >= 19
+        && b[10] == b' '
+        && digits(11..13)
+        && b[13] == b':'
+        && digits(14..16)
+        && b[16] == b':'
+        && digits(17..19);
+    if !time || b.len() == 19 {
+        return time;
+    }
+    b[19] == b'.' && b.len() > 20 && digits(20..b.len()) && b[20..].iter().skip(3).all(|&c| c == b'0')
 }
 
 /// Casts that keep every value: to a wider integer, integers to double,
@@ -588,6 +619,22 @@ impl Scope<'_> {
                 _ => unknown(),
             },
             _ => unknown(),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::plain_timestamp;
+
+    #[test]
+    fn timestamp_texts_both_engines_read_alike() {
+        for ok in ["2025-05-28", "2025-05-28 00:00:00", "2025-05-28 10:11:12.345", "2025-05-28 10:11:12.345000", "0001-01-01 00:00:00.1"] {
+            assert!(plain_timestamp(ok), "{ok}");
+        }
+        // Rounding past milliseconds, zones, other spellings, partial times.
+        for no in ["2025-05-28 10:11:12.3456", "2025-05-28T10:11:12", "2025-05-28 10:11:12 UTC", "2025-05-28 10:11", "25-05-28", "2025-05-28 10:11:12.", "+2025-05-28", ""] {
+            assert!(!plain_timestamp(no), "{no}");
         }
     }
 }
