@@ -153,14 +153,13 @@ impl TrinoProtocol {
     /// The user a request runs as, or the response refusing it.
     async fn authenticate(&self, headers: &HeaderMap) -> Result<String, Response> {
         let named = header_str(headers, "x-trino-user").filter(|u| !u.is_empty());
-        let basic = match basic(headers) {
-            Ok(b) => b,
-            Err(msg) => return Err(unauthorized(msg)),
-        };
         if !self.auth.requires_password() {
-            return Ok(named.or(basic.map(|(u, _)| u)).unwrap_or_else(|| self.auth.default_user().to_string()));
+            // As a Trino without an authenticator: whatever credentials come
+            // along are not checked, the user is the one named.
+            let basic_user = basic(headers).ok().flatten().map(|(u, _)| u);
+            return Ok(named.or(basic_user).unwrap_or_else(|| self.auth.default_user().to_string()));
         }
-        let Some((user, password)) = basic else {
+        let Some((user, password)) = basic(headers).map_err(unauthorized)? else {
             return Err(unauthorized("Basic credentials are required".into()));
         };
         let key: [u8; 32] = Sha256::new()
@@ -625,7 +624,7 @@ fn session(
     for name in PASSED_ON {
         for v in headers.get_all(name) {
             let v = v.to_str().map_err(|_| format!("{name} is not ASCII"))?;
-            if !v.trim().is_empty() && !(name == "x-trino-role" && v.trim().is_empty()) {
+            if !v.trim().is_empty() {
                 s.client.push((name.to_string(), v.to_string()));
             }
         }
