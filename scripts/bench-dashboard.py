@@ -98,12 +98,11 @@ PLAYWRIGHT_DIR = Path(os.environ.get("PLAYWRIGHT_DIR", CACHE_DIR / "playwright")
 ADMIN_TOKEN = "bench-admin-token-0123456789"
 USER = "bench"
 
-# The load harness's data (benches/load/data.rs), by scale.
+# The load harness's data (benches/load/data.rs), by scale: its schemas, and
+# the days its energy series covers from 2022-01-01.
 SCALES = {
-    "full": {"energy": "memory.bench_energy", "tpch": "memory.bench_tpch_sf1", "tpch_source": "tpch.sf1",
-             "nodes": 200, "days": 1250},
-    "smoke": {"energy": "memory.bench_energy_smoke", "tpch": "memory.bench_tpch_tiny", "tpch_source": "tpch.tiny",
-              "nodes": 20, "days": 60},
+    "full": {"energy": "memory.bench_energy", "tpch": "memory.bench_tpch_sf1", "days": 1250},
+    "smoke": {"energy": "memory.bench_energy_smoke", "tpch": "memory.bench_tpch_tiny", "days": 60},
 }
 SETUPS = ["trino", "fd-trino", "fd-flight"]
 LABELS = {"trino": "Trino direct (`trino://`)", "fd-trino": "Flightdeck, Trino protocol (`trino://`)",
@@ -130,52 +129,20 @@ def trino_sql(query):
     return cur.fetchall()
 
 
-def energy_sql(table, nodes, days):
-    """benches/load/data.rs `energy_sql`, word for word."""
-    return f"""CREATE TABLE {table} AS
-WITH nodes AS (
-  SELECT n AS node_id,
-    CASE WHEN n % 20 < 8 THEN 'ERCOT' WHEN n % 20 < 13 THEN 'PJM' WHEN n % 20 < 16 THEN 'CAISO'
-         WHEN n % 20 < 18 THEN 'MISO' ELSE 'NYISO' END AS market,
-    CASE WHEN n % 9 < 3 THEN 'gas' WHEN n % 9 < 5 THEN 'wind' WHEN n % 9 < 6 THEN 'solar'
-         WHEN n % 9 < 7 THEN 'coal' WHEN n % 9 < 8 THEN 'nuclear' ELSE 'hydro' END AS fuel_type
-  FROM UNNEST(sequence(1, {nodes})) AS t(n)),
-hours AS (
-  SELECT date_add('hour', h, date_add('day', d, TIMESTAMP '2022-01-01 00:00:00')) AS ts,
-         d * 24 + h AS hour_index, h AS hour_of_day
-  FROM UNNEST(sequence(0, {days - 1})) AS a(d) CROSS JOIN UNNEST(sequence(0, 23)) AS b(h))
-SELECT ts, node_id, market, fuel_type,
-  CASE WHEN (hour_index * 31 + node_id * 17) % 211 = 0 THEN NULL
-       ELSE round(35 + 15 * sin(hour_of_day * pi() / 12 - 1.5) + 8 * cos(hour_index * 2 * pi() / 8760)
-                  + (node_id % 13) * 0.9
-                  + CASE WHEN (hour_index * 7919 + node_id * 104729) % 997 = 0 THEN 400 ELSE 0 END, 2) END AS price,
-  round(CASE fuel_type WHEN 'solar' THEN greatest(0, 60 * sin((hour_of_day - 6) * pi() / 12))
-                       WHEN 'wind' THEN 30 + 25 * sin(hour_index * 0.37 + node_id)
-                       ELSE 80 + (node_id % 7) * 10 END, 3) AS volume_mwh,
-  CASE WHEN fuel_type IN ('wind', 'solar', 'nuclear', 'hydro') THEN 0
-       WHEN (hour_index + node_id) % 97 = 0 THEN NULL
-       ELSE round(CASE fuel_type WHEN 'coal' THEN 0.95 ELSE 0.41 END * (80 + (node_id % 7) * 10), 3) END AS emissions_t
-FROM nodes CROSS JOIN hours"""
-
-
 def ensure_data(scale):
-    """Builds what is missing, as benches/load/data.rs does (only the tables
-    this dashboard reads)."""
+    """The load harness's data; built by the harness itself (`--data-only`)
+    when a table this dashboard reads is missing, so both stay one data set."""
     s = SCALES[scale]
-    for schema in (s["tpch"], s["energy"]):
-        trino_sql(f"CREATE SCHEMA IF NOT EXISTS {schema}")
 
     def exists(schema, table):
         catalog, name = schema.split(".")
         return trino_sql(f"SELECT count(*) FROM {catalog}.information_schema.tables "
                          f"WHERE table_schema = '{name}' AND table_name = '{table}'")[0][0] > 0
 
-    if not exists(s["tpch"], "orders"):
-        log(f"building {s['tpch']}.orders")
-        trino_sql(f"CREATE TABLE {s['tpch']}.orders AS SELECT * FROM {s['tpch_source']}.orders")
-    if not exists(s["energy"], "prices"):
-        log(f"building {s['energy']}.prices ({s['nodes'] * s['days'] * 24:,} rows)")
-        trino_sql(energy_sql(f"{s['energy']}.prices", s["nodes"], s["days"]))
+    if not (exists(s["tpch"], "orders") and exists(s["energy"], "prices")):
+        log(f"building the load harness's {scale} data in Trino")
+        subprocess.run(["cargo", "bench", "--bench", "load", "--", "--bench", "--scale", scale, "--data-only"],
+                       cwd=ROOT, check=True)
     rows, last = trino_sql(f"SELECT count(*), max(ts) FROM {s['energy']}.prices")[0]
     orders = trino_sql(f"SELECT count(*) FROM {s['tpch']}.orders")[0][0]
     return rows, last, orders

@@ -71,6 +71,8 @@ struct Options {
     smoke: bool,
     /// Run the dashboard mode instead of the query-list modes.
     dashboard: bool,
+    /// Build the data in Trino and stop (for scripts/bench-dashboard.py).
+    data_only: bool,
     workload: workload::Workload,
     /// Templates left out of the workload.
     skip: Vec<String>,
@@ -95,7 +97,7 @@ fn options() -> Options {
         println!(
             "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs  --dashboard\n\
              \x20        --workload all|energy|tpch  --skip template,...  --modes trino,passthrough,cache,local\n\
-             \x20        --protocol flight|trino\n\
+             \x20        --protocol flight|trino  --data-only\n\
              (without --bench: a smoke run with ratio checks)"
         );
         std::process::exit(0);
@@ -117,6 +119,7 @@ fn options() -> Options {
         seed: value("--seed").and_then(|n| n.parse().ok()).unwrap_or(42),
         write_docs: args.iter().any(|a| a == "--write-docs"),
         dashboard: args.iter().any(|a| a == "--dashboard"),
+        data_only: args.iter().any(|a| a == "--data-only"),
         workload: value("--workload").map_or(workload::Workload::All, |w| {
             workload::Workload::parse(&w).unwrap_or_else(|| panic!("unknown workload {w}"))
         }),
@@ -410,6 +413,9 @@ async fn main() {
     let started = Instant::now();
     data::ensure(&trino, opts.scale).await;
     eprintln!("data ready in {:.1}s", started.elapsed().as_secs_f64());
+    if opts.data_only {
+        return;
+    }
 
     let queries = Arc::new(workload::queries(opts.scale, opts.workload, &opts.skip, opts.queries, opts.seed));
     if opts.dashboard {
