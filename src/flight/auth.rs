@@ -102,17 +102,22 @@ enum Credentials {
     Bearer(String),
 }
 
+/// The user and password of Basic credentials (what follows `Basic `), for
+/// every protocol Flightdeck speaks.
+pub(crate) fn basic_user_password(encoded: &str) -> Result<(String, String), &'static str> {
+    let raw = BASIC_BASE64.decode(encoded.trim()).map_err(|_| "Basic credentials are not base64")?;
+    let raw = String::from_utf8(raw).map_err(|_| "Basic credentials are not UTF-8")?;
+    let (user, password) = raw.split_once(':').unwrap_or((&raw, ""));
+    Ok((user.to_string(), password.to_string()))
+}
+
 fn credentials(md: &MetadataMap) -> Result<Credentials, Status> {
     let Some(v) = md.get("authorization") else { return Ok(Credentials::None) };
     let v = v.to_str().map_err(|_| Status::unauthenticated("authorization header is not ASCII"))?;
     let (scheme, rest) = v.split_once(' ').unwrap_or((v, ""));
     if scheme.eq_ignore_ascii_case("basic") {
-        let raw = BASIC_BASE64
-            .decode(rest.trim())
-            .map_err(|_| Status::unauthenticated("Basic credentials are not base64"))?;
-        let raw = String::from_utf8(raw).map_err(|_| Status::unauthenticated("Basic credentials are not UTF-8"))?;
-        let (user, password) = raw.split_once(':').unwrap_or((&raw, ""));
-        Ok(Credentials::Basic { user: user.to_string(), password: password.to_string() })
+        let (user, password) = basic_user_password(rest).map_err(Status::unauthenticated)?;
+        Ok(Credentials::Basic { user, password })
     } else if scheme.eq_ignore_ascii_case("bearer") {
         Ok(Credentials::Bearer(rest.trim().to_string()))
     } else {

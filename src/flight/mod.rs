@@ -18,6 +18,7 @@ pub mod proto {
     include!(concat!(env!("OUT_DIR"), "/flightdeck.v1.rs"));
 }
 
+pub(crate) use auth::basic_user_password;
 pub use auth::{AuthGate, Authenticator};
 pub use calls::CallMetrics;
 pub use error::Error;

@@ -164,7 +164,8 @@ fn header(v: &str) -> Result<HeaderValue> {
     latin1.and_then(|bytes| HeaderValue::from_bytes(&bytes).ok()).ok_or_else(|| Error::InvalidHeader(v.to_string()))
 }
 
-fn urlenc(s: &str) -> String {
+/// A value URL-encoded as Trino's headers carry it.
+pub(crate) fn urlenc(s: &str) -> String {
     utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
 }
 

@@ -201,7 +201,7 @@ impl TrinoType {
 /// A row field name as Trino prints it inside a type: bare when it is a
 /// plain ASCII identifier (`id`, `ID`, `a_b`) and not reserved, else quoted
 /// with doubled quotes (`"select"`, `"_x"`, `"a b"`, `"année"`).
-fn row_field_display(name: &str) -> String {
+pub(crate) fn row_field_display(name: &str) -> String {
     let mut chars = name.chars();
     let plain = chars.next().is_some_and(|c| c.is_ascii_alphabetic())
         && chars.all(|c| c.is_ascii_alphanumeric() || c == '_')

@@ -105,20 +105,14 @@ pub fn display(t: &TrinoType, dt: Datetimes) -> String {
         TrinoType::Array(e) => format!("array({})", display(e, dt)),
         TrinoType::Map(k, v) => format!("map({}, {})", display(k, dt), display(v, dt)),
         TrinoType::Row(fields) => {
-            // The row's own spelling of field names, with each field's type
-            // spelled as here.
-            let named = TrinoType::Row(
-                fields
-                    .iter()
-                    .enumerate()
-                    .map(|(i, (n, _))| (n.clone(), TrinoType::Other(format!("\u{0}{i}\u{0}"))))
-                    .collect(),
-            );
-            let mut out = named.name();
-            for (i, (_, ft)) in fields.iter().enumerate() {
-                out = out.replacen(&format!("\u{0}{i}\u{0}"), &display(ft, dt), 1);
-            }
-            out
+            let parts: Vec<String> = fields
+                .iter()
+                .map(|(n, t)| match n {
+                    Some(n) => format!("{} {}", crate::trino::types::row_field_display(n), display(t, dt)),
+                    None => display(t, dt),
+                })
+                .collect();
+            format!("row({})", parts.join(", "))
         }
         other => other.name(),
     }

@@ -30,9 +30,8 @@ use axum::extract::{Path, State};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::routing::{get, post};
-use base64::Engine as _;
 use futures::{FutureExt, StreamExt};
-use percent_encoding::{NON_ALPHANUMERIC, percent_decode_str, utf8_percent_encode};
+use percent_encoding::percent_decode_str;
 use sha2::{Digest, Sha256};
 use tokio::net::TcpListener;
 use tokio::sync::Mutex;
@@ -43,7 +42,7 @@ use crate::cache::Directive;
 use crate::config::TlsFiles;
 use crate::flight::Authenticator;
 use crate::router::{BatchStream, Body, Code, Error, Outcome, Request, Route, Router, Session, Update};
-use crate::trino::TrinoClient;
+use crate::trino::{TrinoClient, urlenc};
 use crate::trino::types::TrinoType;
 pub use encode::Datetimes;
 use statement::Front;
@@ -577,10 +576,6 @@ fn form_decode(s: &str) -> Result<String, String> {
         .map_err(|_| format!("`{s}` does not decode to UTF-8"))
 }
 
-fn urlenc(s: &str) -> String {
-    utf8_percent_encode(s, NON_ALPHANUMERIC).to_string()
-}
-
 /// Basic credentials, if sent.
 fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, String> {
     let Some(v) = headers.get("authorization") else { return Ok(None) };
@@ -589,12 +584,7 @@ fn basic(headers: &HeaderMap) -> Result<Option<(String, String)>, String> {
     if !scheme.eq_ignore_ascii_case("basic") {
         return Err(format!("unsupported authorization scheme `{scheme}`"));
     }
-    let raw = base64::engine::general_purpose::STANDARD
-        .decode(rest.trim())
-        .map_err(|_| "Basic credentials are not base64".to_string())?;
-    let raw = String::from_utf8(raw).map_err(|_| "Basic credentials are not UTF-8".to_string())?;
-    let (user, password) = raw.split_once(':').unwrap_or((&raw, ""));
-    Ok(Some((user.to_string(), password.to_string())))
+    crate::flight::basic_user_password(rest).map(Some).map_err(str::to_string)
 }
 
 fn unauthorized(message: String) -> Response {
