@@ -80,7 +80,8 @@ fn the_trino_protocol_listener_is_turned_off_by_an_empty_value() {
     let dir = tempfile::tempdir().unwrap();
     let users = dir.path().join("users");
     std::fs::write(&users, "alice:$2y$04$abcdefghijklmnopqrstuu5Yv0M8Q0Yb7Pj0nM3T6U1D7r2y6c7Xm\n").unwrap();
-    let flags = ["--auth", "password", "--users-file", users.to_str().unwrap(), "--trino-protocol-listen", "0.0.0.0:8081"];
+    let flags =
+        ["--auth", "password", "--users-file", users.to_str().unwrap(), "--trino-protocol-listen", "0.0.0.0:8081"];
     let errors = Config::resolve(&parse(&flags)).unwrap_err();
     assert!(errors[0].contains("Trino protocol"), "{errors:?}");
 }

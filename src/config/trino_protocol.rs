@@ -18,8 +18,13 @@ pub struct TrinoProtocolArgs {
     /// Listen address of Trino's client protocol (`POST /v1/statement`);
     /// an empty value turns it off. Served over TLS with the Flight SQL
     /// port's certificate when one is configured.
-    #[arg(id = "trino_protocol_listen", long = "trino-protocol-listen", env = "FLIGHTDECK_TRINO_PROTOCOL_LISTEN",
-          value_name = "ADDR", default_value = "127.0.0.1:8081")]
+    #[arg(
+        id = "trino_protocol_listen",
+        long = "trino-protocol-listen",
+        env = "FLIGHTDECK_TRINO_PROTOCOL_LISTEN",
+        value_name = "ADDR",
+        default_value = "127.0.0.1:8081"
+    )]
     pub listen: Option<String>,
 }
 

@@ -7,9 +7,9 @@ use std::fmt::Write as _;
 use arrow::array::{Array, ArrayRef, AsArray};
 use arrow::datatypes::{
     DataType, Date32Type, Decimal128Type, DurationMillisecondType, Float32Type, Float64Type, Int8Type, Int16Type,
-    Int32Type, Int64Type, IntervalMonthDayNanoType, IntervalUnit, Schema, Time32MillisecondType,
-    Time64MicrosecondType, Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType,
-    TimestampNanosecondType, TimestampSecondType,
+    Int32Type, Int64Type, IntervalMonthDayNanoType, IntervalUnit, Schema, Time32MillisecondType, Time64MicrosecondType,
+    Time64NanosecondType, TimeUnit, TimestampMicrosecondType, TimestampMillisecondType, TimestampNanosecondType,
+    TimestampSecondType,
 };
 use arrow::record_batch::RecordBatch;
 use base64::Engine as _;
@@ -190,7 +190,12 @@ pub fn columns(schema: &Schema, types: &[TrinoType], dt: Datetimes) -> String {
         if i > 0 {
             out.push(',');
         }
-        let _ = write!(out, r#"{{"name":{},"type":{},"typeSignature":"#, json_string(f.name()), json_string(&display(t, dt)));
+        let _ = write!(
+            out,
+            r#"{{"name":{},"type":{},"typeSignature":"#,
+            json_string(f.name()),
+            json_string(&display(t, dt))
+        );
         signature(t, dt, &mut out);
         out.push('}');
     }
@@ -253,8 +258,12 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut St
         }
         DataType::Time32(_) | DataType::Time64(_) => {
             let nanos = match a.data_type() {
-                DataType::Time32(TimeUnit::Millisecond) => a.as_primitive::<Time32MillisecondType>().value(i) as i64 * 1_000_000,
-                DataType::Time32(_) => a.as_primitive::<arrow::datatypes::Time32SecondType>().value(i) as i64 * 1_000_000_000,
+                DataType::Time32(TimeUnit::Millisecond) => {
+                    a.as_primitive::<Time32MillisecondType>().value(i) as i64 * 1_000_000
+                }
+                DataType::Time32(_) => {
+                    a.as_primitive::<arrow::datatypes::Time32SecondType>().value(i) as i64 * 1_000_000_000
+                }
                 DataType::Time64(TimeUnit::Microsecond) => a.as_primitive::<Time64MicrosecondType>().value(i) * 1_000,
                 _ => a.as_primitive::<Time64NanosecondType>().value(i),
             };
@@ -338,7 +347,11 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut St
                 // Keys are always strings ("for backward compatibility").
                 let mut key = String::new();
                 value(entries.column(0).as_ref(), j, &kt, dt, &mut key);
-                if key.starts_with('"') { out.push_str(&key) } else { out.push_str(&json_string(&key)) }
+                if key.starts_with('"') {
+                    out.push_str(&key)
+                } else {
+                    out.push_str(&json_string(&key))
+                }
                 out.push(':');
                 value(entries.column(1).as_ref(), j, &vt, dt, out);
             }
@@ -386,7 +399,8 @@ pub fn decimal(v: i128, scale: i8) -> String {
         return format!("{sign}{digits}{}", "0".repeat((-scale) as usize));
     }
     let scale = scale as usize;
-    let padded = if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale - digits.len() + 1)) } else { digits };
+    let padded =
+        if digits.len() <= scale { format!("{}{digits}", "0".repeat(scale - digits.len() + 1)) } else { digits };
     let (int, frac) = padded.split_at(padded.len() - scale);
     format!("{sign}{int}.{frac}")
 }
@@ -427,13 +441,8 @@ fn timestamp(nanos: i128, p: u8, zone: Option<&str>) -> String {
             },
         },
     };
-    let mut s = format!(
-        "{} {:02}:{:02}:{:02}",
-        local.date().format("%Y-%m-%d"),
-        local.hour(),
-        local.minute(),
-        local.second()
-    );
+    let mut s =
+        format!("{} {:02}:{:02}:{:02}", local.date().format("%Y-%m-%d"), local.hour(), local.minute(), local.second());
     fraction(&mut s, sub, p);
     if let Some(name) = name {
         s.push(' ');
@@ -447,13 +456,7 @@ pub fn day_to_second(millis: i64) -> String {
     let sign = if millis < 0 { "-" } else { "" };
     let m = millis.unsigned_abs();
     let (day, rest) = (m / 86_400_000, m % 86_400_000);
-    format!(
-        "{sign}{day} {:02}:{:02}:{:02}.{:03}",
-        rest / 3_600_000,
-        rest / 60_000 % 60,
-        rest / 1000 % 60,
-        rest % 1000
-    )
+    format!("{sign}{day} {:02}:{:02}:{:02}.{:03}", rest / 3_600_000, rest / 60_000 % 60, rest / 1000 % 60, rest % 1000)
 }
 
 /// `[-]Y-M`, as Trino's `IntervalYearMonth.formatMonths`.
@@ -507,7 +510,10 @@ mod tests {
     #[test]
     fn signatures_and_names_match_trinos() {
         let t = TrinoType::parse("row(a bigint, b varchar, \"c d\" array(interval day to second))").unwrap();
-        assert_eq!(display(&t, Datetimes::Parametric), "row(a bigint, b varchar, \"c d\" array(INTERVAL DAY TO SECOND))");
+        assert_eq!(
+            display(&t, Datetimes::Parametric),
+            "row(a bigint, b varchar, \"c d\" array(INTERVAL DAY TO SECOND))"
+        );
         let mut s = String::new();
         signature(&TrinoType::parse("row(a bigint, varchar(3))").unwrap(), Datetimes::Parametric, &mut s);
         assert_eq!(

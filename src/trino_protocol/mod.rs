@@ -42,8 +42,8 @@ use crate::cache::Directive;
 use crate::config::TlsFiles;
 use crate::flight::Authenticator;
 use crate::router::{BatchStream, Body, Code, Error, Outcome, Request, Route, Router, Session, Update};
-use crate::trino::{TrinoClient, urlenc};
 use crate::trino::types::TrinoType;
+use crate::trino::{TrinoClient, urlenc};
 pub use encode::Datetimes;
 use statement::Front;
 
@@ -175,11 +175,10 @@ impl TrinoProtocol {
             self.logins.insert(key, ());
         }
         match named {
-            Some(n) if n != user => Err((
-                StatusCode::FORBIDDEN,
-                format!("Access Denied: User {user} cannot impersonate user {n}"),
-            )
-                .into_response()),
+            Some(n) if n != user => {
+                Err((StatusCode::FORBIDDEN, format!("Access Denied: User {user} cannot impersonate user {n}"))
+                    .into_response())
+            }
             _ => Ok(user),
         }
     }
@@ -258,7 +257,15 @@ struct Ready {
 
 impl Ready {
     fn failed(e: Error) -> Ready {
-        Ready { route: Route::Trino, cache: Outcome::Bypass, schema: None, rows: None, update: None, headers: Vec::new(), error: Some(e) }
+        Ready {
+            route: Route::Trino,
+            cache: Outcome::Bypass,
+            schema: None,
+            rows: None,
+            update: None,
+            headers: Vec::new(),
+            error: Some(e),
+        }
     }
 }
 
@@ -421,7 +428,8 @@ impl Query {
 /// an `EXECUTE IMMEDIATE`'s statement to the whole text.
 fn relocate(e: &mut Error, outer: &str, inner: &str, at: usize) {
     let Some(i) = e.details.iter().position(|(k, _)| *k == "x-trino-error-location") else { return };
-    let Some((line, column)) = e.details[i].1.split_once(':').and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)))
+    let Some((line, column)) =
+        e.details[i].1.split_once(':').and_then(|(l, c)| Some((l.parse().ok()?, c.parse().ok()?)))
     else {
         return;
     };
@@ -511,23 +519,24 @@ fn stats(out: &mut String, state: &str, elapsed: Duration, rows: u64) {
 /// position when Trino produced it.
 fn error_json(e: &Error, out: &mut String) {
     let detail = |k: &str| e.details.iter().find(|(n, _)| *n == k).map(|(_, v)| v.as_str());
-    let (name, code, kind) = match (detail("x-trino-error-name"), detail("x-trino-error-code"), detail("x-trino-error-type")) {
-        (Some(n), Some(c), Some(t)) if !n.is_empty() => (n.to_string(), c.parse().unwrap_or(0), t.to_string()),
-        _ => {
-            let (n, c, t) = match e.code {
-                Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition => {
-                    ("GENERIC_USER_ERROR", 0, "USER_ERROR")
-                }
-                Code::NotFound => ("NOT_FOUND", 5, "USER_ERROR"),
-                Code::PermissionDenied => ("PERMISSION_DENIED", 4, "USER_ERROR"),
-                Code::Cancelled => ("USER_CANCELED", 3, "USER_ERROR"),
-                Code::DeadlineExceeded => ("EXCEEDED_TIME_LIMIT", 131_075, "INSUFFICIENT_RESOURCES"),
-                Code::ResourceExhausted => ("GENERIC_INSUFFICIENT_RESOURCES", 131_072, "INSUFFICIENT_RESOURCES"),
-                Code::Unavailable | Code::Internal => ("GENERIC_INTERNAL_ERROR", 65_536, "INTERNAL_ERROR"),
-            };
-            (n.to_string(), c, t.to_string())
-        }
-    };
+    let (name, code, kind) =
+        match (detail("x-trino-error-name"), detail("x-trino-error-code"), detail("x-trino-error-type")) {
+            (Some(n), Some(c), Some(t)) if !n.is_empty() => (n.to_string(), c.parse().unwrap_or(0), t.to_string()),
+            _ => {
+                let (n, c, t) = match e.code {
+                    Code::InvalidArgument | Code::AlreadyExists | Code::FailedPrecondition => {
+                        ("GENERIC_USER_ERROR", 0, "USER_ERROR")
+                    }
+                    Code::NotFound => ("NOT_FOUND", 5, "USER_ERROR"),
+                    Code::PermissionDenied => ("PERMISSION_DENIED", 4, "USER_ERROR"),
+                    Code::Cancelled => ("USER_CANCELED", 3, "USER_ERROR"),
+                    Code::DeadlineExceeded => ("EXCEEDED_TIME_LIMIT", 131_075, "INSUFFICIENT_RESOURCES"),
+                    Code::ResourceExhausted => ("GENERIC_INSUFFICIENT_RESOURCES", 131_072, "INSUFFICIENT_RESOURCES"),
+                    Code::Unavailable | Code::Internal => ("GENERIC_INTERNAL_ERROR", 65_536, "INTERNAL_ERROR"),
+                };
+                (n.to_string(), c, t.to_string())
+            }
+        };
     let message = encode::json_string(detail("x-trino-error-message").unwrap_or(&e.message));
     let location = detail("x-trino-error-location")
         .and_then(|l| l.split_once(':'))
@@ -598,7 +607,8 @@ fn bad_request(message: String) -> Response {
 }
 
 /// Client headers passed on to Trino as they came.
-const PASSED_ON: [&str; 5] = ["x-trino-source", "x-trino-client-tags", "x-trino-client-info", "x-trino-trace-token", "x-trino-role"];
+const PASSED_ON: [&str; 5] =
+    ["x-trino-source", "x-trino-client-tags", "x-trino-client-info", "x-trino-trace-token", "x-trino-role"];
 
 /// The session a request describes, and its prepared statements.
 fn session(

@@ -147,7 +147,12 @@ async fn same_as_trino(fd: &Http, trino: &Http, sql: &str) -> String {
     if want.error.is_none() {
         assert_eq!(got.columns, want.columns, "{sql}");
     }
-    assert!(close(&Value::Array(got.data.clone()), &Value::Array(want.data.clone())), "{sql}\n{:?}\n{:?}", got.data, want.data);
+    assert!(
+        close(&Value::Array(got.data.clone()), &Value::Array(want.data.clone())),
+        "{sql}\n{:?}\n{:?}",
+        got.data,
+        want.data
+    );
     got.header("x-flightdeck-route").pop().expect("a route header")
 }
 
@@ -232,7 +237,11 @@ async fn cached_and_local_answers_are_trinos_json() {
     ];
     for sql in queries {
         let first = fd.run(sql).await;
-        assert_eq!((first.header("x-flightdeck-route"), first.header("x-flightdeck-cache")), (vec!["local".into()], vec!["miss".into()]), "{sql}");
+        assert_eq!(
+            (first.header("x-flightdeck-route"), first.header("x-flightdeck-cache")),
+            (vec!["local".into()], vec!["miss".into()]),
+            "{sql}"
+        );
         assert_eq!(same_as_trino(&fd, &trino, sql).await, "cache", "{sql}");
         // `no-cache` skips the cache, not the local route.
         assert_eq!(same_as_trino(&fd.clone().with("X-Flightdeck-Cache", "no-cache"), &trino, sql).await, "local");
@@ -370,16 +379,25 @@ async fn prepared_statements_and_session_changes_travel_in_headers() {
     let missing = fd.run("EXECUTE nope").await;
     assert_eq!(missing.error.as_ref().unwrap()["errorName"], "NOT_FOUND");
     let gone = with.run("DEALLOCATE PREPARE q1").await;
-    assert_eq!((gone.update_type.as_deref(), gone.header("x-trino-deallocated-prepare")), (Some("DEALLOCATE"), vec!["q1".to_string()]));
+    assert_eq!(
+        (gone.update_type.as_deref(), gone.header("x-trino-deallocated-prepare")),
+        (Some("DEALLOCATE"), vec!["q1".to_string()])
+    );
 
     // Session changes come back as Trino's headers.
     let set = fd.run("SET SESSION query_max_run_time = '1h'").await;
-    assert_eq!((set.update_type.as_deref(), set.header("x-trino-set-session")), (Some("SET SESSION"), vec!["query_max_run_time=1h".to_string()]));
+    assert_eq!(
+        (set.update_type.as_deref(), set.header("x-trino-set-session")),
+        (Some("SET SESSION"), vec!["query_max_run_time=1h".to_string()])
+    );
     let with_property = fd.clone().with("X-Trino-Session", "query_max_run_time=1h");
     let reset = with_property.run("RESET SESSION query_max_run_time").await;
     assert_eq!(reset.header("x-trino-clear-session"), vec!["query_max_run_time"]);
     let used = fd.run("USE tpch.tiny").await;
-    assert_eq!((used.header("x-trino-set-catalog"), used.header("x-trino-set-schema")), (vec!["tpch".to_string()], vec!["tiny".to_string()]));
+    assert_eq!(
+        (used.header("x-trino-set-catalog"), used.header("x-trino-set-schema")),
+        (vec!["tpch".to_string()], vec!["tiny".to_string()])
+    );
     // The catalog and schema a client sends name its tables.
     let inside = fd.clone().with("X-Trino-Catalog", "tpch").with("X-Trino-Schema", "tiny");
     assert_eq!(inside.run("SELECT count(*) FROM region").await.data, vec![serde_json::json!([5])]);
