@@ -47,7 +47,7 @@ use crate::config::Accel;
 use crate::memory::{MemoryBudget, Reservation};
 use crate::trino::TrinoClient;
 pub use access::AccessCheck;
-pub use slice::{BatchStats, Slice, cast_to};
+pub use slice::{BatchStats, PARTIAL, Slice, cast_to};
 pub use table::DatasetTable;
 
 /// Most (user, table) access decisions remembered.

@@ -13,7 +13,7 @@ use arrow::record_batch::RecordBatch;
 use datafusion::common::ScalarValue;
 use tokio_util::sync::CancellationToken;
 
-use super::slice::{Slice, layout, relayout};
+use super::slice::{Slice, layout, marked, relayout};
 use super::{Dataset, Inner, Mode, Version};
 use crate::memory::Reservation;
 use crate::trino::Session;
@@ -314,7 +314,7 @@ async fn full(inner: &Inner, ds: &Dataset, snapshot: Option<i64>) -> Result<Buil
     let pin = snapshot.map(|id| format!(" FOR VERSION AS OF {id}")).unwrap_or_default();
     let (read, batches, mut held) = pull(inner, ds, &format!("SELECT * FROM {}{pin}", relation(ds))).await?;
     let pulled = rows(&batches);
-    let schema = layout(&read);
+    let schema = marked(&layout(&read), &batches, None);
     let (slices, watermark) = match &ds.config.time_column {
         Some(column) => {
             let index = schema.index_of(column).map_err(|e| format!("time column: {e}"))?;
@@ -423,7 +423,7 @@ async fn pull_sorted(
     index: usize,
 ) -> Result<Option<(SchemaRef, Vec<Slice>, u64, Reservation)>, String> {
     let (read, fresh, mut held) = pull(inner, ds, sql).await?;
-    let schema = layout(&read);
+    let schema = marked(&layout(&read), &fresh, Some(&old.schema));
     if schema != old.schema {
         return Ok(None);
     }

@@ -108,6 +108,43 @@ pub(super) fn with_stats(batches: Vec<RecordBatch>, stats: &RecordBatch) -> Resu
 
 /// Strings are held as views (`Utf8View`), the layout DataFusion's
 /// comparisons, filters and grouping run fastest on; other types as read.
+/// Field metadata of a dataset column some of whose values Trino gave in a
+/// form Arrow keeps only in part (a zone other than UTC, digits below the
+/// nanosecond; see [`Beyond`](crate::trino::decode::Beyond)). The local
+/// engine leaves such a column to Trino, which still has the whole value.
+pub const PARTIAL: &str = "flightdeck.accel.partial";
+
+/// `schema` with [`PARTIAL`] on every column that is partial in `old` or
+/// carries what Arrow cannot hold in one of `batches`.
+pub fn marked(schema: &SchemaRef, batches: &[RecordBatch], old: Option<&Schema>) -> SchemaRef {
+    use crate::trino::decode::Beyond;
+    let partial = |i: usize| {
+        old.and_then(|o| o.fields().get(i)).is_some_and(|f| f.metadata().contains_key(PARTIAL))
+            || batches.iter().any(|b| {
+                let m = b.schema_ref().field(i).metadata();
+                Beyond::KEYS.iter().any(|k| m.contains_key(*k))
+            })
+    };
+    if !(0..schema.fields().len()).any(partial) {
+        return Arc::clone(schema);
+    }
+    let fields: Vec<Field> = schema
+        .fields()
+        .iter()
+        .enumerate()
+        .map(|(i, f)| {
+            let f = f.as_ref().clone();
+            if !partial(i) {
+                return f;
+            }
+            let mut metadata = f.metadata().clone();
+            metadata.insert(PARTIAL.to_string(), "true".to_string());
+            f.with_metadata(metadata)
+        })
+        .collect();
+    Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
+}
+
 pub fn layout(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()

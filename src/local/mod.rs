@@ -212,6 +212,11 @@ impl LocalEngine {
             let Some(table) = self.datasets.table(&name) else {
                 return Err(Refusal::new("relation", format!("{name} is not a loaded dataset")));
             };
+            let schema = datafusion::catalog::TableProvider::schema(&table);
+            if let Some(f) = schema.fields().iter().find(|f| f.metadata().contains_key(crate::accel::PARTIAL)) {
+                let detail = format!("{name}.{} holds zones or sub-nanosecond digits Arrow keeps only in part", f.name());
+                return Err(Refusal::new("relation", detail));
+            }
             if !self.datasets.may_read(&session.user, &name).await {
                 return Err(Refusal::new("access", format!("{name}: Trino decides for this user")));
             }

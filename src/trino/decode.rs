@@ -9,14 +9,14 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::array::NullBufferBuilder;
+use arrow::array::{ArrayBuilder, NullBufferBuilder};
 use arrow::array::{
     Array, ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
     Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder, ListArray, MapArray, StringBuilder,
     StructArray, make_array,
 };
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
-use arrow::datatypes::{DataType, FieldRef, Fields, IntervalMonthDayNano, SchemaRef, TimeUnit};
+use arrow::datatypes::{DataType, Field, FieldRef, Fields, IntervalMonthDayNano, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
 use arrow::record_batch::{RecordBatch, RecordBatchOptions};
 use base64::Engine;
@@ -38,7 +38,7 @@ impl BatchDecoder {
     pub fn new(columns: &[Column]) -> Self {
         BatchDecoder {
             schema: Arc::new(schema_for(columns)),
-            columns: columns.iter().map(|c| ColumnDecoder::new(&c.ty)).collect(),
+            columns: columns.iter().map(|c| ColumnDecoder::new(&c.ty).keeping_beyond(&c.ty)).collect(),
             rows: 0,
         }
     }
@@ -64,12 +64,169 @@ impl BatchDecoder {
     }
 
     /// Takes the rows decoded so far as one batch, leaving the decoder empty.
+    /// A column holding values Arrow cannot (see [`Beyond`]) carries them in
+    /// its field's metadata, in this batch's schema only.
     pub fn finish(&mut self) -> Result<RecordBatch, DecodeError> {
         let arrays = self.columns.iter_mut().map(ColumnDecoder::finish).collect::<Result<Vec<_>, _>>()?;
+        let beyond: Vec<Option<Beyond>> = self.columns.iter_mut().map(ColumnDecoder::take_beyond).collect();
+        let schema = if beyond.iter().all(Option::is_none) {
+            self.schema()
+        } else {
+            let fields: Vec<Field> = self
+                .schema
+                .fields()
+                .iter()
+                .zip(&beyond)
+                .map(|(f, b)| match b {
+                    Some(b) => b.mark(f),
+                    None => f.as_ref().clone(),
+                })
+                .collect();
+            Arc::new(Schema::new_with_metadata(fields, self.schema.metadata().clone()))
+        };
         let options = RecordBatchOptions::new().with_row_count(Some(self.rows));
         self.rows = 0;
-        RecordBatch::try_new_with_options(self.schema(), arrays, &options).map_err(DecodeError::from)
+        RecordBatch::try_new_with_options(schema, arrays, &options).map_err(DecodeError::from)
     }
+}
+
+/// What Arrow cannot hold of a `time` or `timestamp` column's values as
+/// Trino sent them: the zone of each `timestamp with time zone` (Arrow keeps
+/// one zone per column, so values become UTC instants) and digits below the
+/// nanosecond (precisions 10 to 12). Kept sparsely, by row, in the field
+/// metadata of the batch they belong to, so that Trino's text can be
+/// written back exactly; the Flight SQL encoder writes its own schema and
+/// drops it.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Beyond {
+    /// Rows whose zone is not `UTC`, with the zone Trino named.
+    pub zones: Vec<(usize, String)>,
+    /// Rows with picoseconds below the nanosecond, and how many.
+    pub picos: Vec<(usize, u16)>,
+    /// For arrays, maps and rows holding such values: the rows that do, with
+    /// the JSON text Trino sent.
+    pub cells: Vec<(usize, String)>,
+}
+
+impl Beyond {
+    /// Field metadata key of [`Beyond::zones`] (a JSON array of `[row, zone]`).
+    pub const ZONES: &'static str = "flightdeck.trino.zones";
+    /// Field metadata key of [`Beyond::picos`] (a JSON array of `[row, picos]`).
+    pub const PICOS: &'static str = "flightdeck.trino.picos";
+    /// Field metadata key of [`Beyond::cells`] (a JSON array of `[row, text]`).
+    pub const CELLS: &'static str = "flightdeck.trino.cells";
+    /// Every key a field may carry.
+    pub const KEYS: [&'static str; 3] = [Self::ZONES, Self::PICOS, Self::CELLS];
+
+    /// What `field` of a decoded batch carries; `None` when nothing.
+    pub fn of(field: &Field) -> Option<Beyond> {
+        let m = field.metadata();
+        let zones = m.get(Self::ZONES).and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        let picos = m.get(Self::PICOS).and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        let cells = m.get(Self::CELLS).and_then(|s| serde_json::from_str(s).ok()).unwrap_or_default();
+        let b = Beyond { zones, picos, cells };
+        (!b.is_empty()).then_some(b)
+    }
+
+    /// The zone row `row` was given in, when not UTC.
+    pub fn zone(&self, row: usize) -> Option<&str> {
+        self.zones.binary_search_by_key(&row, |(r, _)| *r).ok().map(|i| self.zones[i].1.as_str())
+    }
+
+    /// Row `row`'s picoseconds below the nanosecond.
+    pub fn picos(&self, row: usize) -> u16 {
+        self.picos.binary_search_by_key(&row, |(r, _)| *r).map_or(0, |i| self.picos[i].1)
+    }
+
+    /// The JSON text of row `row`, when it holds such values nested.
+    pub fn cell(&self, row: usize) -> Option<&str> {
+        self.cells.binary_search_by_key(&row, |(r, _)| *r).ok().map(|i| self.cells[i].1.as_str())
+    }
+
+    fn is_empty(&self) -> bool {
+        self.zones.is_empty() && self.picos.is_empty() && self.cells.is_empty()
+    }
+
+    /// Keeps what Arrow loses of `text`, the value of row `row` (already
+    /// parsed, so well formed).
+    fn keep(&mut self, row: usize, text: &str, zoned: bool) {
+        let (zone, picos) = lost(text, zoned);
+        if let Some(zone) = zone {
+            self.zones.push((row, zone.to_string()));
+        }
+        if picos > 0 {
+            self.picos.push((row, picos));
+        }
+    }
+
+    fn mark(&self, field: &Field) -> Field {
+        let mut metadata = field.metadata().clone();
+        if !self.zones.is_empty() {
+            metadata.insert(Self::ZONES.to_string(), serde_json::to_string(&self.zones).expect("serializes"));
+        }
+        if !self.picos.is_empty() {
+            metadata.insert(Self::PICOS.to_string(), serde_json::to_string(&self.picos).expect("serializes"));
+        }
+        if !self.cells.is_empty() {
+            metadata.insert(Self::CELLS.to_string(), serde_json::to_string(&self.cells).expect("serializes"));
+        }
+        field.clone().with_metadata(metadata)
+    }
+}
+
+/// What Arrow loses of a time or timestamp text: its zone, when not UTC,
+/// and its picoseconds below the nanosecond (digits 10 to 12).
+fn lost(text: &str, zoned: bool) -> (Option<&str>, u16) {
+    let (clock, zone) = match text.rsplit_once(' ') {
+        Some((clock, zone)) if zoned => (clock, Some(zone)),
+        _ => (text, None),
+    };
+    let picos = match clock.rsplit_once('.') {
+        Some((_, fraction)) if fraction.len() > 9 && fraction.bytes().all(|b| b.is_ascii_digit()) => {
+            let digits = &fraction.as_bytes()[9..fraction.len().min(12)];
+            digits.iter().fold(0u16, |v, d| v * 10 + (d - b'0') as u16) * 10u16.pow(3 - digits.len() as u32)
+        }
+        _ => 0,
+    };
+    (zone.filter(|z| *z != "UTC"), picos)
+}
+
+/// Whether a type holds values Arrow may keep only in part: zoned
+/// timestamps, and times and timestamps finer than the nanosecond.
+fn may_lose(ty: &TrinoType) -> bool {
+    match ty {
+        TrinoType::TimestampTz(_) => true,
+        TrinoType::Time(p) | TrinoType::Timestamp(p) => *p > 9,
+        TrinoType::Array(e) => may_lose(e),
+        TrinoType::Map(k, v) => may_lose(k) || may_lose(v),
+        TrinoType::Row(fields) => fields.iter().any(|(_, t)| may_lose(t)),
+        _ => false,
+    }
+}
+
+/// Whether `v`, a JSON value of type `ty`, holds anything Arrow loses.
+fn loses(ty: &TrinoType, v: &serde_json::Value) -> bool {
+    use serde_json::Value;
+    match (ty, v) {
+        (TrinoType::TimestampTz(_), Value::String(s)) => lost(s, true) != (None, 0),
+        (TrinoType::Time(_) | TrinoType::Timestamp(_), Value::String(s)) => lost(s, false).1 > 0,
+        (TrinoType::Array(e), Value::Array(items)) => items.iter().any(|i| loses(e, i)),
+        (TrinoType::Map(k, val), Value::Object(m)) => {
+            m.iter().any(|(key, x)| loses(k, &Value::String(key.clone())) || loses(val, x))
+        }
+        (TrinoType::Row(fields), Value::Array(items)) => fields.iter().zip(items).any(|((_, t), i)| loses(t, i)),
+        _ => false,
+    }
+}
+
+/// A time (`zoned` false, since midnight) or timestamp text as picoseconds,
+/// with the zone it names; `None` when malformed.
+pub fn picoseconds(text: &str, zoned: bool, time: bool) -> Option<(i128, Option<&str>)> {
+    let nanos =
+        if time { parse_time(text, TimeUnit::Nanosecond)? } else { parse_timestamp(text, TimeUnit::Nanosecond, zoned)? };
+    let (_, picos) = lost(text, zoned);
+    let zone = if zoned { text.rsplit_once(' ').map(|(_, z)| z) } else { None };
+    Some((nanos as i128 * 1000 + picos as i128, zone))
 }
 
 /// A page did not match its declared column types.
@@ -114,6 +271,8 @@ enum ColumnDecoder {
         builder: Int64Builder,
         unit: TimeUnit,
         data_type: DataType,
+        /// Kept for top-level columns whose values Arrow may not hold.
+        beyond: Option<Beyond>,
     },
     /// `timestamp(p) [with time zone]`: i64 in `unit` since the epoch (UTC
     /// instants for the zoned form).
@@ -122,6 +281,8 @@ enum ColumnDecoder {
         unit: TimeUnit,
         zoned: bool,
         data_type: DataType,
+        /// Kept for top-level columns whose values Arrow may not hold.
+        beyond: Option<Beyond>,
     },
     IntervalDayToSecond(Int64Builder),
     IntervalYearToMonth(IntervalMonthDayNanoBuilder),
@@ -142,6 +303,15 @@ enum ColumnDecoder {
         fields: Fields,
         nulls: NullBufferBuilder,
         children: Vec<ColumnDecoder>,
+    },
+    /// A top-level array, map or row whose values Arrow may keep only in
+    /// part: decoded into `inner`, and the text of the cells that lose
+    /// something kept.
+    Cells {
+        inner: Box<ColumnDecoder>,
+        ty: TrinoType,
+        kept: Beyond,
+        rows: usize,
     },
 }
 
@@ -164,14 +334,18 @@ impl ColumnDecoder {
             TrinoType::Other(_) => Self::Text(StringBuilder::new(), TextKind::Other),
             TrinoType::Varbinary => Self::Binary(BinaryBuilder::new(), Vec::new()),
             TrinoType::Date => Self::Date(Int32Builder::new()),
-            TrinoType::Time(p) => {
-                Self::Time { builder: Int64Builder::new(), unit: time_unit(*p), data_type: ty.arrow_type() }
-            }
+            TrinoType::Time(p) => Self::Time {
+                builder: Int64Builder::new(),
+                unit: time_unit(*p),
+                data_type: ty.arrow_type(),
+                beyond: None,
+            },
             TrinoType::Timestamp(p) | TrinoType::TimestampTz(p) => Self::Timestamp {
                 builder: Int64Builder::new(),
                 unit: time_unit(*p),
                 zoned: matches!(ty, TrinoType::TimestampTz(_)),
                 data_type: ty.arrow_type(),
+                beyond: None,
             },
             TrinoType::IntervalDayToSecond => Self::IntervalDayToSecond(Int64Builder::new()),
             TrinoType::IntervalYearToMonth => Self::IntervalYearToMonth(IntervalMonthDayNanoBuilder::new()),
@@ -205,6 +379,36 @@ impl ColumnDecoder {
         }
     }
 
+    /// Keeps what Arrow cannot hold of this column's values: zones and
+    /// sub-nanosecond digits. Top-level columns only; inside arrays, maps
+    /// and rows the values keep their instant.
+    fn keeping_beyond(mut self, ty: &TrinoType) -> Self {
+        let fine = matches!(ty, TrinoType::Time(p) | TrinoType::Timestamp(p) | TrinoType::TimestampTz(p) if *p > 9);
+        match &mut self {
+            Self::Time { beyond, .. } if fine => *beyond = Some(Beyond::default()),
+            Self::Timestamp { beyond, zoned, .. } if fine || *zoned => *beyond = Some(Beyond::default()),
+            Self::List { .. } | Self::Map { .. } | Self::Struct { .. } if may_lose(ty) => {
+                return Self::Cells { inner: Box::new(self), ty: ty.clone(), kept: Beyond::default(), rows: 0 };
+            }
+            _ => {}
+        }
+        self
+    }
+
+    /// What was kept since the last call, when anything.
+    fn take_beyond(&mut self) -> Option<Beyond> {
+        match self {
+            Self::Time { beyond: Some(b), .. } | Self::Timestamp { beyond: Some(b), .. } if !b.is_empty() => {
+                Some(std::mem::take(b))
+            }
+            Self::Cells { kept, rows, .. } => {
+                *rows = 0;
+                (!kept.is_empty()).then(|| std::mem::take(kept))
+            }
+            _ => None,
+        }
+    }
+
     fn type_label(&self) -> &'static str {
         match self {
             Self::Bool(_) => "boolean",
@@ -221,6 +425,7 @@ impl ColumnDecoder {
             Self::List { .. } => "array",
             Self::Map { .. } => "map",
             Self::Struct { .. } => "row",
+            Self::Cells { inner, .. } => inner.type_label(),
         }
     }
 
@@ -248,6 +453,10 @@ impl ColumnDecoder {
                 children.iter_mut().for_each(Self::append_null);
                 nulls.append_null();
             }
+            Self::Cells { inner, rows, .. } => {
+                inner.append_null();
+                *rows += 1;
+            }
         }
     }
 
@@ -267,9 +476,19 @@ impl ColumnDecoder {
                 b.append_value(&buf[..]);
             }
             Self::Date(b) => b.append_value(parse_date(s).ok_or_else(|| bad("date"))?),
-            Self::Time { builder, unit, .. } => builder.append_value(parse_time(s, *unit).ok_or_else(|| bad("time"))?),
-            Self::Timestamp { builder, unit, zoned, .. } => {
-                builder.append_value(parse_timestamp(s, *unit, *zoned).ok_or_else(|| bad("timestamp"))?)
+            Self::Time { builder, unit, beyond, .. } => {
+                let v = parse_time(s, *unit).ok_or_else(|| bad("time"))?;
+                if let Some(b) = beyond {
+                    b.keep(builder.len(), s, false);
+                }
+                builder.append_value(v)
+            }
+            Self::Timestamp { builder, unit, zoned, beyond, .. } => {
+                let v = parse_timestamp(s, *unit, *zoned).ok_or_else(|| bad("timestamp"))?;
+                if let Some(b) = beyond {
+                    b.keep(builder.len(), s, *zoned);
+                }
+                builder.append_value(v)
             }
             Self::IntervalDayToSecond(b) => b.append_value(parse_interval_ds(s).ok_or_else(|| bad("interval"))?),
             Self::IntervalYearToMonth(b) => {
@@ -282,7 +501,7 @@ impl ColumnDecoder {
             Self::Int16(b) => b.append_value(s.parse().map_err(|_| bad("smallint"))?),
             Self::Int32(b) => b.append_value(s.parse().map_err(|_| bad("integer"))?),
             Self::Int64(b) => b.append_value(s.parse().map_err(|_| bad("bigint"))?),
-            Self::List { .. } | Self::Map { .. } | Self::Struct { .. } => {
+            Self::List { .. } | Self::Map { .. } | Self::Struct { .. } | Self::Cells { .. } => {
                 return Err(E::custom(format!("expected {}, found string {s:?}", self.type_label())));
             }
         }
@@ -362,6 +581,7 @@ impl ColumnDecoder {
                     Arc::new(StructArray::try_new(fields.clone(), arrays, nulls)?)
                 }
             }
+            Self::Cells { inner, .. } => inner.finish()?,
         })
     }
 }
@@ -437,6 +657,22 @@ impl<'de> DeserializeSeed<'de> for Cell<'_> {
     type Value = ();
 
     fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        if let ColumnDecoder::Cells { inner, ty, kept, rows } = self.0 {
+            let raw = <Option<Box<serde_json::value::RawValue>>>::deserialize(d)?;
+            let row = *rows;
+            *rows += 1;
+            let Some(raw) = raw else {
+                inner.append_null();
+                return Ok(());
+            };
+            let mut de = serde_json::Deserializer::from_str(raw.get());
+            Cell(inner).deserialize(&mut de).map_err(de::Error::custom)?;
+            let value: serde_json::Value = serde_json::from_str(raw.get()).map_err(de::Error::custom)?;
+            if loses(ty, &value) {
+                kept.cells.push((row, raw.get().to_string()));
+            }
+            return Ok(());
+        }
         if let ColumnDecoder::Text(b, TextKind::Other) = self.0 {
             // Unknown types may be any JSON: keep strings as sent and the
             // text of anything else.

@@ -15,6 +15,7 @@ use arrow::record_batch::RecordBatch;
 use base64::Engine as _;
 use chrono::{DateTime, NaiveDate, Timelike};
 
+use crate::trino::decode::Beyond;
 use crate::trino::types::{TYPE_NAME_KEY, TrinoType};
 
 /// How a client wants time and timestamp values: with their own precision
@@ -207,9 +208,22 @@ pub fn json_string(s: &str) -> String {
     serde_json::to_string(s).expect("a string serializes")
 }
 
+/// What each column of `batch` carries beside its Arrow values.
+pub fn beyond(batch: &RecordBatch) -> Vec<Option<Beyond>> {
+    batch.schema().fields().iter().map(|f| Beyond::of(f)).collect()
+}
+
 /// Appends rows `from..to` of `batch` to `out` as JSON arrays, each
-/// followed by a comma.
-pub fn rows(batch: &RecordBatch, types: &[TrinoType], dt: Datetimes, from: usize, to: usize, out: &mut String) {
+/// followed by a comma. `beyond` is [`beyond`] of the batch.
+pub fn rows(
+    batch: &RecordBatch,
+    beyond: &[Option<Beyond>],
+    types: &[TrinoType],
+    dt: Datetimes,
+    from: usize,
+    to: usize,
+    out: &mut String,
+) {
     let columns: Vec<&ArrayRef> = batch.columns().iter().collect();
     for row in from..to {
         out.push('[');
@@ -217,14 +231,79 @@ pub fn rows(batch: &RecordBatch, types: &[TrinoType], dt: Datetimes, from: usize
             if i > 0 {
                 out.push(',');
             }
-            value(a.as_ref(), row, t, dt, out);
+            let extra = match beyond.get(i) {
+                Some(Some(b)) => match b.cell(row) {
+                    Some(text) => {
+                        nested_as_sent(text, t, dt, out);
+                        continue;
+                    }
+                    None => Extra { zone: b.zone(row), picos: b.picos(row) },
+                },
+                _ => Extra::NONE,
+            };
+            value(a.as_ref(), row, t, dt, extra, out);
         }
         out.push_str("],");
     }
 }
 
+/// An array, map or row value as Trino sent it (see [`Beyond::cells`]):
+/// verbatim for clients with parametric datetimes; for others with each
+/// time and timestamp in it rounded to milliseconds, as Trino writes them.
+fn nested_as_sent(text: &str, t: &TrinoType, dt: Datetimes, out: &mut String) {
+    if dt == Datetimes::Parametric {
+        out.push_str(text);
+        return;
+    }
+    match serde_json::from_str::<serde_json::Value>(text) {
+        Ok(mut v) => {
+            round_within(t, &mut v, dt);
+            out.push_str(&v.to_string());
+        }
+        Err(_) => out.push_str(text),
+    }
+}
+
+fn round_within(t: &TrinoType, v: &mut serde_json::Value, dt: Datetimes) {
+    use serde_json::Value;
+    match (t, v) {
+        (TrinoType::Time(p) | TrinoType::Timestamp(p) | TrinoType::TimestampTz(p), Value::String(s)) => {
+            let (is_time, zoned) = (matches!(t, TrinoType::Time(_)), matches!(t, TrinoType::TimestampTz(_)));
+            if let Some((picos, zone)) = crate::trino::decode::picoseconds(s, zoned, is_time) {
+                let (p, picos) = rounded(*p, picos, dt);
+                *s = if is_time { time(picos, p) } else { timestamp(picos, p, zone) };
+            }
+        }
+        (TrinoType::Array(e), Value::Array(items)) => items.iter_mut().for_each(|i| round_within(e, i, dt)),
+        (TrinoType::Row(fields), Value::Array(items)) => {
+            fields.iter().zip(items).for_each(|((_, ft), i)| round_within(ft, i, dt))
+        }
+        (TrinoType::Map(k, vt), Value::Object(m)) => {
+            for (key, mut x) in std::mem::take(m) {
+                let mut key = Value::String(key);
+                round_within(k, &mut key, dt);
+                round_within(vt, &mut x, dt);
+                m.insert(key.as_str().unwrap_or_default().to_string(), x);
+            }
+        }
+        _ => {}
+    }
+}
+
+/// What a value's Arrow form lacks of Trino's: the zone it was given in and
+/// its picoseconds below the nanosecond.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct Extra<'a> {
+    pub zone: Option<&'a str>,
+    pub picos: u16,
+}
+
+impl Extra<'_> {
+    pub const NONE: Extra<'static> = Extra { zone: None, picos: 0 };
+}
+
 /// One value, as Trino writes it.
-pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut String) {
+pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, extra: Extra, out: &mut String) {
     if a.is_null(i) {
         out.push_str("null");
         return;
@@ -271,12 +350,8 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut St
                 TrinoType::Time(p) => *p,
                 _ => 9,
             };
-            let (p, nanos) = rounded(p, nanos as i128, dt);
-            let nanos = nanos.rem_euclid(86_400 * 1_000_000_000) as i64;
-            let secs = nanos / 1_000_000_000;
-            let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
-            fraction(&mut s, (nanos % 1_000_000_000) as i128, p);
-            out.push_str(&json_string(&s));
+            let (p, picos) = rounded(p, nanos as i128 * 1000 + extra.picos as i128, dt);
+            out.push_str(&json_string(&time(picos, p)));
         }
         DataType::Timestamp(unit, tz) => {
             let v = match unit {
@@ -289,8 +364,8 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut St
                 TrinoType::Timestamp(p) | TrinoType::TimestampTz(p) => *p,
                 _ => 9,
             };
-            let (p, v) = rounded(p, v, dt);
-            out.push_str(&json_string(&timestamp(v, p, tz.as_deref())));
+            let (p, v) = rounded(p, v * 1000 + extra.picos as i128, dt);
+            out.push_str(&json_string(&timestamp(v, p, extra.zone.or(tz.as_deref()))));
         }
         DataType::Duration(_) => {
             let millis = a.as_primitive::<DurationMillisecondType>().value(i);
@@ -312,7 +387,7 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut St
                 if j > 0 {
                     out.push(',');
                 }
-                value(items.as_ref(), j, &inner, dt, out);
+                value(items.as_ref(), j, &inner, dt, Extra::NONE, out);
             }
             out.push(']');
         }
@@ -328,7 +403,7 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut St
                     _ => None,
                 }
                 .unwrap_or_else(|| from_arrow(col.data_type()));
-                value(col.as_ref(), i, &ft, dt, out);
+                value(col.as_ref(), i, &ft, dt, Extra::NONE, out);
             }
             out.push(']');
         }
@@ -346,14 +421,14 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, out: &mut St
                 }
                 // Keys are always strings ("for backward compatibility").
                 let mut key = String::new();
-                value(entries.column(0).as_ref(), j, &kt, dt, &mut key);
+                value(entries.column(0).as_ref(), j, &kt, dt, Extra::NONE, &mut key);
                 if key.starts_with('"') {
                     out.push_str(&key)
                 } else {
                     out.push_str(&json_string(&key))
                 }
                 out.push(':');
-                value(entries.column(1).as_ref(), j, &vt, dt, out);
+                value(entries.column(1).as_ref(), j, &vt, dt, Extra::NONE, out);
             }
             out.push('}');
         }
@@ -405,31 +480,42 @@ pub fn decimal(v: i128, scale: i8) -> String {
     format!("{sign}{int}.{frac}")
 }
 
-/// `nanos` rounded half up to milliseconds for clients without parametric
+const PICOS_PER_SECOND: i128 = 1_000_000_000_000;
+
+/// `picos` rounded half up to milliseconds for clients without parametric
 /// datetimes (as Trino does), with the precision to print.
-fn rounded(p: u8, nanos: i128, dt: Datetimes) -> (u8, i128) {
+fn rounded(p: u8, picos: i128, dt: Datetimes) -> (u8, i128) {
     if dt == Datetimes::Parametric || p <= 3 {
-        return (if dt == Datetimes::Parametric { p } else { 3 }, nanos);
+        return (if dt == Datetimes::Parametric { p } else { 3 }, picos);
     }
-    let unit = 1_000_000i128;
-    (3, (nanos + unit / 2).div_euclid(unit) * unit)
+    let unit = 1_000_000_000i128;
+    (3, (picos + unit / 2).div_euclid(unit) * unit)
 }
 
-/// `.` and the first `p` of 12 fractional digits (picoseconds), from
-/// nanoseconds within a second.
-fn fraction(out: &mut String, nanos: i128, p: u8) {
+/// `.` and the first `p` of 12 fractional digits, from picoseconds within
+/// a second.
+fn fraction(out: &mut String, picos: i128, p: u8) {
     if p == 0 {
         return;
     }
-    let picos = format!("{:012}", nanos * 1000);
+    let picos = format!("{picos:012}");
     out.push('.');
     out.push_str(&picos[..p.min(12) as usize]);
 }
 
-/// `uuuu-MM-dd HH:mm:ss[.f...][ zone]` of nanoseconds since the epoch.
-fn timestamp(nanos: i128, p: u8, zone: Option<&str>) -> String {
-    let secs = nanos.div_euclid(1_000_000_000) as i64;
-    let sub = nanos.rem_euclid(1_000_000_000);
+/// `HH:mm:ss[.f...]` of picoseconds since midnight.
+fn time(picos: i128, p: u8) -> String {
+    let picos = picos.rem_euclid(86_400 * PICOS_PER_SECOND);
+    let secs = (picos / PICOS_PER_SECOND) as i64;
+    let mut s = format!("{:02}:{:02}:{:02}", secs / 3600, secs / 60 % 60, secs % 60);
+    fraction(&mut s, picos % PICOS_PER_SECOND, p);
+    s
+}
+
+/// `uuuu-MM-dd HH:mm:ss[.f...][ zone]` of picoseconds since the epoch.
+fn timestamp(picos: i128, p: u8, zone: Option<&str>) -> String {
+    let secs = picos.div_euclid(PICOS_PER_SECOND) as i64;
+    let sub = picos.rem_euclid(PICOS_PER_SECOND);
     let Some(utc) = DateTime::from_timestamp(secs, 0) else { return String::new() };
     let (local, name) = match zone {
         None => (utc.naive_utc(), None),
@@ -490,21 +576,44 @@ mod tests {
 
     #[test]
     fn timestamps_print_their_precision_and_zone() {
-        let ns = 1_704_067_200_123_456_789i128; // 2024-01-01 00:00:00.123456789
-        assert_eq!(timestamp(ns, 3, None), "2024-01-01 00:00:00.123");
-        assert_eq!(timestamp(ns, 0, None), "2024-01-01 00:00:00");
-        assert_eq!(timestamp(ns, 12, None), "2024-01-01 00:00:00.123456789000");
-        assert_eq!(timestamp(ns, 6, Some("UTC")), "2024-01-01 00:00:00.123456 UTC");
-        assert_eq!(timestamp(ns, 3, Some("America/New_York")), "2023-12-31 19:00:00.123 America/New_York");
-        assert_eq!(timestamp(ns, 0, Some("+05:30")), "2024-01-01 05:30:00 +05:30");
+        let ps = 1_704_067_200_123_456_789_012i128; // 2024-01-01 00:00:00.123456789012
+        assert_eq!(timestamp(ps, 3, None), "2024-01-01 00:00:00.123");
+        assert_eq!(timestamp(ps, 0, None), "2024-01-01 00:00:00");
+        assert_eq!(timestamp(ps, 12, None), "2024-01-01 00:00:00.123456789012");
+        assert_eq!(timestamp(ps, 6, Some("UTC")), "2024-01-01 00:00:00.123456 UTC");
+        assert_eq!(timestamp(ps, 3, Some("America/New_York")), "2023-12-31 19:00:00.123 America/New_York");
+        assert_eq!(timestamp(ps, 0, Some("+05:30")), "2024-01-01 05:30:00 +05:30");
         // Before 1970 and before year 1.
-        assert_eq!(timestamp(-1, 9, None), "1969-12-31 23:59:59.999999999");
-        assert_eq!(timestamp(-62_167_219_200 * 1_000_000_000 - 1_000_000_000, 0, None), "-0001-12-31 23:59:59");
+        assert_eq!(timestamp(-1000, 9, None), "1969-12-31 23:59:59.999999999");
+        assert_eq!(timestamp(-1, 12, None), "1969-12-31 23:59:59.999999999999");
+        assert_eq!(timestamp((-62_167_219_200 - 1) * PICOS_PER_SECOND, 0, None), "-0001-12-31 23:59:59");
         // Older clients get milliseconds, rounded half up.
-        assert_eq!(rounded(6, 1_500_000, Datetimes::Milliseconds), (3, 2_000_000));
-        assert_eq!(rounded(6, 1_499_999, Datetimes::Milliseconds), (3, 1_000_000));
-        assert_eq!(rounded(9, -1_500_000, Datetimes::Milliseconds), (3, -1_000_000));
-        assert_eq!(rounded(6, 1_999_499, Datetimes::Parametric), (6, 1_999_499));
+        assert_eq!(rounded(6, 1_500_000_000, Datetimes::Milliseconds), (3, 2_000_000_000));
+        assert_eq!(rounded(6, 1_499_999_999, Datetimes::Milliseconds), (3, 1_000_000_000));
+        assert_eq!(rounded(9, -1_500_000_000, Datetimes::Milliseconds), (3, -1_000_000_000));
+        assert_eq!(rounded(6, 1_999_499_000, Datetimes::Parametric), (6, 1_999_499_000));
+    }
+
+    #[test]
+    fn values_regain_their_zone_and_picoseconds() {
+        use arrow::array::{Time64NanosecondArray, TimestampNanosecondArray};
+        let ns = 1_704_067_200_123_456_789i64;
+        let tz = TimestampNanosecondArray::from(vec![ns, ns]).with_timezone("UTC");
+        let t = TrinoType::TimestampTz(12);
+        let write = |a: &dyn Array, i, t: &TrinoType, dt, extra| {
+            let mut out = String::new();
+            value(a, i, t, dt, extra, &mut out);
+            out
+        };
+        let kept = Extra { zone: Some("Asia/Kolkata"), picos: 12 };
+        assert_eq!(write(&tz, 0, &t, Datetimes::Parametric, kept), "\"2024-01-01 05:30:00.123456789012 Asia/Kolkata\"");
+        assert_eq!(write(&tz, 1, &t, Datetimes::Parametric, Extra::NONE), "\"2024-01-01 00:00:00.123456789000 UTC\"");
+        assert_eq!(write(&tz, 0, &t, Datetimes::Milliseconds, kept), "\"2024-01-01 05:30:00.123 Asia/Kolkata\"");
+        let time = Time64NanosecondArray::from(vec![86_399_999_999_999]);
+        let picos = Extra { zone: None, picos: 999 };
+        assert_eq!(write(&time, 0, &TrinoType::Time(12), Datetimes::Parametric, picos), "\"23:59:59.999999999999\"");
+        // Rounded to milliseconds, the last picosecond of the day wraps.
+        assert_eq!(write(&time, 0, &TrinoType::Time(12), Datetimes::Milliseconds, picos), "\"00:00:00.000\"");
     }
 
     #[test]

@@ -42,6 +42,7 @@ use crate::cache::Directive;
 use crate::config::TlsFiles;
 use crate::flight::Authenticator;
 use crate::router::{BatchStream, Body, Code, Error, Outcome, Request, Route, Router, Session, Update};
+use crate::trino::decode::Beyond;
 use crate::trino::types::TrinoType;
 use crate::trino::{TrinoClient, urlenc};
 pub use encode::Datetimes;
@@ -217,7 +218,7 @@ struct Query {
     /// Rows not yet read; `None` once the answer is complete.
     rows: Option<BatchStream>,
     /// A batch partly sent, and the first row not sent.
-    held: Option<(RecordBatch, usize)>,
+    held: Option<Held>,
     update: Option<Update>,
     error: Option<Error>,
     /// Response headers for the next page (session changes).
@@ -230,6 +231,15 @@ struct Query {
     /// The last page made, its token and headers, for a retried GET.
     last: Option<(u64, Page)>,
     sent_rows: u64,
+}
+
+/// A batch partly sent.
+struct Held {
+    batch: RecordBatch,
+    /// What its columns carry beside the Arrow values.
+    beyond: Vec<Option<Beyond>>,
+    /// The first row not sent.
+    at: usize,
 }
 
 /// The final page of an answer, for a retried GET.
@@ -326,17 +336,19 @@ impl Query {
     async fn fill(&mut self, data: &mut String, deadline: tokio::time::Instant) {
         let mut any = false;
         loop {
-            if let Some((batch, from)) = self.held.take() {
+            if let Some(mut held) = self.held.take() {
+                let (batch, from) = (&held.batch, held.at);
                 let mut at = from;
                 while at < batch.num_rows() && data.len() < TARGET_PAGE_BYTES {
                     let to = (at + 64).min(batch.num_rows());
-                    encode::rows(&batch, &self.types, self.datetimes, at, to, data);
+                    encode::rows(batch, &held.beyond, &self.types, self.datetimes, at, to, data);
                     at = to;
                 }
                 self.sent_rows += (at - from) as u64;
                 any |= at > from;
                 if at < batch.num_rows() {
-                    self.held = Some((batch, at));
+                    held.at = at;
+                    self.held = Some(held);
                     return;
                 }
             }
@@ -354,7 +366,7 @@ impl Query {
                 }
             };
             match next {
-                Some(Ok(b)) => self.held = Some((b, 0)),
+                Some(Ok(batch)) => self.held = Some(Held { beyond: encode::beyond(&batch), batch, at: 0 }),
                 Some(Err(e)) => {
                     self.fail(e);
                     return;

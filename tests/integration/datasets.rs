@@ -457,3 +457,36 @@ async fn a_statement_prepared_before_a_refresh_runs_on_the_new_version() {
     let (route, batches) = c.prepared_routed(again.prepared_statement_handle).await.unwrap();
     assert_eq!((route.as_str(), count(&batches)), ("local", 3));
 }
+
+#[tokio::test]
+async fn values_arrow_keeps_only_in_part_leave_the_dataset_to_trino() {
+    let t = format!("memory.default.{}", marker("zoned"));
+    let run = |sql: String| async move { trino_direct().execute(&session("test"), &sql).await.unwrap() };
+    run(format!("CREATE TABLE {t} (ts timestamp(3) with time zone, id bigint)")).await;
+    run(format!("INSERT INTO {t} VALUES (TIMESTAMP '2024-01-01 00:00:00 UTC', 1), (TIMESTAMP '2024-01-01 00:30:00 UTC', 2)"))
+        .await;
+    let config = DatasetConfig { access: Access::All, ..dataset(&t, Mode::Append) };
+    let server = serve(vec![config], &trino_url()).await;
+    settled(&server, &t, 0).await;
+    let mut c = server.client().await;
+    let sql = format!("SELECT ts, id FROM {t} ORDER BY id");
+    assert_eq!(c.routed(&sql).await.unwrap().0, "local", "UTC values are whole in Arrow");
+    // A zone Arrow keeps only as an instant, appended: the column is marked
+    // (its layout changes: read whole, once), and Trino answers, with the zone.
+    run(format!("INSERT INTO {t} VALUES (TIMESTAMP '2024-01-01 10:00:00 Asia/Tokyo', 3)")).await;
+    let refreshed = refresh(&server, &t).await;
+    assert_eq!(rows_and_pulled(&refreshed), (Some(3), Some(3)), "{refreshed}");
+    let sql = format!("SELECT ts, id FROM {t} WHERE id > 0 ORDER BY id");
+    assert_eq!(c.routed(&sql).await.unwrap().0, "trino");
+    let explained = c.routed(&format!("EXPLAIN {sql}")).await.unwrap().2;
+    let text = explained[0].column(0).as_string::<i32>().value(0).to_string();
+    assert!(text.contains(&format!("{t}.ts holds zones or sub-nanosecond digits")), "{text}");
+    // The mark stays with the versions that follow, whatever they append,
+    // and refreshes are incremental again: the row at the watermark and the new one.
+    run(format!("INSERT INTO {t} VALUES (TIMESTAMP '2024-01-01 02:00:00 UTC', 4)")).await;
+    let again = refresh(&server, &t).await;
+    assert_eq!(rows_and_pulled(&again), (Some(4), Some(2)), "incremental: {again}");
+    assert_eq!(c.routed(&format!("SELECT count(*) FROM {t}")).await.unwrap().0, "trino");
+    server.stop().await;
+    run(format!("DROP TABLE {t}")).await;
+}

@@ -120,6 +120,41 @@ fn timestamps_times_and_zones() {
 }
 
 #[test]
+fn zones_and_picoseconds_arrow_cannot_hold_ride_in_the_batch() {
+    let columns = vec![
+        Column { name: "tz".into(), ty: TrinoType::TimestampTz(12) },
+        Column { name: "t".into(), ty: TrinoType::Time(12) },
+        Column { name: "plain".into(), ty: TrinoType::TimestampTz(3) },
+        Column { name: "nested".into(), ty: TrinoType::Array(Box::new(TrinoType::TimestampTz(3))) },
+    ];
+    let mut d = BatchDecoder::new(&columns);
+    d.decode(
+        r#"[["2024-01-01 00:00:00.123456789012 UTC","01:02:03.000000000001","2024-01-01 00:00:00.000 UTC",null],
+            [null,null,"2024-01-01 00:00:00.000 UTC",["2024-01-01 00:00:00.000 Asia/Tokyo"]],
+            ["2024-01-01 09:00:00.000000000100 Asia/Tokyo","23:59:59.999999999990","2024-01-01 00:00:00.000 +05:30",null]]"#,
+    )
+    .unwrap();
+    let b = d.finish().unwrap();
+    let of = |i: usize| Beyond::of(b.schema_ref().field(i));
+    let tz = of(0).unwrap();
+    assert_eq!(tz.zones, [(2, "Asia/Tokyo".to_string())]);
+    assert_eq!(tz.picos, [(0, 12), (2, 100)]);
+    assert_eq!((tz.zone(2), tz.zone(0), tz.picos(1), tz.picos(2)), (Some("Asia/Tokyo"), None, 0, 100));
+    assert_eq!(of(1).unwrap(), Beyond { zones: vec![], picos: vec![(0, 1), (2, 990)], cells: vec![] });
+    assert_eq!(of(2).unwrap().zones, [(2, "+05:30".to_string())]);
+    // An array keeps the text of the cells that need it, as Trino sent them.
+    assert_eq!(of(3).unwrap().cells, [(1, r#"["2024-01-01 00:00:00.000 Asia/Tokyo"]"#.to_string())]);
+    // The same instant as the UTC value.
+    let ps = col(&b, "tz").as_any().downcast_ref::<TimestampNanosecondArray>().unwrap();
+    assert_eq!(ps.value(2), 1_704_067_200_000_000_000);
+    // The decoder's own schema stays plain, and the next batch starts afresh.
+    assert!(d.schema().fields().iter().all(|f| Beyond::of(f).is_none()));
+    d.decode(r#"[["2024-01-01 00:00:00.000000000000 UTC",null,null,null]]"#).unwrap();
+    let next = d.finish().unwrap();
+    assert!(next.schema().fields().iter().all(|f| Beyond::of(f).is_none()));
+}
+
+#[test]
 fn nested_values_with_nulls_at_every_level() {
     let b = decode_recorded("nested");
     assert_eq!(b.num_rows(), 3);
