@@ -22,6 +22,22 @@ EXTRA = [
     "SELECT 'ünïcödé \U0001F600' AS u, 'tab\tand\r\nCRLF' AS ctl, X'' AS empty, CAST('[1, 2]' AS json) AS j",
 ]
 
+# Each value's own zone, as the client reads it (a tzinfo per value).
+ZONED = (
+    "SELECT ts, ARRAY[ts] AS a FROM (VALUES TIMESTAMP '2024-07-01 00:00:00.123 America/New_York',"
+    " TIMESTAMP '2024-01-01 00:00:00 +05:30', TIMESTAMP '2024-01-01 00:00:00 UTC', NULL) AS t(ts)"
+)
+
+
+def test_each_value_keeps_its_zone(fd, trino_cursor):
+    def zoned(cur):
+        cur.execute(ZONED)
+        return [(str(ts), str(a)) for ts, a in cur.fetchall()]
+
+    got = zoned(fd)
+    assert got == zoned(trino_cursor)
+    assert got[0][0] == "2024-07-01 00:00:00.123000-04:00"
+
 
 def rows_and_description(cur, sql, params=None):
     cur.execute(sql, params) if params is not None else cur.execute(sql)
