@@ -435,7 +435,8 @@ impl Router {
                 // the budget, so that many concurrent fills cannot exhaust memory.
                 let mut reservation = memory.reservation();
                 while let Some(b) = run.next_batch().await.map_err(FillError::Failed)? {
-                    reservation.grow(b.get_array_memory_size() as u64).map_err(|e| FillError::Failed(e.into()))?;
+                    let bytes = b.get_array_memory_size() + crate::trino::decode::Beyond::held_bytes(&b);
+                    reservation.grow(bytes as u64).map_err(|e| FillError::Failed(e.into()))?;
                     batches.push(b);
                     if reservation.bytes() > max_bytes {
                         let pending =

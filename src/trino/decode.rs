@@ -128,6 +128,12 @@ impl Beyond {
         (!b.is_empty()).then_some(b)
     }
 
+    /// Memory a batch holds beside its arrays: what its fields carry.
+    pub fn held_bytes(batch: &RecordBatch) -> usize {
+        let fields = batch.schema_ref().fields();
+        fields.iter().flat_map(|f| Self::KEYS.iter().filter_map(|k| f.metadata().get(*k))).map(String::len).sum()
+    }
+
     /// The zone row `row` was given in, when not UTC.
     pub fn zone(&self, row: usize) -> Option<&str> {
         self.zones.binary_search_by_key(&row, |(r, _)| *r).ok().map(|i| self.zones[i].1.as_str())
