@@ -159,6 +159,15 @@ public class TrinoJdbcCheck {
                     return "{\"meta\":" + meta(rs.getMetaData()) + ",\"rows\":" + typed(rs) + "}";
                 }
             });
+            // Each value's own zone, and digits below the nanosecond.
+            part("zones", () -> {
+                try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(
+                        "SELECT * FROM (VALUES (TIMESTAMP '2024-07-01 00:00:00.123 America/New_York', TIME '01:02:03.000000000001'),"
+                        + " (TIMESTAMP '2024-01-01 00:00:00 +05:30', NULL), (TIMESTAMP '2024-01-01 00:00:00 UTC', TIME '23:59:59.999999999999'))"
+                        + " AS t(tz, t12)")) {
+                    return "{\"meta\":" + meta(rs.getMetaData()) + ",\"rows\":" + typed(rs) + "}";
+                }
+            });
             part("getters", () -> {
                 try (Statement st = conn.createStatement(); ResultSet rs = st.executeQuery(types)) {
                     List<String> got = new ArrayList<>();

@@ -46,6 +46,8 @@ def check_absolute(got):
     assert [v[0] for v in got["types"]["rows"][0]] == [
         "-9223372036854775808", "h\u00e9llo", "12.345", "0.1", "2024-02-29", "2024-01-31 12:34:56.123", "true"]
     assert got["types"]["rows"][2] == [[None, None, None]] * 7
+    assert [v[0] for v in got["zones"]["rows"][0]] == ["2024-07-01 00:00:00.123 America/New_York", "01:02:03.000000000001"]
+    assert got["zones"]["rows"][1][0][0] == "2024-01-01 00:00:00.000 +05:30"
     assert got["prepared"] == {
         "first": [["CHINA"], ["INDIA"], ["INDONESIA"], ["JAPAN"], ["VIETNAM"]],
         "again": [["ROMANIA"], ["RUSSIA"], ["UNITED KINGDOM"]],
