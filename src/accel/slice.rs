@@ -106,12 +106,10 @@ pub(super) fn with_stats(batches: Vec<RecordBatch>, stats: &RecordBatch) -> Resu
         .collect()
 }
 
-/// Strings are held as views (`Utf8View`), the layout DataFusion's
-/// comparisons, filters and grouping run fastest on; other types as read.
 /// Field metadata of a dataset column some of whose values Trino gave in a
 /// form Arrow keeps only in part (a zone other than UTC, digits below the
 /// nanosecond; see [`Beyond`](crate::trino::decode::Beyond)). The local
-/// engine leaves such a column to Trino, which still has the whole value.
+/// engine leaves queries on such a dataset to Trino, which has whole values.
 pub const PARTIAL: &str = "flightdeck.accel.partial";
 
 /// `schema` with [`PARTIAL`] on every column that is partial in `old` or
@@ -145,6 +143,8 @@ pub fn marked(schema: &SchemaRef, batches: &[RecordBatch], old: Option<&Schema>)
     Arc::new(Schema::new_with_metadata(fields, schema.metadata().clone()))
 }
 
+/// Strings are held as views (`Utf8View`), the layout DataFusion's
+/// comparisons, filters and grouping run fastest on; other types as read.
 pub fn layout(schema: &SchemaRef) -> SchemaRef {
     let fields: Vec<Field> = schema
         .fields()
