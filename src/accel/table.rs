@@ -266,6 +266,9 @@ pub(super) fn trimmed(batch: &RecordBatch, index: usize, (first, last): (i128, i
     (end > start).then(|| batch.slice(start, end - start))
 }
 
+/// Rows [`NewestFirst`] reverses at a time.
+const REVERSED_ROWS: usize = 8192;
+
 /// Batches of a dataset sorted by its time column, read last batch first
 /// and each reversed as it is read: the rows by time descending, nulls
 /// last. Reading stops where its consumer stops (a limit), so the older
@@ -337,10 +340,16 @@ impl ExecutionPlan for NewestFirst {
         if partition != 0 {
             return Err(DataFusionError::Internal(format!("NewestFirst has one partition, not {partition}")));
         }
-        let reversed = self.batches.clone().into_iter().rev().map(|b| {
-            let n = b.num_rows() as u32;
-            let indices = UInt32Array::from_iter_values((0..n).rev());
-            Ok(arrow::compute::take_record_batch(&b, &indices)?)
+        // Reversed a piece at a time from the end, so that a limit met in
+        // the newest rows copies no more than a piece of the slice.
+        let reversed = self.batches.clone().into_iter().rev().flat_map(|b| {
+            let n = b.num_rows();
+            (0..n.div_ceil(REVERSED_ROWS)).map(move |i| {
+                let end = n - i * REVERSED_ROWS;
+                let start = end.saturating_sub(REVERSED_ROWS);
+                let indices = UInt32Array::from_iter_values((start as u32..end as u32).rev());
+                Ok(arrow::compute::take_record_batch(&b, &indices)?)
+            })
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), futures::stream::iter(reversed))))
     }
