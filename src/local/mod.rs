@@ -113,6 +113,10 @@ impl LocalEngine {
             .set_str("datafusion.sql_parser.default_null_ordering", "nulls_last")
             // `1.5` is a decimal in Trino.
             .set_str("datafusion.sql_parser.parse_float_as_decimal", "true")
+            // Dashboard queries are simple: one pass of the logical
+            // optimizer pushes the filters to the scan and prunes the
+            // projections; a second pass only confirmed it.
+            .set_usize("datafusion.optimizer.max_passes", 1)
             .with_information_schema(false)
             // Each query brings its own catalogs; a default one would
             // replace the session catalog's (same name).
@@ -251,10 +255,11 @@ impl LocalEngine {
         if !catalog.is_empty() {
             config = config.with_default_catalog_and_schema(catalog, schema);
         }
-        let state = SessionStateBuilder::new_from_existing(self.base.clone())
-            .with_config(config)
-            .with_catalog_list(catalogs)
-            .build();
+        // A copy of the base with this query's settings and tables: a
+        // builder would register every function anew for each query.
+        let mut state = self.base.clone();
+        *state.config_mut() = config;
+        state.register_catalog_list(catalogs);
         Ok((state, versions))
     }
 
