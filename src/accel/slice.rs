@@ -116,23 +116,25 @@ pub const PARTIAL: &str = "flightdeck.accel.partial";
 /// carries what Arrow cannot hold in one of `batches`.
 pub fn marked(schema: &SchemaRef, batches: &[RecordBatch], old: Option<&Schema>) -> SchemaRef {
     use crate::trino::decode::Beyond;
-    let partial = |i: usize| {
-        old.and_then(|o| o.fields().get(i)).is_some_and(|f| f.metadata().contains_key(PARTIAL))
-            || batches.iter().any(|b| {
-                let m = b.schema_ref().field(i).metadata();
-                Beyond::KEYS.iter().any(|k| m.contains_key(*k))
-            })
-    };
-    if !(0..schema.fields().len()).any(partial) {
+    let partial: Vec<bool> = (0..schema.fields().len())
+        .map(|i| {
+            old.and_then(|o| o.fields().get(i)).is_some_and(|f| f.metadata().contains_key(PARTIAL))
+                || batches.iter().any(|b| {
+                    let m = b.schema_ref().field(i).metadata();
+                    Beyond::KEYS.iter().any(|k| m.contains_key(*k))
+                })
+        })
+        .collect();
+    if !partial.contains(&true) {
         return Arc::clone(schema);
     }
     let fields: Vec<Field> = schema
         .fields()
         .iter()
-        .enumerate()
-        .map(|(i, f)| {
+        .zip(&partial)
+        .map(|(f, &partial)| {
             let f = f.as_ref().clone();
-            if !partial(i) {
+            if !partial {
                 return f;
             }
             let mut metadata = f.metadata().clone();
