@@ -115,11 +115,8 @@ impl CachedResult {
         }
         tables.sort();
         tables.dedup();
-        let arrow: usize = f
-            .batches
-            .iter()
-            .map(|b| b.get_array_memory_size() + crate::trino::decode::Beyond::held_bytes(b))
-            .sum();
+        let arrow: usize =
+            f.batches.iter().map(|b| b.get_array_memory_size() + crate::trino::decode::Beyond::held_bytes(b)).sum();
         let encoded: usize =
             f.encoded.iter().map(|d| d.data_header.len() + d.data_body.len() + d.app_metadata.len()).sum();
         CachedResult {

@@ -218,7 +218,8 @@ impl LocalEngine {
             };
             let schema = datafusion::catalog::TableProvider::schema(&table);
             if let Some(f) = schema.fields().iter().find(|f| f.metadata().contains_key(crate::accel::PARTIAL)) {
-                let detail = format!("{name}.{} holds zones or sub-nanosecond digits Arrow keeps only in part", f.name());
+                let detail =
+                    format!("{name}.{} holds zones or sub-nanosecond digits Arrow keeps only in part", f.name());
                 return Err(Refusal::new("relation", detail));
             }
             if !self.datasets.may_read(&session.user, &name).await {

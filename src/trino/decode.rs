@@ -9,12 +9,12 @@ use std::fmt;
 use std::str::FromStr;
 use std::sync::Arc;
 
-use arrow::array::{ArrayBuilder, NullBufferBuilder};
 use arrow::array::{
     Array, ArrayRef, BinaryBuilder, BooleanBuilder, Decimal128Builder, Float32Builder, Float64Builder, Int8Builder,
     Int16Builder, Int32Builder, Int64Builder, IntervalMonthDayNanoBuilder, ListArray, MapArray, StringBuilder,
     StructArray, make_array,
 };
+use arrow::array::{ArrayBuilder, NullBufferBuilder};
 use arrow::buffer::{OffsetBuffer, ScalarBuffer};
 use arrow::datatypes::{DataType, Field, FieldRef, Fields, IntervalMonthDayNano, Schema, SchemaRef, TimeUnit};
 use arrow::error::ArrowError;
@@ -228,8 +228,11 @@ fn loses(ty: &TrinoType, v: &serde_json::Value) -> bool {
 /// A time (`zoned` false, since midnight) or timestamp text as picoseconds,
 /// with the zone it names; `None` when malformed.
 pub fn picoseconds(text: &str, zoned: bool, time: bool) -> Option<(i128, Option<&str>)> {
-    let nanos =
-        if time { parse_time(text, TimeUnit::Nanosecond)? } else { parse_timestamp(text, TimeUnit::Nanosecond, zoned)? };
+    let nanos = if time {
+        parse_time(text, TimeUnit::Nanosecond)?
+    } else {
+        parse_timestamp(text, TimeUnit::Nanosecond, zoned)?
+    };
     let (_, picos) = lost(text, zoned);
     let zone = if zoned { text.rsplit_once(' ').map(|(_, z)| z) } else { None };
     Some((nanos as i128 * 1000 + picos as i128, zone))

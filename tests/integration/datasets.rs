@@ -463,8 +463,10 @@ async fn values_arrow_keeps_only_in_part_leave_the_dataset_to_trino() {
     let t = format!("memory.default.{}", marker("zoned"));
     let run = |sql: String| async move { trino_direct().execute(&session("test"), &sql).await.unwrap() };
     run(format!("CREATE TABLE {t} (ts timestamp(3) with time zone, id bigint)")).await;
-    run(format!("INSERT INTO {t} VALUES (TIMESTAMP '2024-01-01 00:00:00 UTC', 1), (TIMESTAMP '2024-01-01 00:30:00 UTC', 2)"))
-        .await;
+    run(format!(
+        "INSERT INTO {t} VALUES (TIMESTAMP '2024-01-01 00:00:00 UTC', 1), (TIMESTAMP '2024-01-01 00:30:00 UTC', 2)"
+    ))
+    .await;
     let config = DatasetConfig { access: Access::All, ..dataset(&t, Mode::Append) };
     let server = serve(vec![config], &trino_url()).await;
     settled(&server, &t, 0).await;

@@ -153,10 +153,11 @@ fn zones_and_picoseconds_arrow_cannot_hold_ride_in_the_batch() {
     let next = d.finish().unwrap();
     assert!(next.schema().fields().iter().all(|f| Beyond::of(f).is_none()));
     // What the fields carry counts as memory the batch holds.
-    let carried: usize = [(0, Beyond::ZONES), (0, Beyond::PICOS), (1, Beyond::PICOS), (2, Beyond::ZONES), (3, Beyond::CELLS)]
-        .iter()
-        .map(|(i, k)| b.schema().field(*i).metadata()[*k].len())
-        .sum();
+    let carried: usize =
+        [(0, Beyond::ZONES), (0, Beyond::PICOS), (1, Beyond::PICOS), (2, Beyond::ZONES), (3, Beyond::CELLS)]
+            .iter()
+            .map(|(i, k)| b.schema().field(*i).metadata()[*k].len())
+            .sum();
     assert_eq!((Beyond::held_bytes(&b), Beyond::held_bytes(&next)), (carried, 0));
 }
 
