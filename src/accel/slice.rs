@@ -23,6 +23,7 @@ pub struct Slice {
 impl Slice {
     /// `batch`, with its statistics computed.
     pub fn new(batch: RecordBatch) -> Self {
+        let batch = compacted(batch);
         let stats = Arc::new(BatchStats::of(&batch));
         Slice { batch, stats }
     }
@@ -101,9 +102,34 @@ pub(super) fn with_stats(batches: Vec<RecordBatch>, stats: &RecordBatch) -> Resu
                     .collect::<Option<_>>()
                     .ok_or("null counts are not UInt64")?,
             };
-            Ok(Slice { batch, stats: Arc::new(stats) })
+            Ok(Slice { batch: compacted(batch), stats: Arc::new(stats) })
         })
         .collect()
+}
+
+/// `batch` with each string view column holding only the bytes its views
+/// point to, and no buffer at all when every string is inline (12 bytes
+/// or less). Arrow's comparisons and DataFusion's hashing compare inline
+/// views as plain integers only when a column has no buffer; a column
+/// cast from `Utf8` keeps the whole source buffer even when it needs none.
+fn compacted(batch: RecordBatch) -> RecordBatch {
+    use arrow::array::{Array, AsArray};
+    if !batch
+        .columns()
+        .iter()
+        .any(|c| c.data_type() == &DataType::Utf8View && !c.as_string_view().data_buffers().is_empty())
+    {
+        return batch;
+    }
+    let columns = batch
+        .columns()
+        .iter()
+        .map(|c| match c.data_type() {
+            DataType::Utf8View => Arc::new(c.as_string_view().gc()) as ArrayRef,
+            _ => Arc::clone(c),
+        })
+        .collect();
+    RecordBatch::try_new(batch.schema(), columns).expect("the same columns, compacted")
 }
 
 /// Field metadata of a dataset column some of whose values Trino gave in a

@@ -250,6 +250,36 @@ fn strings_are_held_as_views() {
     assert_eq!(back.iter().collect::<Vec<_>>(), vec![Some("a"), None, Some("a string longer than twelve bytes")]);
 }
 
+#[test]
+fn slices_hold_string_views_without_buffers_they_do_not_need() {
+    use std::sync::Arc;
+
+    use arrow::array::{AsArray, StringArray};
+    use arrow::datatypes::{Field, Schema};
+    use arrow::record_batch::RecordBatch;
+
+    let schema = Arc::new(Schema::new(vec![Field::new("s", DataType::Utf8, true)]));
+    let view = super::slice::layout(&schema);
+    let views = |values: Vec<Option<&str>>| {
+        let b = RecordBatch::try_new(Arc::clone(&schema), vec![Arc::new(StringArray::from(values))]).unwrap();
+        // The cast keeps the source's buffer, needed or not.
+        let b = super::slice::relayout(&b, &view).unwrap();
+        assert!(!b.column(0).as_string_view().data_buffers().is_empty());
+        super::Slice::new(b).batch
+    };
+    // Every value inline: no buffer, so comparisons and hashing take the
+    // views as integers.
+    let short = views(vec![Some("ERCOT"), None, Some("twelve bytes"), Some("")]);
+    let s = short.column(0).as_string_view();
+    assert!(s.data_buffers().is_empty());
+    assert_eq!(s.iter().collect::<Vec<_>>(), vec![Some("ERCOT"), None, Some("twelve bytes"), Some("")]);
+    // A longer value: only its own bytes are kept.
+    let long = views(vec![Some("a"), Some("thirteen byte"), None]);
+    let s = long.column(0).as_string_view();
+    assert_eq!(s.data_buffers().iter().map(|b| b.len()).sum::<usize>(), "thirteen byte".len());
+    assert_eq!(s.iter().collect::<Vec<_>>(), vec![Some("a"), Some("thirteen byte"), None]);
+}
+
 #[tokio::test]
 async fn a_worker_that_panics_is_restarted_and_reported() {
     use std::sync::atomic::Ordering;
