@@ -68,7 +68,13 @@ pub struct AccelArgs {
     )]
     pub local_max_concurrent: Option<usize>,
 
-    /// Longest a local query may take; a slower one goes to Trino.
+    /// Local queries planning or running at once; the others admitted
+    /// wait their turn, first come first run. `0`: one more than the cores.
+    #[arg(long = "accel-local-running", env = "FLIGHTDECK_ACCEL_LOCAL_RUNNING", value_name = "N", default_value = "0")]
+    pub local_running: Option<usize>,
+
+    /// Longest a local query may take, waiting for its turn included; a
+    /// slower one goes to Trino.
     #[arg(long = "accel-local-timeout", env = "FLIGHTDECK_ACCEL_LOCAL_TIMEOUT", value_name = "DURATION",
           value_parser = values::duration, default_value = "10s")]
     #[serde(deserialize_with = "values::de_duration")]
@@ -142,6 +148,7 @@ impl Section for AccelArgs {
             local: defaulted(self.local).then(|| crate::local::Limits {
                 memory: defaulted(self.local_memory) as usize,
                 concurrency: defaulted(self.local_max_concurrent).max(1),
+                running: defaulted(self.local_running),
                 timeout: defaulted(self.local_timeout),
                 ..Default::default()
             }),

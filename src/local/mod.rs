@@ -47,7 +47,11 @@ pub struct Limits {
     pub memory: usize,
     /// Local queries at once; more go to Trino.
     pub concurrency: usize,
-    /// Longest a local query may take before it is handed to Trino.
+    /// Of those, the ones planning or running; the others wait in order.
+    /// `0`: one more than the cores.
+    pub running: usize,
+    /// Longest a local query may take, waiting included, before it is
+    /// handed to Trino.
     pub timeout: Duration,
     /// Largest local answer; larger ones are streamed by Trino.
     pub max_result_bytes: usize,
@@ -55,7 +59,13 @@ pub struct Limits {
 
 impl Default for Limits {
     fn default() -> Self {
-        Limits { memory: 1 << 30, concurrency: 16, timeout: Duration::from_secs(10), max_result_bytes: 64 << 20 }
+        Limits {
+            memory: 1 << 30,
+            concurrency: 16,
+            running: 0,
+            timeout: Duration::from_secs(10),
+            max_result_bytes: 64 << 20,
+        }
     }
 }
 
@@ -66,6 +76,9 @@ pub struct LocalEngine {
     /// Functions, configuration and memory pool; each query adds its tables.
     base: SessionState,
     slots: Semaphore,
+    /// Admitted queries plan and run a few at a time ([`Limits::running`]),
+    /// in the order they came, rather than all at once.
+    lanes: Semaphore,
     limits: Limits,
     /// Plans made to describe a statement, each taken by the run that
     /// follows (clients prepare, then execute at once); unused ones expire.
@@ -135,6 +148,13 @@ impl LocalEngine {
             datasets,
             base,
             slots: Semaphore::new(limits.concurrency.max(1)),
+            lanes: Semaphore::new(match limits.running {
+                // One more than the cores: a query between its planning and
+                // its execution, or handing over its answer, leaves a core
+                // to the next.
+                0 => std::thread::available_parallelism().map_or(1, |n| n.get()) + 1,
+                n => n,
+            }),
             limits,
             described,
             cpu: CpuRuntime::new(),
@@ -287,6 +307,20 @@ impl LocalEngine {
         let Ok(_slot) = self.slots.try_acquire() else {
             return Err(Refusal::new("busy", "every local slot is taken"));
         };
+        match tokio::time::timeout(self.limits.timeout, self.run_in_lane(session, stmt)).await {
+            Ok(answer) => answer,
+            Err(_) => Err(Refusal::new("time", format!("longer than {:?}", self.limits.timeout))),
+        }
+    }
+
+    async fn run_in_lane(&self, session: &Session, stmt: &Statement) -> Result<Answered, Refusal> {
+        // Sixteen queries sharing two cores each take eight times their own
+        // time, so a long one ends far behind; a few at a time, each waits
+        // for those before it and then runs at full speed. The same mean, a
+        // shorter tail. The semaphore is fair: first come, first run.
+        let waiting = std::time::Instant::now();
+        let _lane = self.lanes.acquire().await.map_err(|e| Refusal::new("busy", e.to_string()))?;
+        metrics::histogram!("flightdeck_local_wait_seconds").record(waiting.elapsed().as_secs_f64());
         let planned = match self.take_described(session, stmt) {
             Some(planned) => planned,
             None => self.plan(session, stmt).await?,
@@ -313,16 +347,22 @@ impl LocalEngine {
         };
         // On the engine's own threads: the cores are shared with Flight's
         // by the OS, so a cache hit does not queue behind a running query.
-        let mut running = self.cpu.spawn(collect);
-        let batches = match tokio::time::timeout(self.limits.timeout, &mut running).await {
-            Ok(Ok(answer)) => answer?,
-            Ok(Err(e)) => return Err(Refusal::new("execution", e.to_string())),
-            Err(_) => {
-                running.abort();
-                return Err(Refusal::new("time", format!("longer than {:?}", self.limits.timeout)));
-            }
+        // Stopped when the time limit drops this future.
+        let mut running = AbortOnDrop(self.cpu.spawn(collect));
+        let batches = match (&mut running.0).await {
+            Ok(answer) => answer?,
+            Err(e) => return Err(Refusal::new("execution", e.to_string())),
         };
         Ok(Answered { schema, batches: batches.into() })
+    }
+}
+
+/// A spawned task, aborted when its handle is dropped unfinished.
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }
 

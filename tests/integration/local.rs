@@ -209,3 +209,42 @@ async fn a_local_ticket_is_answered_by_another_replica_locally_or_by_trino() {
     assert_eq!(pretty(&here), pretty(&trino));
     assert_eq!(rows(&here), 5);
 }
+
+#[tokio::test]
+async fn admitted_local_queries_run_a_few_at_a_time_in_the_order_they_came() {
+    use flightdeck::local::{Limits, LocalEngine};
+    use flightdeck::router::Session as RouterSession;
+    use flightdeck::sql::Statement;
+    use std::sync::Arc;
+    use std::time::{Duration, Instant};
+
+    let server = orders_by_date().await;
+    let datasets = server.datasets.clone().unwrap();
+    // One at a time: a light query that comes second ends after the heavy
+    // one before it, where sharing the cores would have let it end first.
+    let engine = Arc::new(LocalEngine::new(datasets.clone(), Limits { running: 1, ..Limits::default() }));
+    let heavy = "SELECT count(*) FROM tpch.tiny.orders a JOIN tpch.tiny.orders b ON a.custkey = b.custkey \
+                 JOIN tpch.tiny.orders c ON b.custkey = c.custkey";
+    let light = "SELECT count(*) FROM tpch.tiny.orders WHERE orderdate = DATE '1995-01-01'";
+    let run = |engine: Arc<LocalEngine>, sql: &'static str| async move {
+        let answer = engine.run(&RouterSession::of("test"), &Statement::parse(sql, None, None)).await;
+        (answer.map(|_| ()).map_err(|r| r.to_string()), Instant::now())
+    };
+    let first = tokio::spawn(run(Arc::clone(&engine), heavy));
+    // The heavy query takes its place as it starts, before it plans.
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = tokio::spawn(run(Arc::clone(&engine), light));
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!((&first.0, &second.0), (&Ok(()), &Ok(())));
+    assert!(second.1 >= first.1, "the second query ended before the first");
+
+    // The same two with room for both: the light one ends first, so the
+    // order above is the engine's doing.
+    let engine = Arc::new(LocalEngine::new(datasets, Limits { running: 2, ..Limits::default() }));
+    let first = tokio::spawn(run(Arc::clone(&engine), heavy));
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    let second = tokio::spawn(run(Arc::clone(&engine), light));
+    let (first, second) = (first.await.unwrap(), second.await.unwrap());
+    assert_eq!((&first.0, &second.0), (&Ok(()), &Ok(())));
+    assert!(second.1 < first.1, "the light query waited for the heavy one");
+}
