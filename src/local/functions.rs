@@ -21,7 +21,7 @@ pub fn all() -> Vec<Arc<ScalarUDF>> {
         .collect();
     out.push(Arc::new(ScalarUDF::from(DoubleKey::new(DOUBLE_KEY_NULLS_LAST, false))));
     out.push(Arc::new(ScalarUDF::from(DoubleKey::new(DOUBLE_KEY_NULLS_FIRST, true))));
-    out.push(Arc::new(ScalarUDF::from(DateTrunc { inner: datafusion::functions::datetime::date_trunc() })));
+    out.push(Arc::new(ScalarUDF::from(DateTrunc::new(datafusion::functions::datetime::date_trunc()))));
     out
 }
 
@@ -30,13 +30,29 @@ pub fn all() -> Vec<Arc<ScalarUDF>> {
 /// for timestamps without zone: a dataset's rows arrive in time order, so
 /// a value mostly falls in the bucket of the one before and needs no
 /// calendar arithmetic. Where values jump about, it leaves the whole array
-/// to DataFusion.
+/// to DataFusion. A `date` is truncated here, to a `date` as in Trino;
+/// DataFusion would make it a timestamp in nanoseconds, which holds only
+/// the years 1677 to 2262.
 #[derive(Debug, PartialEq, Eq, Hash)]
 struct DateTrunc {
     inner: Arc<ScalarUDF>,
+    signature: Signature,
 }
 
 impl DateTrunc {
+    fn new(inner: Arc<ScalarUDF>) -> Self {
+        let mut options = vec![
+            TypeSignature::Exact(vec![DataType::Utf8, DataType::Date32]),
+            TypeSignature::Exact(vec![DataType::Utf8View, DataType::Date32]),
+        ];
+        match &inner.signature().type_signature {
+            TypeSignature::OneOf(theirs) => options.extend(theirs.iter().cloned()),
+            theirs => options.push(theirs.clone()),
+        }
+        let signature = Signature::one_of(options, inner.signature().volatility);
+        DateTrunc { inner, signature }
+    }
+
     /// The truncation of each value of `array` by `unit`, bucket by bucket;
     /// `None` when too few values share a bucket with the one before.
     fn by_bucket(&self, args: &ScalarFunctionArgs, unit: &str, array: &ArrayRef) -> Result<Option<ArrayRef>> {
@@ -115,7 +131,7 @@ impl ScalarUDFImpl for DateTrunc {
     }
 
     fn signature(&self) -> &Signature {
-        self.inner.signature()
+        &self.signature
     }
 
     fn return_type(&self, args: &[DataType]) -> Result<DataType> {
@@ -137,15 +153,49 @@ impl ScalarUDFImpl for DateTrunc {
     }
 
     fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
-        if let [
-            ColumnarValue::Scalar(ScalarValue::Utf8(Some(unit)) | ScalarValue::Utf8View(Some(unit))),
-            ColumnarValue::Array(array),
-        ] = args.args.as_slice()
-            && let Some(out) = self.by_bucket(&args, unit, array)?
+        if let [ColumnarValue::Scalar(ScalarValue::Utf8(Some(unit)) | ScalarValue::Utf8View(Some(unit))), value] =
+            args.args.as_slice()
         {
-            return Ok(ColumnarValue::Array(out));
+            if value.data_type() == DataType::Date32 {
+                let array = value.to_array(args.number_rows)?;
+                let days = array.as_any().downcast_ref::<arrow::array::Date32Array>().expect("a Date32 array");
+                let truncated: arrow::array::Date32Array =
+                    days.iter().map(|d| d.map(|d| truncate_date(unit, d)).transpose()).collect::<Result<_>>()?;
+                return Ok(match value {
+                    ColumnarValue::Scalar(_) => ColumnarValue::Scalar(ScalarValue::try_from_array(&truncated, 0)?),
+                    ColumnarValue::Array(_) => ColumnarValue::Array(Arc::new(truncated)),
+                });
+            }
+            if let ColumnarValue::Array(array) = value
+                && let Some(out) = self.by_bucket(&args, unit, array)?
+            {
+                return Ok(ColumnarValue::Array(out));
+            }
         }
         self.inner.invoke_with_args(args)
+    }
+}
+
+/// The first day of the `unit` (`day`, `week` from Monday, `month`,
+/// `quarter` or `year`) holding `days` (since 1970-01-01), in the proleptic
+/// Gregorian calendar Trino uses for every year.
+pub(super) fn truncate_date(unit: &str, days: i32) -> Result<i32> {
+    use chrono::{Datelike, NaiveDate};
+    const EPOCH_FROM_CE: i32 = 719_163;
+    let first = |date: Option<NaiveDate>| match date {
+        Some(d) => Ok(d.num_days_from_ce() - EPOCH_FROM_CE),
+        None => exec_err!("date_trunc: day {days} is outside the calendar"),
+    };
+    let date = days.checked_add(EPOCH_FROM_CE).and_then(NaiveDate::from_num_days_from_ce_opt);
+    match unit.to_ascii_lowercase().as_str() {
+        "day" => Ok(days),
+        "week" => {
+            first(date.and_then(|d| d.checked_sub_days(chrono::Days::new(d.weekday().num_days_from_monday().into()))))
+        }
+        "month" => first(date.and_then(|d| d.with_day(1))),
+        "quarter" => first(date.and_then(|d| NaiveDate::from_ymd_opt(d.year(), (d.month0() / 3) * 3 + 1, 1))),
+        "year" => first(date.and_then(|d| NaiveDate::from_ymd_opt(d.year(), 1, 1))),
+        other => exec_err!("'{other}' is not a valid DATE field"),
     }
 }
 
@@ -323,7 +373,7 @@ mod tests {
     #[test]
     fn date_trunc_by_bucket_gives_datafusions_answer() {
         let inner = datafusion::functions::datetime::date_trunc();
-        let ours = DateTrunc { inner: Arc::clone(&inner) };
+        let ours = DateTrunc::new(Arc::clone(&inner));
         let hour = 3_600_000i64;
         // In time order, as a dataset holds them: nulls first, then hours
         // across month, quarter and year ends, leap days and before 1970.
@@ -365,5 +415,50 @@ mod tests {
         let args = args_of("day", &sorted);
         assert!(ours.by_bucket(&args, "day", &sorted).unwrap().is_some());
         assert!(ours.by_bucket(&args, "hour", &sorted).unwrap().is_none());
+    }
+
+    #[test]
+    fn date_trunc_of_a_date_is_the_first_day_of_its_unit() {
+        use arrow::array::Date32Array;
+        use chrono::NaiveDate;
+
+        let ours = DateTrunc::new(datafusion::functions::datetime::date_trunc());
+        let day =
+            |s: &str| (NaiveDate::parse_from_str(s, "%Y-%m-%d").unwrap() - NaiveDate::default()).num_days() as i32;
+        let dates: ArrayRef = Arc::new(Date32Array::from(vec![
+            Some(day("2024-02-29")),
+            None,
+            Some(day("0001-01-01")),
+            Some(day("9999-12-31")),
+            Some(day("1900-03-01")),
+            Some(day("1969-12-31")),
+        ]));
+        let text = |unit: &str| match ours.invoke_with_args(args_of(unit, &dates)).unwrap() {
+            ColumnarValue::Array(a) => a
+                .as_any()
+                .downcast_ref::<Date32Array>()
+                .unwrap()
+                .iter()
+                .map(|d| {
+                    d.map_or("NULL".into(), |d| (NaiveDate::default() + chrono::TimeDelta::days(d.into())).to_string())
+                })
+                .collect::<Vec<_>>()
+                .join(" "),
+            other => panic!("{other:?}"),
+        };
+        assert_eq!(text("day"), "2024-02-29 NULL 0001-01-01 9999-12-31 1900-03-01 1969-12-31");
+        // Weeks start on Monday: 2024-02-26, 0001-01-01 (a Monday), ...
+        assert_eq!(text("WEEK"), "2024-02-26 NULL 0001-01-01 9999-12-27 1900-02-26 1969-12-29");
+        assert_eq!(text("month"), "2024-02-01 NULL 0001-01-01 9999-12-01 1900-03-01 1969-12-01");
+        assert_eq!(text("quarter"), "2024-01-01 NULL 0001-01-01 9999-10-01 1900-01-01 1969-10-01");
+        assert_eq!(text("year"), "2024-01-01 NULL 0001-01-01 9999-01-01 1900-01-01 1969-01-01");
+        assert!(ours.invoke_with_args(args_of("hour", &dates)).is_err(), "a date has no hours");
+        // A scalar stays a scalar.
+        let mut args = args_of("month", &dates);
+        args.args[1] = ColumnarValue::Scalar(ScalarValue::Date32(Some(day("2024-05-17"))));
+        match ours.invoke_with_args(args).unwrap() {
+            ColumnarValue::Scalar(ScalarValue::Date32(Some(d))) => assert_eq!(d, day("2024-05-01")),
+            other => panic!("{other:?}"),
+        }
     }
 }

@@ -248,3 +248,22 @@ async fn admitted_local_queries_run_a_few_at_a_time_in_the_order_they_came() {
     assert_eq!((&first.0, &second.0), (&Ok(()), &Ok(())));
     assert!(second.1 < first.1, "the light query waited for the heavy one");
 }
+
+#[tokio::test]
+async fn dates_are_truncated_locally_to_dates_as_trino_does() {
+    let server = orders_by_date().await;
+    let mut c = server.client().await;
+    for unit in ["day", "week", "month", "quarter", "year"] {
+        local_as_trino(
+            &mut c,
+            &format!(
+                "SELECT date_trunc('{unit}', orderdate) AS m, count(*) AS orders, max(totalprice) AS top \
+                 FROM tpch.tiny.orders WHERE year(orderdate) = 1995 GROUP BY 1 ORDER BY 1"
+            ),
+        )
+        .await;
+    }
+    // A date has no hours: Trino says so, where DataFusion would answer.
+    let e = c.query("SELECT date_trunc('hour', orderdate) FROM tpch.tiny.orders").await.unwrap_err();
+    assert!(e.message().contains("not a valid DATE field"), "{e:?}");
+}
