@@ -88,6 +88,28 @@ pub struct DashboardResult {
     /// target that shows it: median and largest.
     pub freshness_p50_s: Option<f64>,
     pub freshness_max_s: Option<f64>,
+    /// Per chart template and route: (template, route, queries, p50, p95,
+    /// largest), slowest p95 first.
+    pub templates: Vec<(String, String, usize, f64, f64, f64)>,
+}
+
+/// The latencies of `(template, route, latency)` by template and route.
+pub fn by_template(all: Vec<(&str, String, Duration)>) -> Vec<(String, String, usize, f64, f64, f64)> {
+    let mut groups: std::collections::BTreeMap<(String, String), Vec<Duration>> = Default::default();
+    for (t, r, d) in all {
+        groups.entry((t.to_string(), r)).or_default().push(d);
+    }
+    let mut out: Vec<_> = groups
+        .into_iter()
+        .map(|((t, r), mut l)| {
+            l.sort();
+            let (p50, p95) = (crate::pct(&l, 0.5), crate::pct(&l, 0.95));
+            let max = l.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0);
+            (t, r, l.len(), p50, p95, max)
+        })
+        .collect();
+    out.sort_by(|a, b| b.4.total_cmp(&a.4));
+    out
 }
 
 /// Shared by the appender and the watcher.
@@ -197,6 +219,23 @@ pub fn markdown(
             r.hit_ratio * 100.0,
             routes.join("; ")
         );
+    }
+    for r in results.iter().filter(|r| r.target == "flightdeck") {
+        let slow: Vec<String> = r
+            .templates
+            .iter()
+            .filter(|t| t.4 >= 100.0)
+            .map(|(t, route, n, p50, p95, max)| format!("`{t}` ({route}: {n}, {p50:.1} / {p95:.1} / {max:.1})"))
+            .collect();
+        if !slow.is_empty() {
+            let _ = writeln!(
+                s,
+                "\nCharts with a p95 of 100 ms or more through Flightdeck at {} clients (route: queries, p50 / p95 / \
+                 largest ms): {}.",
+                r.concurrency,
+                slow.join(", ")
+            );
+        }
     }
     let best = |target: &str| {
         results

@@ -150,6 +150,9 @@ struct Flightdeck {
     admin: String,
     /// Base URL of its Trino-protocol port.
     trino_http: String,
+    /// Its configuration and dataset snapshots (gigabytes at full scale),
+    /// removed once the process is gone.
+    _dir: tempfile::TempDir,
 }
 
 impl Drop for Flightdeck {
@@ -164,8 +167,8 @@ impl Flightdeck {
     /// (ready once every one has loaded): `[[datasets]]` tables of TOML.
     async fn start(trino_url: &str, cache: bool, datasets: &[String]) -> Flightdeck {
         let (port, admin_port, trino_port) = (common::free_port(), common::free_port(), common::free_port());
-        let dir = std::env::temp_dir().join(format!("flightdeck-bench-{port}"));
-        std::fs::create_dir_all(&dir).unwrap();
+        let tmp = tempfile::Builder::new().prefix("flightdeck-bench-").tempdir().unwrap();
+        let dir = tmp.path().to_path_buf();
         let mut file = format!(
             "[admin]\ntoken = \"{ADMIN_TOKEN}\"\n\n[accel]\ndir = {:?}\nmemory_budget = \"16GiB\"\n",
             dir.join("accel")
@@ -207,7 +210,8 @@ impl Flightdeck {
             if ready
                 && let Ok(flight) = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await
             {
-                return Flightdeck { child, flight, admin, trino_http: format!("http://127.0.0.1:{trino_port}") };
+                let trino_http = format!("http://127.0.0.1:{trino_port}");
+                return Flightdeck { child, flight, admin, trino_http, _dir: tmp };
             }
             assert!(Instant::now() < deadline, "flightdeck did not start");
             tokio::time::sleep(Duration::from_millis(50)).await;
@@ -571,7 +575,10 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let mut results = Vec::new();
     for &concurrency in &opts.concurrency {
-        for target in ["trino", "flightdeck"] {
+        // `--modes local` leaves Trino direct out (to compare Flightdeck
+        // builds side by side).
+        for target in ["trino", "flightdeck"].into_iter().filter(|t| *t != "trino" || opts.modes.contains(&Mode::Trino))
+        {
             let flight = (target == "flightdeck").then_some(&fd);
             if let Some(f) = flight {
                 let cleared = reqwest::Client::new()
@@ -612,7 +619,7 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                 users.push(tokio::spawn(async move {
                     let mut out = Vec::new();
                     while let Some(open) = opens.get(next.fetch_add(1, Ordering::SeqCst)) {
-                        for (_, sql) in open {
+                        for (template, sql) in open {
                             let start = Instant::now();
                             let answered = match (&http, &client) {
                                 (Some((h, base)), _) => {
@@ -625,15 +632,19 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                                     via_trino(&trino, sql).await.map(|_| ("trino".to_string(), String::new()))
                                 }
                             };
-                            out.push((start.elapsed(), answered));
+                            out.push((start.elapsed(), answered, *template));
                         }
                     }
                     out
                 }));
             }
             let mut all = Vec::new();
+            let mut by_template = Vec::new();
             for u in users {
-                all.extend(u.await.unwrap());
+                for (d, a, t) in u.await.unwrap() {
+                    by_template.push((t, a.as_ref().map_or("error".to_string(), |(r, _)| r.clone()), d));
+                    all.push((d, a));
+                }
             }
             let wall = started.elapsed().as_secs_f64();
             // Flightdeck's runs are shorter than the append period: rows go
@@ -677,6 +688,7 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                 hit_ratio: hits as f64 / all.len().max(1) as f64,
                 freshness_p50_s: freshness.get(freshness.len() / 2).copied(),
                 freshness_max_s: freshness.last().copied(),
+                templates: dashboard::by_template(by_template),
             };
             println!("{}", serde_json::to_string(&r).unwrap());
             results.push(r);
