@@ -60,12 +60,14 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
         load_snapshot(&inner, &ds).await;
         release_freed_memory().await;
     }
+    // The version on disk, and when it was written.
+    let mut persisted = (ds.current().map(|v| v.number), None::<Instant>);
     let mut failures: u32 = 0;
     loop {
         if !ds.paused.load(Ordering::SeqCst) {
             let permit = tokio::select! {
                 p = inner.slots.acquire() => p.expect("slots are never closed"),
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
             };
             ds.status.lock().expect("dataset status").refreshing = true;
             #[cfg(test)]
@@ -76,7 +78,7 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
             let outcome = tokio::select! {
                 outcome = refresh(&inner, &ds) => outcome,
                 // Dropping the refresh cancels its Trino query.
-                _ = stop.cancelled() => return,
+                _ = stop.cancelled() => break,
             };
             drop(permit);
             let took = started.0.elapsed();
@@ -114,18 +116,33 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
                 // is written (seconds, for gigabytes); what writing it
                 // used, after.
                 release_freed_memory().await;
-                persist(&inner, &ds, version).await;
-                release_freed_memory().await;
+                // A snapshot is the whole dataset: an append every few
+                // seconds would write it again each time. At most one a
+                // minute; a later one, or the one at shutdown, catches up.
+                if persisted.1.is_none_or(|at| at.elapsed() >= SNAPSHOT_SPACING) {
+                    persisted = (Some(version.number), Some(Instant::now()));
+                    persist(&inner, &ds, version).await;
+                    release_freed_memory().await;
+                }
             }
         }
         let wait = next_wait(ds.config.interval, failures);
         tokio::select! {
             _ = tokio::time::sleep(wait) => {}
             _ = ds.wake.notified() => {}
-            _ = stop.cancelled() => return,
+            _ = stop.cancelled() => break,
         }
     }
+    // Stopping: the newest version, if a snapshot is behind it.
+    if let Some(version) = ds.current()
+        && persisted.0 != Some(version.number)
+    {
+        persist(&inner, &ds, version).await;
+    }
 }
+
+/// The shortest time between two snapshots of one dataset.
+const SNAPSHOT_SPACING: Duration = Duration::from_secs(60);
 
 /// Gives the memory a refresh freed (pages of Trino's answer, the rows as
 /// read, the version replaced) back to the system. glibc keeps freed heap

@@ -492,3 +492,40 @@ async fn values_arrow_keeps_only_in_part_leave_the_dataset_to_trino() {
     server.stop().await;
     run(format!("DROP TABLE {t}")).await;
 }
+
+#[tokio::test]
+async fn snapshots_are_written_at_most_once_a_minute_and_the_newest_at_shutdown() {
+    let t = table("spacing", &[("2024-01-01 10:00:00", 1, "a")]).await;
+    let dir = tempfile::tempdir().unwrap();
+    // The version the snapshot on disk holds, from its manifest.
+    let on_disk = || -> Option<u64> {
+        let manifest = std::fs::read_dir(dir.path())
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .find(|p| p.extension().is_some_and(|e| e == "json"))?;
+        let m: serde_json::Value = serde_json::from_slice(&std::fs::read(manifest).unwrap()).unwrap();
+        m["version"].as_u64()
+    };
+    let server = TestServer::with_config(config(vec![dataset(&t, Mode::Append)], &trino_url(), dir.path())).await;
+    settled(&server, &t, 0).await;
+    // The first version is written at once (after the load, before the
+    // next refresh can start).
+    for _ in 0..100 {
+        if on_disk() == Some(1) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    assert_eq!(on_disk(), Some(1));
+    // Appends a second later: served at once, not written again yet.
+    insert(&t, &[("2024-01-01 11:00:00", 2, "b")]).await;
+    let refreshed = refresh(&server, &t).await;
+    assert_eq!(refreshed["version"], 2, "{refreshed}");
+    insert(&t, &[("2024-01-01 12:00:00", 3, "c")]).await;
+    let refreshed = refresh(&server, &t).await;
+    assert_eq!(refreshed["version"], 3, "{refreshed}");
+    assert_eq!(on_disk(), Some(1), "a snapshot within the minute");
+    // Stopping writes the newest.
+    server.stop().await;
+    assert_eq!(on_disk(), Some(3));
+}
