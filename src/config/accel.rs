@@ -59,12 +59,13 @@ pub struct AccelArgs {
     #[serde(deserialize_with = "values::de_size")]
     pub local_memory: Option<u64>,
 
-    /// Local queries at once; more go to Trino.
+    /// Local queries admitted at once, running or waiting their turn; more
+    /// go to Trino.
     #[arg(
         long = "accel-local-max-concurrent",
         env = "FLIGHTDECK_ACCEL_LOCAL_MAX_CONCURRENT",
         value_name = "N",
-        default_value = "16"
+        default_value = "64"
     )]
     pub local_max_concurrent: Option<usize>,
 

@@ -45,7 +45,7 @@ use crate::sql::Statement;
 pub struct Limits {
     /// Memory DataFusion's operators may hold, all queries together.
     pub memory: usize,
-    /// Local queries at once; more go to Trino.
+    /// Local queries admitted at once, running or waiting; more go to Trino.
     pub concurrency: usize,
     /// Of those, the ones planning or running; the others wait in order.
     /// `0`: one more than the cores.
@@ -61,7 +61,7 @@ impl Default for Limits {
     fn default() -> Self {
         Limits {
             memory: 1 << 30,
-            concurrency: 16,
+            concurrency: 64,
             running: 0,
             timeout: Duration::from_secs(10),
             max_result_bytes: 64 << 20,
