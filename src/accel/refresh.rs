@@ -60,8 +60,8 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
         load_snapshot(&inner, &ds).await;
         release_freed_memory().await;
     }
-    // The version on disk, and when it was written.
-    let mut persisted = (ds.current().map(|v| v.number), None::<Instant>);
+    // The version on disk, and when this worker wrote it.
+    let (mut on_disk, mut written_at) = (ds.current().map(|v| v.number), None::<Instant>);
     let mut failures: u32 = 0;
     loop {
         if !ds.paused.load(Ordering::SeqCst) {
@@ -119,8 +119,8 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
                 // A snapshot is the whole dataset: an append every few
                 // seconds would write it again each time. At most one a
                 // minute; a later one, or the one at shutdown, catches up.
-                if persisted.1.is_none_or(|at| at.elapsed() >= SNAPSHOT_SPACING) {
-                    persisted = (Some(version.number), Some(Instant::now()));
+                if written_at.is_none_or(|at| at.elapsed() >= SNAPSHOT_SPACING) {
+                    (on_disk, written_at) = (Some(version.number), Some(Instant::now()));
                     persist(&inner, &ds, version).await;
                     release_freed_memory().await;
                 }
@@ -135,7 +135,7 @@ async fn run(inner: Arc<Inner>, ds: Arc<Dataset>, stop: CancellationToken) {
     }
     // Stopping: the newest version, if a snapshot is behind it.
     if let Some(version) = ds.current()
-        && persisted.0 != Some(version.number)
+        && on_disk != Some(version.number)
     {
         persist(&inner, &ds, version).await;
     }

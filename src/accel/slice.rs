@@ -113,7 +113,7 @@ pub(super) fn with_stats(batches: Vec<RecordBatch>, stats: &RecordBatch) -> Resu
 /// views as plain integers only when a column has no buffer; a column
 /// cast from `Utf8` keeps the whole source buffer even when it needs none.
 fn compacted(batch: RecordBatch) -> RecordBatch {
-    use arrow::array::{Array, AsArray};
+    use arrow::array::AsArray;
     if !batch
         .columns()
         .iter()

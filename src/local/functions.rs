@@ -179,14 +179,13 @@ impl ScalarUDFImpl for DateTrunc {
 /// The first day of the `unit` (`day`, `week` from Monday, `month`,
 /// `quarter` or `year`) holding `days` (since 1970-01-01), in the proleptic
 /// Gregorian calendar Trino uses for every year.
-pub(super) fn truncate_date(unit: &str, days: i32) -> Result<i32> {
+fn truncate_date(unit: &str, days: i32) -> Result<i32> {
     use chrono::{Datelike, NaiveDate};
-    const EPOCH_FROM_CE: i32 = 719_163;
     let first = |date: Option<NaiveDate>| match date {
-        Some(d) => Ok(d.num_days_from_ce() - EPOCH_FROM_CE),
+        Some(d) => Ok((d - NaiveDate::default()).num_days() as i32),
         None => exec_err!("date_trunc: day {days} is outside the calendar"),
     };
-    let date = days.checked_add(EPOCH_FROM_CE).and_then(NaiveDate::from_num_days_from_ce_opt);
+    let date = arrow::temporal_conversions::date32_to_datetime(days).map(|d| d.date());
     match unit.to_ascii_lowercase().as_str() {
         "day" => Ok(days),
         "week" => {

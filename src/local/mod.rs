@@ -348,21 +348,12 @@ impl LocalEngine {
         // On the engine's own threads: the cores are shared with Flight's
         // by the OS, so a cache hit does not queue behind a running query.
         // Stopped when the time limit drops this future.
-        let mut running = AbortOnDrop(self.cpu.spawn(collect));
-        let batches = match (&mut running.0).await {
+        let running = tokio_util::task::AbortOnDropHandle::new(self.cpu.spawn(collect));
+        let batches = match running.await {
             Ok(answer) => answer?,
             Err(e) => return Err(Refusal::new("execution", e.to_string())),
         };
         Ok(Answered { schema, batches: batches.into() })
-    }
-}
-
-/// A spawned task, aborted when its handle is dropped unfinished.
-struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
-
-impl<T> Drop for AbortOnDrop<T> {
-    fn drop(&mut self) {
-        self.0.abort();
     }
 }
 
