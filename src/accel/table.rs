@@ -64,6 +64,11 @@ impl DatasetTable {
         DatasetTable { newest_first: true, ..self.clone() }
     }
 
+    /// The rows of the version it reads.
+    pub fn rows(&self) -> u64 {
+        self.version.rows
+    }
+
     /// The number of the version it reads.
     pub fn version_number(&self) -> u64 {
         self.version.number

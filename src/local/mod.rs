@@ -11,6 +11,7 @@
 
 pub mod check;
 mod functions;
+mod joins;
 mod rewrite;
 
 use std::ops::ControlFlow;
@@ -138,8 +139,17 @@ impl LocalEngine {
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory)))
             .build_arc()
             .expect("a runtime of a memory pool builds");
-        let mut base =
-            SessionStateBuilder::new().with_config(config).with_runtime_env(runtime).with_default_features().build();
+        // DataFusion's rules, with the join order chosen before the
+        // projections are pruned.
+        let mut rules = datafusion::optimizer::Optimizer::new().rules;
+        let at = rules.iter().position(|r| r.name() == "optimize_projections").unwrap_or(rules.len());
+        rules.insert(at, Arc::new(joins::JoinOrder));
+        let mut base = SessionStateBuilder::new()
+            .with_config(config)
+            .with_runtime_env(runtime)
+            .with_default_features()
+            .with_optimizer_rules(rules)
+            .build();
         for f in functions::all() {
             datafusion::execution::FunctionRegistry::register_udf(&mut base, f).expect("a function registers");
         }
@@ -186,7 +196,8 @@ impl LocalEngine {
         let rewritten = rewrite::expressions(plan, &state)
             .and_then(|p| rewrite::double_extremes(p, &state))
             .and_then(rewrite::integer_sums)
-            .and_then(rewrite::newest_first);
+            .and_then(rewrite::newest_first)
+            .and_then(rewrite::year_ranges);
         let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let names = match names {
             Some(names) => names,

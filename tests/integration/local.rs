@@ -267,3 +267,69 @@ async fn dates_are_truncated_locally_to_dates_as_trino_does() {
     let e = c.query("SELECT date_trunc('hour', orderdate) FROM tpch.tiny.orders").await.unwrap_err();
     assert!(e.message().contains("not a valid DATE field"), "{e:?}");
 }
+
+#[tokio::test]
+async fn a_year_compared_with_an_integer_is_met_as_a_range_of_the_time_column() {
+    let server = orders_by_date().await;
+    let mut c = server.client().await;
+    let sql = "SELECT count(*) FROM tpch.tiny.orders WHERE year(orderdate) = 1995";
+    let (_, _, b) = c.query(&format!("EXPLAIN {sql}")).await.unwrap();
+    let plan = text(&b);
+    assert!(plan.starts_with("Flightdeck route: local"), "{plan}");
+    assert!(!plan.contains("FilterExec"), "the year is a range the scan meets: {plan}");
+    for filter in [
+        "year(orderdate) = 1995",
+        "1992 = year(orderdate)",
+        "year(orderdate) <> 1995",
+        "year(orderdate) >= 1998",
+        "year(orderdate) > 1997",
+        "year(orderdate) < 1993",
+        "year(orderdate) <= 1992",
+        "year(orderdate) = 2000",
+        "year(orderdate) = 10000 OR year(orderdate) = -1",
+        "year(orderdate) = 1996 AND orderstatus = 'F'",
+    ] {
+        let sql = format!(
+            "SELECT count(*) AS n, min(orderkey) AS lo, max(orderkey) AS hi FROM tpch.tiny.orders WHERE {filter}"
+        );
+        local_as_trino(&mut c, &sql).await;
+    }
+}
+
+#[tokio::test]
+async fn a_chain_of_joins_starts_from_its_most_selective_relation() {
+    let tables = ["tpch.tiny.orders", "tpch.tiny.customer", "tpch.tiny.nation", "tpch.tiny.region"];
+    let server = TestServer::with_datasets(tables.iter().map(|t| dataset(t, Access::All)).collect()).await;
+    let mut c = server.client().await;
+    // Written from the largest table to the filtered region.
+    // Sums of doubles depend on the order of the rows: counts and maxima.
+    let sql = "SELECT year(o.orderdate) AS y, max(o.totalprice) AS top, count(*) AS n \
+               FROM tpch.tiny.orders o JOIN tpch.tiny.customer c ON o.custkey = c.custkey \
+               JOIN tpch.tiny.nation n ON c.nationkey = n.nationkey \
+               JOIN tpch.tiny.region r ON n.regionkey = r.regionkey \
+               WHERE r.name = 'ASIA' GROUP BY 1 ORDER BY 1";
+    let (_, _, b) = c.query(&format!("EXPLAIN {sql}")).await.unwrap();
+    let plan = text(&b);
+    assert!(plan.starts_with("Flightdeck route: local"), "{plan}");
+    // The innermost join is the region's with its nations; the orders are
+    // joined last, once.
+    let joins: Vec<&str> = plan.lines().filter(|l| l.contains("HashJoinExec")).collect();
+    assert_eq!(joins.len(), 3, "{plan}");
+    assert!(joins[2].contains("regionkey"), "{plan}");
+    assert!(joins[0].contains("custkey"), "{plan}");
+    local_as_trino(&mut c, sql).await;
+    // Written in any order, the same answer.
+    for from in [
+        "tpch.tiny.region r JOIN tpch.tiny.nation n ON n.regionkey = r.regionkey \
+         JOIN tpch.tiny.customer c ON c.nationkey = n.nationkey JOIN tpch.tiny.orders o ON o.custkey = c.custkey",
+        "tpch.tiny.customer c JOIN tpch.tiny.orders o ON o.custkey = c.custkey \
+         JOIN tpch.tiny.region r ON r.name = 'ASIA' JOIN tpch.tiny.nation n ON n.regionkey = r.regionkey AND c.nationkey = n.nationkey",
+        "tpch.tiny.orders o, tpch.tiny.customer c, tpch.tiny.nation n, tpch.tiny.region r \
+         WHERE o.custkey = c.custkey AND c.nationkey = n.nationkey AND n.regionkey = r.regionkey AND r.name = 'ASIA'",
+    ] {
+        let sql = format!(
+            "SELECT n.name AS nation, count(*) AS orders, min(o.totalprice) AS low FROM {from} GROUP BY 1 ORDER BY 1"
+        );
+        local_as_trino(&mut c, &sql).await;
+    }
+}
