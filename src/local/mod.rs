@@ -174,6 +174,12 @@ impl LocalEngine {
     /// Plans `stmt` for `session`: the DataFusion plan and the schema of the
     /// answer as Trino gives it, or why Trino must answer.
     pub async fn plan(&self, session: &Session, stmt: &Statement) -> Result<Planned, Refusal> {
+        self.planned(self.read(session, stmt).await?).await
+    }
+
+    /// Reads `stmt` for `session`: the statement and the datasets it reads,
+    /// once Trino says the user may read them.
+    async fn read(&self, session: &Session, stmt: &Statement) -> Result<Read, Refusal> {
         if !matches!(stmt.kind(), crate::sql::Kind::Query) {
             return Err(Refusal::new("statement", "not a query"));
         }
@@ -190,6 +196,12 @@ impl LocalEngine {
         timestamps_in_milliseconds(&mut query);
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
         let (state, versions) = self.state(session, &statement).await?;
+        Ok(Read { statement, names, state, versions })
+    }
+
+    /// The plan of a statement read.
+    async fn planned(&self, read: Read) -> Result<Planned, Refusal> {
+        let Read { statement, names, state, versions } = read;
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let plan = literal_units(plan)?;
         let types = check::plan(&plan)?;
@@ -238,8 +250,7 @@ impl LocalEngine {
         catalog: &str,
         schema: &str,
     ) -> Result<(SessionState, Versions), Refusal> {
-        let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        let mut versions = Vec::new();
+        let mut tables = Vec::new();
         for r in references {
             let full = r.clone().resolve(catalog, schema);
             // Trino resolves names case-insensitively.
@@ -253,10 +264,20 @@ impl LocalEngine {
                     format!("{name}.{} holds zones or sub-nanosecond digits Arrow keeps only in part", f.name());
                 return Err(Refusal::new("relation", detail));
             }
-            if !self.datasets.may_read(&session.user, &name).await {
-                return Err(Refusal::new("access", format!("{name}: Trino decides for this user")));
-            }
-            versions.push((name.clone(), table.version_number()));
+            tables.push((full, name, table));
+        }
+        // Asked of Trino all at once: a user's first query on four tables
+        // waits for one answer, not four in a row.
+        let allowed =
+            futures::future::join_all(tables.iter().map(|(_, name, _)| self.datasets.may_read(&session.user, name)))
+                .await;
+        if let Some(((_, name, _), _)) = tables.iter().zip(&allowed).find(|(_, allowed)| !**allowed) {
+            return Err(Refusal::new("access", format!("{name}: Trino decides for this user")));
+        }
+        let catalogs = Arc::new(MemoryCatalogProviderList::new());
+        let mut versions = Vec::new();
+        for (full, name, table) in tables {
+            versions.push((name, table.version_number()));
             let c = match catalogs.catalog(&full.catalog) {
                 Some(c) => c,
                 None => {
@@ -329,12 +350,18 @@ impl LocalEngine {
         // time, so a long one ends far behind; a few at a time, each waits
         // for those before it and then runs at full speed. The same mean, a
         // shorter tail. The semaphore is fair: first come, first run.
+        // Read before waiting: a user's first query on a dataset asks Trino
+        // whether they may read it, and must not hold a place meanwhile.
+        let work = match self.take_described(session, stmt) {
+            Some(planned) => Work::Planned(planned),
+            None => Work::Read(self.read(session, stmt).await?),
+        };
         let waiting = std::time::Instant::now();
         let _lane = self.lanes.acquire().await.map_err(|e| Refusal::new("busy", e.to_string()))?;
         metrics::histogram!("flightdeck_local_wait_seconds").record(waiting.elapsed().as_secs_f64());
-        let planned = match self.take_described(session, stmt) {
-            Some(planned) => planned,
-            None => self.plan(session, stmt).await?,
+        let planned = match work {
+            Work::Planned(planned) => planned,
+            Work::Read(read) => self.planned(read).await?,
         };
         let task = planned.state.task_ctx();
         let (schema, max_bytes) = (Arc::clone(&planned.schema), self.limits.max_result_bytes);
@@ -390,6 +417,22 @@ impl router::Local for LocalEngine {
 
 /// Dataset names with version numbers.
 type Versions = Vec<(String, u64)>;
+
+/// A statement read for a session: its syntax, the names of its columns
+/// as Trino gives them (`None` for `SELECT *`), and a session holding the
+/// datasets it reads.
+struct Read {
+    statement: DfStatement,
+    names: Option<Vec<String>>,
+    state: SessionState,
+    versions: Versions,
+}
+
+/// What a local query has when it waits for its place.
+enum Work {
+    Planned(Planned),
+    Read(Read),
+}
 
 /// A planned local statement.
 #[derive(Debug)]

@@ -333,3 +333,38 @@ async fn a_chain_of_joins_starts_from_its_most_selective_relation() {
         local_as_trino(&mut c, &sql).await;
     }
 }
+
+#[tokio::test]
+async fn a_first_query_on_several_datasets_asks_trino_about_them_all_at_once() {
+    let tables = ["tpch.tiny.orders", "tpch.tiny.customer", "tpch.tiny.nation", "tpch.tiny.region"];
+    let server = TestServer::with_datasets(tables.iter().map(|t| dataset(t, Access::Trino)).collect()).await;
+    let user = marker("asker");
+    let mut c = server.client().await.as_user(&user);
+    let sql = "SELECT count(*) AS n FROM tpch.tiny.orders o JOIN tpch.tiny.customer c ON o.custkey = c.custkey \
+               JOIN tpch.tiny.nation n ON c.nationkey = n.nationkey JOIN tpch.tiny.region r ON n.regionkey = r.regionkey";
+    assert_eq!(c.routed(sql).await.unwrap().0, "local");
+    // Trino's record of the checks made as the user: each began before any
+    // ended. One after the other, the user's first query waited for four.
+    let listed = reqwest::Client::new()
+        .get(format!("{}/v1/query", trino_url()))
+        .header("X-Trino-User", "admin")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let queries: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    let checks: Vec<_> = queries
+        .iter()
+        .filter(|q| {
+            q["session"]["user"] == user.as_str() && q["query"].as_str().is_some_and(|s| s.ends_with("LIMIT 0"))
+        })
+        .collect();
+    assert_eq!(checks.len(), tables.len(), "{checks:#?}");
+    // Trino writes both times in UTC, to the millisecond.
+    let time = |q: &serde_json::Value, t: &str| q["queryStats"][t].as_str().unwrap().to_string();
+    let last_begun = checks.iter().map(|q| time(q, "createTime")).max().unwrap();
+    let first_ended = checks.iter().map(|q| time(q, "endTime")).min().unwrap();
+    assert!(last_begun < first_ended, "{checks:#?}");
+}
