@@ -368,3 +368,50 @@ async fn a_first_query_on_several_datasets_asks_trino_about_them_all_at_once() {
     let first_ended = checks.iter().map(|q| time(q, "endTime")).min().unwrap();
     assert!(last_begun < first_ended, "{checks:#?}");
 }
+
+#[tokio::test]
+async fn a_user_who_keeps_querying_never_waits_for_trino_to_say_again_they_may_read() {
+    let mut config = uncached_config();
+    config.accel.access_ttl = std::time::Duration::from_secs(4);
+    let server = TestServer::with_datasets_in(config, vec![dataset("tpch.tiny.nation", Access::Trino)]).await;
+    let user = marker("regular");
+    let mut c = server.client().await.as_user(&user);
+    let sql = "SELECT count(*) AS n FROM tpch.tiny.nation";
+    // Trino's checks made as the user, so far.
+    let checks = || async {
+        let listed = reqwest::Client::new()
+            .get(format!("{}/v1/query", trino_url()))
+            .header("X-Trino-User", "admin")
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        let queries: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+        queries
+            .iter()
+            .filter(|q| {
+                q["session"]["user"] == user.as_str() && q["query"].as_str().is_some_and(|s| s.ends_with("LIMIT 0"))
+            })
+            .count()
+    };
+    let first = std::time::Instant::now();
+    assert_eq!(c.routed(sql).await.unwrap().0, "local");
+    assert_eq!(checks().await, 1);
+    // Past half the time: answered with the decision, and Trino is asked
+    // again beside it.
+    tokio::time::sleep(std::time::Duration::from_millis(2500).saturating_sub(first.elapsed())).await;
+    assert_eq!(c.routed(sql).await.unwrap().0, "local");
+    for _ in 0..100 {
+        if checks().await == 2 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(checks().await, 2, "asked again in the background");
+    // Past the first decision's time, the renewed one answers: no new check.
+    tokio::time::sleep(std::time::Duration::from_millis(4500).saturating_sub(first.elapsed())).await;
+    assert_eq!(c.routed(sql).await.unwrap().0, "local");
+    assert_eq!(checks().await, 2);
+}
