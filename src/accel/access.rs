@@ -49,8 +49,9 @@ impl AccessCheck {
     /// a check Trino could not answer is not remembered.
     pub async fn may_read(&self, user: &str, table: &str) -> bool {
         let key = (user.to_string(), table.to_string());
-        let asked =
-            self.decisions.try_get_with(key.clone(), async { Ok((self.ask(user, table).await?, Instant::now())) });
+        let asked = self
+            .decisions
+            .try_get_with(key.clone(), async { Ok::<_, Error>((self.ask(user, table).await?, Instant::now())) });
         match asked.await {
             Ok((allowed, at)) => {
                 if at.elapsed() > self.ttl / 2 {
@@ -59,7 +60,6 @@ impl AccessCheck {
                 allowed
             }
             Err(e) => {
-                let e: &Error = &e;
                 tracing::warn!(%user, %table, error = %e, "cannot ask Trino whether the user may read the dataset");
                 false
             }

@@ -104,8 +104,9 @@ impl Chain {
         owners.next().is_none().then_some(i)
     }
 
-    /// The chain joined in the order of [the module](self), with the
-    /// columns of `original` in its order; `None` when it keeps its order.
+    /// The chain joined from its most selective relation outwards, with
+    /// the columns of `original` in their order; `None` when it keeps its
+    /// order.
     fn rebuilt(&self, original: &LogicalPlan) -> Result<Option<LogicalPlan>> {
         let n = self.relations.len();
         if n < 3 {

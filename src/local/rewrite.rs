@@ -393,8 +393,8 @@ fn integer(e: &Expr) -> Option<i64> {
 /// `None` for other operators, or years whose first instant `x`'s type
 /// cannot hold.
 fn year_range((x, ty): (&Expr, DataType), op: Operator, n: i64) -> Option<Expr> {
+    use arrow::datatypes::TimeUnit;
     use datafusion::common::ScalarValue;
-    use datafusion::common::arrow::datatypes::TimeUnit;
     // The first instant of year `y`, as a literal of `x`'s type.
     let start = |y: i64| -> Option<Expr> {
         let day = chrono::NaiveDate::from_ymd_opt(i32::try_from(y).ok()?, 1, 1)?;

@@ -32,6 +32,24 @@ async fn local_as_trino(c: &mut Client, sql: &str) {
     assert_eq!(pretty(&got), pretty(&want), "{sql}");
 }
 
+/// Trino's record of the access checks Flightdeck made as `user`.
+async fn access_checks(user: &str) -> Vec<serde_json::Value> {
+    let listed = reqwest::Client::new()
+        .get(format!("{}/v1/query", trino_url()))
+        .header("X-Trino-User", "admin")
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    let queries: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
+    queries
+        .into_iter()
+        .filter(|q| q["session"]["user"] == user && q["query"].as_str().is_some_and(|s| s.ends_with("LIMIT 0")))
+        .collect()
+}
+
 /// A server holding `tpch.tiny.orders` sorted by `orderdate`.
 async fn orders_by_date() -> TestServer {
     let orders = DatasetConfig { time_column: Some("orderdate".into()), ..dataset("tpch.tiny.orders", Access::All) };
@@ -343,24 +361,9 @@ async fn a_first_query_on_several_datasets_asks_trino_about_them_all_at_once() {
     let sql = "SELECT count(*) AS n FROM tpch.tiny.orders o JOIN tpch.tiny.customer c ON o.custkey = c.custkey \
                JOIN tpch.tiny.nation n ON c.nationkey = n.nationkey JOIN tpch.tiny.region r ON n.regionkey = r.regionkey";
     assert_eq!(c.routed(sql).await.unwrap().0, "local");
-    // Trino's record of the checks made as the user: each began before any
-    // ended. One after the other, the user's first query waited for four.
-    let listed = reqwest::Client::new()
-        .get(format!("{}/v1/query", trino_url()))
-        .header("X-Trino-User", "admin")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let queries: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
-    let checks: Vec<_> = queries
-        .iter()
-        .filter(|q| {
-            q["session"]["user"] == user.as_str() && q["query"].as_str().is_some_and(|s| s.ends_with("LIMIT 0"))
-        })
-        .collect();
+    // Each check began before any ended. One after the other, the user's
+    // first query waited for four.
+    let checks = access_checks(&user).await;
     assert_eq!(checks.len(), tables.len(), "{checks:#?}");
     // Trino writes both times in UTC, to the millisecond.
     let time = |q: &serde_json::Value, t: &str| q["queryStats"][t].as_str().unwrap().to_string();
@@ -372,36 +375,20 @@ async fn a_first_query_on_several_datasets_asks_trino_about_them_all_at_once() {
 #[tokio::test]
 async fn a_user_who_keeps_querying_never_waits_for_trino_to_say_again_they_may_read() {
     let mut config = uncached_config();
-    config.accel.access_ttl = std::time::Duration::from_secs(4);
+    config.accel.access_ttl = std::time::Duration::from_secs(6);
     let server = TestServer::with_datasets_in(config, vec![dataset("tpch.tiny.nation", Access::Trino)]).await;
     let user = marker("regular");
     let mut c = server.client().await.as_user(&user);
     let sql = "SELECT count(*) AS n FROM tpch.tiny.nation";
-    // Trino's checks made as the user, so far.
-    let checks = || async {
-        let listed = reqwest::Client::new()
-            .get(format!("{}/v1/query", trino_url()))
-            .header("X-Trino-User", "admin")
-            .send()
-            .await
-            .unwrap()
-            .text()
-            .await
-            .unwrap();
-        let queries: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
-        queries
-            .iter()
-            .filter(|q| {
-                q["session"]["user"] == user.as_str() && q["query"].as_str().is_some_and(|s| s.ends_with("LIMIT 0"))
-            })
-            .count()
-    };
-    let first = std::time::Instant::now();
+    let checks = || async { access_checks(&user).await.len() };
     assert_eq!(c.routed(sql).await.unwrap().0, "local");
+    // The first decision was made before this instant: it expires before
+    // 6 s from here.
+    let first = std::time::Instant::now();
     assert_eq!(checks().await, 1);
     // Past half the time: answered with the decision, and Trino is asked
     // again beside it.
-    tokio::time::sleep(std::time::Duration::from_millis(2500).saturating_sub(first.elapsed())).await;
+    tokio::time::sleep(std::time::Duration::from_millis(4000).saturating_sub(first.elapsed())).await;
     assert_eq!(c.routed(sql).await.unwrap().0, "local");
     for _ in 0..100 {
         if checks().await == 2 {
@@ -410,8 +397,9 @@ async fn a_user_who_keeps_querying_never_waits_for_trino_to_say_again_they_may_r
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(checks().await, 2, "asked again in the background");
-    // Past the first decision's time, the renewed one answers: no new check.
-    tokio::time::sleep(std::time::Duration::from_millis(4500).saturating_sub(first.elapsed())).await;
+    // Past the first decision's time, the renewed one (made 4 s or later
+    // from `first`, so not yet half its time old) answers: no new check.
+    tokio::time::sleep(std::time::Duration::from_millis(6500).saturating_sub(first.elapsed())).await;
     assert_eq!(c.routed(sql).await.unwrap().0, "local");
     assert_eq!(checks().await, 2);
 }
