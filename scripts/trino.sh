@@ -96,6 +96,10 @@ query.max-memory=2GB
 query.max-memory-per-node=2GB
 # Keep finished queries visible in system.runtime.queries for tests.
 query.min-expire-age=30m
+# Finished tasks' details only a minute (15 by default): after the
+# thousands of queries of a benchmark, scanning them took most of a core
+# of the two Flightdeck shares with Trino.
+task.info.max-age=1m
 ${TRINO_EXTRA_CONFIG:-}
 PROPS
   if [[ -n "$ACCESS_CONTROL" ]]; then
