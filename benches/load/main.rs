@@ -78,6 +78,9 @@ struct Options {
     skip: Vec<String>,
     /// The query-list modes to run.
     modes: Vec<Mode>,
+    /// The dashboard mode appends each query here as a CSV line: target,
+    /// clients, start (ms from the run's start), latency (ms), chart, route.
+    timeline: Option<String>,
     /// How clients reach Trino and Flightdeck: Flight SQL (Trino direct
     /// through Flightdeck's own Trino client) or Trino's HTTP protocol on
     /// both (one JSON client, to Trino and to Flightdeck's Trino port).
@@ -97,7 +100,7 @@ fn options() -> Options {
         println!(
             "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs  --dashboard\n\
              \x20        --workload all|energy|tpch  --skip template,...  --modes trino,passthrough,cache,local\n\
-             \x20        --protocol flight|trino  --data-only\n\
+             \x20        --protocol flight|trino  --data-only  --timeline FILE (dashboard mode: every query, as CSV)\n\
              (without --bench: a smoke run with ratio checks)"
         );
         std::process::exit(0);
@@ -119,6 +122,7 @@ fn options() -> Options {
         seed: value("--seed").and_then(|n| n.parse().ok()).unwrap_or(42),
         write_docs: args.iter().any(|a| a == "--write-docs"),
         dashboard: args.iter().any(|a| a == "--dashboard"),
+        timeline: value("--timeline"),
         data_only: args.iter().any(|a| a == "--data-only"),
         workload: value("--workload").map_or(workload::Workload::All, |w| {
             workload::Workload::parse(&w).unwrap_or_else(|| panic!("unknown workload {w}"))
@@ -611,6 +615,7 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
             let mut users = Vec::new();
             for _ in 0..concurrency {
                 let (opens, next, trino) = (Arc::clone(&opens), Arc::clone(&next), trino.clone());
+                let run_start = started;
                 let client =
                     flight.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
                 // Through Trino's protocol: one JSON client, to Trino or to Flightdeck's port.
@@ -632,7 +637,7 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                                     via_trino(&trino, sql).await.map(|_| ("trino".to_string(), String::new()))
                                 }
                             };
-                            out.push((start.elapsed(), answered, *template));
+                            out.push((start.duration_since(run_start), start.elapsed(), answered, *template));
                         }
                     }
                     out
@@ -640,11 +645,23 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
             }
             let mut all = Vec::new();
             let mut by_template = Vec::new();
+            let mut timeline = String::new();
             for u in users {
-                for (d, a, t) in u.await.unwrap() {
-                    by_template.push((t, a.as_ref().map_or("error".to_string(), |(r, _)| r.clone()), d));
+                for (at, d, a, t) in u.await.unwrap() {
+                    let route = a.as_ref().map_or("error".to_string(), |(r, _)| r.clone());
+                    timeline.push_str(&format!(
+                        "{target},{concurrency},{:.1},{:.1},{t},{route}\n",
+                        at.as_secs_f64() * 1e3,
+                        d.as_secs_f64() * 1e3
+                    ));
+                    by_template.push((t, route, d));
                     all.push((d, a));
                 }
+            }
+            if let Some(path) = &opts.timeline {
+                use std::io::Write;
+                let mut f = std::fs::OpenOptions::new().create(true).append(true).open(path).expect("open --timeline");
+                f.write_all(timeline.as_bytes()).expect("write --timeline");
             }
             let wall = started.elapsed().as_secs_f64();
             // Flightdeck's runs are shorter than the append period: rows go
