@@ -834,6 +834,22 @@ fn days_from_civil(y: i64, m: u32, d: u32) -> i64 {
     era * 146_097 + doe - 719_468
 }
 
+/// The proleptic Gregorian civil date (year, month, day) of a day number
+/// (days since 1970-01-01): [`days_from_civil`]'s inverse, for any `i64`
+/// day a date or timestamp can hold, past the years chrono holds.
+pub(crate) fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z - era * 146_097;
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let d = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let m = if mp < 10 { mp + 3 } else { mp - 9 } as u32;
+    let y = yoe + era * 400;
+    (if m <= 2 { y + 1 } else { y }, m, d)
+}
+
 /// Splits `[+-]YYYY-MM-DD` off the front of `s`, returning (year, month, day, rest).
 fn split_date(s: &str) -> Option<(i64, u32, u32, &str)> {
     let b = s.as_bytes();

@@ -13,7 +13,7 @@ use arrow::datatypes::{
 };
 use arrow::record_batch::RecordBatch;
 use base64::Engine as _;
-use chrono::{DateTime, NaiveDate, Timelike};
+use chrono::DateTime;
 
 use crate::trino::decode::Beyond;
 use crate::trino::types::{TYPE_NAME_KEY, TrinoType};
@@ -328,13 +328,7 @@ pub fn value(a: &dyn Array, i: usize, t: &TrinoType, dt: Datetimes, extra: Extra
         DataType::Utf8View => out.push_str(&json_string(a.as_string_view().value(i))),
         DataType::Binary => base64_value(out, a.as_binary::<i32>().value(i)),
         DataType::LargeBinary => base64_value(out, a.as_binary::<i64>().value(i)),
-        DataType::Date32 => {
-            let d = NaiveDate::from_num_days_from_ce_opt(a.as_primitive::<Date32Type>().value(i) + 719_163);
-            match d {
-                Some(d) => out.push_str(&json_string(&d.format("%Y-%m-%d").to_string())),
-                None => out.push_str("null"),
-            }
-        }
+        DataType::Date32 => out.push_str(&json_string(&date(a.as_primitive::<Date32Type>().value(i).into()))),
         DataType::Time32(_) | DataType::Time64(_) => {
             let nanos = match a.data_type() {
                 DataType::Time32(TimeUnit::Millisecond) => {
@@ -512,23 +506,40 @@ fn time(picos: i128, p: u8) -> String {
     s
 }
 
+/// `uuuu-MM-dd` of a day number (days since 1970-01-01), as Trino writes
+/// it (Java's `LocalDate`): four digits at least, and a sign before a year
+/// past 9999 or before 0. Any day, past the years chrono holds.
+fn date(days: i64) -> String {
+    let (y, m, d) = crate::trino::decode::civil_from_days(days);
+    match y {
+        10_000.. => format!("+{y}-{m:02}-{d:02}"),
+        ..0 => format!("-{:04}-{m:02}-{d:02}", -y),
+        _ => format!("{y:04}-{m:02}-{d:02}"),
+    }
+}
+
 /// `uuuu-MM-dd HH:mm:ss[.f...][ zone]` of picoseconds since the epoch.
 fn timestamp(picos: i128, p: u8, zone: Option<&str>) -> String {
     let secs = picos.div_euclid(PICOS_PER_SECOND) as i64;
     let sub = picos.rem_euclid(PICOS_PER_SECOND);
-    let Some(utc) = DateTime::from_timestamp(secs, 0) else { return String::new() };
+    // The wall clock's seconds since the epoch; without a zone, any value
+    // (chrono holds fewer years than a timestamp can).
     let (local, name) = match zone {
-        None => (utc.naive_utc(), None),
-        Some(z) => match z.parse::<chrono_tz::Tz>() {
-            Ok(tz) => (utc.with_timezone(&tz).naive_local(), Some(z.to_string())),
-            Err(_) => match z.parse::<chrono::FixedOffset>() {
-                Ok(off) => (utc.with_timezone(&off).naive_local(), Some(z.to_string())),
-                Err(_) => (utc.naive_utc(), Some("UTC".to_string())),
-            },
-        },
+        None => (secs, None),
+        Some(z) => {
+            let Some(utc) = DateTime::from_timestamp(secs, 0) else { return String::new() };
+            let (local, name) = match z.parse::<chrono_tz::Tz>() {
+                Ok(tz) => (utc.with_timezone(&tz).naive_local(), z.to_string()),
+                Err(_) => match z.parse::<chrono::FixedOffset>() {
+                    Ok(off) => (utc.with_timezone(&off).naive_local(), z.to_string()),
+                    Err(_) => (utc.naive_utc(), "UTC".to_string()),
+                },
+            };
+            (local.and_utc().timestamp(), Some(name))
+        }
     };
-    let mut s =
-        format!("{} {:02}:{:02}:{:02}", local.date().format("%Y-%m-%d"), local.hour(), local.minute(), local.second());
+    let (day, clock) = (local.div_euclid(86_400), local.rem_euclid(86_400));
+    let mut s = format!("{} {:02}:{:02}:{:02}", date(day), clock / 3600, clock / 60 % 60, clock % 60);
     fraction(&mut s, sub, p);
     if let Some(name) = name {
         s.push(' ');
@@ -575,6 +586,18 @@ mod tests {
     }
 
     #[test]
+    fn dates_are_written_as_trino_writes_them_for_every_day_it_holds() {
+        assert_eq!(date(0), "1970-01-01");
+        assert_eq!(date(-1), "1969-12-31");
+        assert_eq!(date(-719_528), "0000-01-01");
+        assert_eq!(date(-719_529), "-0001-12-31");
+        assert_eq!(date(2_932_896), "9999-12-31");
+        assert_eq!(date(2_932_897), "+10000-01-01");
+        assert_eq!(date(i32::MAX.into()), "+5881580-07-11");
+        assert_eq!(date(i32::MIN.into()), "-5877641-06-23");
+    }
+
+    #[test]
     fn timestamps_print_their_precision_and_zone() {
         let ps = 1_704_067_200_123_456_789_012i128; // 2024-01-01 00:00:00.123456789012
         assert_eq!(timestamp(ps, 3, None), "2024-01-01 00:00:00.123");
@@ -587,6 +610,9 @@ mod tests {
         assert_eq!(timestamp(-1000, 9, None), "1969-12-31 23:59:59.999999999");
         assert_eq!(timestamp(-1, 12, None), "1969-12-31 23:59:59.999999999999");
         assert_eq!(timestamp((-62_167_219_200 - 1) * PICOS_PER_SECOND, 0, None), "-0001-12-31 23:59:59");
+        // Past the years chrono holds (Trino's `timestamp(3)` goes further).
+        let far = (108_853_281_i128 * 86_400 + 43_200) * PICOS_PER_SECOND; // +300000-02-29 12:00:00
+        assert_eq!(timestamp(far, 3, None), "+300000-02-29 12:00:00.000");
         // Older clients get milliseconds, rounded half up.
         assert_eq!(rounded(6, 1_500_000_000, Datetimes::Milliseconds), (3, 2_000_000_000));
         assert_eq!(rounded(6, 1_499_999_999, Datetimes::Milliseconds), (3, 1_000_000_000));

@@ -181,6 +181,9 @@ const TYPES: &[&str] = &[
     "SELECT 'héllo \"q\" \\ \u{1F600}' AS v, CAST('ab' AS char(4)) AS c, X'00ff10' AS vb, X'' AS empty, JSON '{\"a\":[1,null]}' AS j, \
      'line\r\nbreak\ttab' AS ctl, CAST('x' AS varchar(5)) AS v5",
     "SELECT DATE '2024-02-29' AS d, DATE '1900-01-01' AS old, DATE '-0001-01-01' AS bc, DATE '9999-12-31' AS last",
+    // The first and last dates Trino holds, and years past those chrono does.
+    "SELECT DATE '5881580-07-11' AS maxd, DATE '-5877641-06-23' AS mind, DATE '+300000-02-29' AS far, \
+     DATE '-300000-03-01' AS far_bc, DATE '10000-01-01' AS tenk, DATE '0000-01-01' AS zero, DATE '-0001-12-31' AS before_zero",
     "SELECT TIME '12:34:56.123456' AS t6, TIME '00:00:01' AS t0, TIME '23:59:59.999999999' AS t9, TIME '01:02:03.5' AS t1",
     "SELECT TIMESTAMP '2024-01-31 12:34:56.123456' AS ts6, TIMESTAMP '1969-07-20 20:17:40' AS ts0, \
      TIMESTAMP '1969-12-31 23:59:59.999999999' AS ts9, TIMESTAMP '2024-01-01 10:00:00.001 UTC' AS tz3",

@@ -385,3 +385,17 @@ mod properties {
         }
     }
 }
+
+#[test]
+fn day_numbers_and_civil_dates_turn_into_each_other_over_every_date() {
+    // Every 9 973rd day of the whole `date` range, and its ends.
+    let days = (i64::from(i32::MIN)..=i64::from(i32::MAX)).step_by(9_973).chain([i64::from(i32::MAX), -1, 0, 1]);
+    for day in days {
+        let (y, m, d) = super::civil_from_days(day);
+        assert_eq!(super::days_from_civil(y, m, d), day, "{y}-{m}-{d}");
+    }
+    assert_eq!(super::civil_from_days(0), (1970, 1, 1));
+    assert_eq!(super::civil_from_days(-719_528), (0, 1, 1));
+    assert_eq!(super::civil_from_days(i64::from(i32::MAX)), (5_881_580, 7, 11));
+    assert_eq!(super::civil_from_days(i64::from(i32::MIN)), (-5_877_641, 6, 23));
+}
