@@ -346,16 +346,16 @@ impl LocalEngine {
     }
 
     async fn run_in_lane(&self, session: &Session, stmt: &Statement) -> Result<Answered, Refusal> {
-        // Sixteen queries sharing two cores each take eight times their own
-        // time, so a long one ends far behind; a few at a time, each waits
-        // for those before it and then runs at full speed. The same mean, a
-        // shorter tail. The semaphore is fair: first come, first run.
         // Read before waiting: a user's first query on a dataset asks Trino
         // whether they may read it, and must not hold a place meanwhile.
         let work = match self.take_described(session, stmt) {
             Some(planned) => Work::Planned(planned),
             None => Work::Read(self.read(session, stmt).await?),
         };
+        // Sixteen queries sharing two cores each take eight times their own
+        // time, so a long one ends far behind; a few at a time, each waits
+        // for those before it and then runs at full speed. The same mean, a
+        // shorter tail. The semaphore is fair: first come, first run.
         let waiting = std::time::Instant::now();
         let _lane = self.lanes.acquire().await.map_err(|e| Refusal::new("busy", e.to_string()))?;
         metrics::histogram!("flightdeck_local_wait_seconds").record(waiting.elapsed().as_secs_f64());

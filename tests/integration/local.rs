@@ -1,6 +1,8 @@
 //! The local route end to end: which statements it answers, for whom, with
 //! the result cache in front of it.
 
+use arrow::array::{Array, AsArray};
+use arrow::datatypes::Int64Type;
 use flightdeck::accel::{Access, DatasetConfig};
 use tonic::Code;
 
@@ -16,7 +18,6 @@ fn pair(route: &str, cache: &str) -> (String, String) {
 
 /// The text of a one-cell answer, such as an `EXPLAIN`'s.
 fn text(batches: &[arrow::record_batch::RecordBatch]) -> String {
-    use arrow::array::AsArray;
     batches[0].column(0).as_string::<i32>().value(0).to_string()
 }
 
@@ -32,22 +33,21 @@ async fn local_as_trino(c: &mut Client, sql: &str) {
     assert_eq!(pretty(&got), pretty(&want), "{sql}");
 }
 
-/// Trino's record of the access checks Flightdeck made as `user`.
-async fn access_checks(user: &str) -> Vec<serde_json::Value> {
-    let listed = reqwest::Client::new()
-        .get(format!("{}/v1/query", trino_url()))
-        .header("X-Trino-User", "admin")
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
-    let queries: Vec<serde_json::Value> = serde_json::from_str(&listed).unwrap();
-    queries
-        .into_iter()
-        .filter(|q| q["session"]["user"] == user && q["query"].as_str().is_some_and(|s| s.ends_with("LIMIT 0")))
-        .collect()
+/// The access checks Flightdeck made as `user`, from Trino's list of
+/// queries: when each was created and when it ended (NULL while it runs),
+/// in milliseconds since the epoch.
+async fn access_checks(user: &str) -> Vec<(i64, Option<i64>)> {
+    let sql = format!(
+        "SELECT CAST(to_unixtime(created) * 1000 AS bigint), CAST(to_unixtime(\"end\") * 1000 AS bigint) \
+         FROM system.runtime.queries WHERE \"user\" = '{user}' AND query LIKE '%LIMIT 0'"
+    );
+    let (_, batches) = trino_direct().execute(&session("check"), &sql).await.unwrap();
+    let mut checks = Vec::new();
+    for b in &batches {
+        let (created, ended) = (b.column(0).as_primitive::<Int64Type>(), b.column(1).as_primitive::<Int64Type>());
+        checks.extend((0..b.num_rows()).map(|i| (created.value(i), ended.is_valid(i).then(|| ended.value(i)))));
+    }
+    checks
 }
 
 /// A server holding `tpch.tiny.orders` sorted by `orderdate`.
@@ -364,12 +364,10 @@ async fn a_first_query_on_several_datasets_asks_trino_about_them_all_at_once() {
     // Each check began before any ended. One after the other, the user's
     // first query waited for four.
     let checks = access_checks(&user).await;
-    assert_eq!(checks.len(), tables.len(), "{checks:#?}");
-    // Trino writes both times in UTC, to the millisecond.
-    let time = |q: &serde_json::Value, t: &str| q["queryStats"][t].as_str().unwrap().to_string();
-    let last_begun = checks.iter().map(|q| time(q, "createTime")).max().unwrap();
-    let first_ended = checks.iter().map(|q| time(q, "endTime")).min().unwrap();
-    assert!(last_begun < first_ended, "{checks:#?}");
+    assert_eq!(checks.len(), tables.len(), "{checks:?}");
+    let last_begun = checks.iter().map(|(created, _)| *created).max().unwrap();
+    let first_ended = checks.iter().map(|(_, ended)| ended.expect("the checks ended")).min().unwrap();
+    assert!(last_begun < first_ended, "{checks:?}");
 }
 
 #[tokio::test]
