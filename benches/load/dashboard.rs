@@ -101,11 +101,9 @@ pub fn by_template(all: Vec<(&str, String, Duration)>) -> Vec<(String, String, u
     }
     let mut out: Vec<_> = groups
         .into_iter()
-        .map(|((t, r), mut l)| {
-            l.sort();
-            let (p50, p95) = (crate::pct(&l, 0.5), crate::pct(&l, 0.95));
-            let max = l.last().map_or(0.0, |d| d.as_secs_f64() * 1000.0);
-            (t, r, l.len(), p50, p95, max)
+        .map(|((t, r), l)| {
+            let s = crate::report::TemplateLatency::of(&t, l);
+            (t, r, s.queries, s.p50_ms, s.p95_ms, s.max_ms)
         })
         .collect();
     out.sort_by(|a, b| b.4.total_cmp(&a.4));

@@ -507,15 +507,8 @@ async fn main() {
             let local_by_template = names
                 .into_iter()
                 .map(|name| {
-                    let l: Vec<Duration> =
-                        lat.iter().filter(|(_, r, n)| r == "local" && *n == name).map(|(d, _, _)| *d).collect();
-                    TemplateLatency {
-                        template: name.to_string(),
-                        queries: l.len(),
-                        p50_ms: pct(&l, 0.50),
-                        p95_ms: pct(&l, 0.95),
-                        max_ms: l.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
-                    }
+                    let l = lat.iter().filter(|(_, r, n)| r == "local" && *n == name).map(|(d, _, _)| *d).collect();
+                    TemplateLatency::of(name, l)
                 })
                 .collect();
             let lat: Vec<Duration> = lat.into_iter().map(|(d, _, _)| d).collect();

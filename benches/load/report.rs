@@ -44,6 +44,20 @@ pub struct TemplateLatency {
     pub max_ms: f64,
 }
 
+impl TemplateLatency {
+    /// The summary of one template's latencies.
+    pub fn of(template: &str, mut latencies: Vec<std::time::Duration>) -> Self {
+        latencies.sort();
+        TemplateLatency {
+            template: template.to_string(),
+            queries: latencies.len(),
+            p50_ms: crate::pct(&latencies, 0.50),
+            p95_ms: crate::pct(&latencies, 0.95),
+            max_ms: latencies.last().map_or(0.0, |d| d.as_secs_f64() * 1e3),
+        }
+    }
+}
+
 impl RunResult {
     pub fn line(&self) -> String {
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
