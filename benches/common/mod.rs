@@ -88,3 +88,36 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
 pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
+
+/// The share of the machine's CPU time that was busy over `over` (from
+/// /proc/stat); `None` where /proc cannot be read.
+pub fn machine_busy(over: Duration) -> Option<f64> {
+    // (busy, total) jiffies of all CPUs since boot.
+    let sample = || -> Option<(u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/stat").ok()?;
+        let cpu: Vec<u64> = stat.lines().next()?.split_whitespace().skip(1).filter_map(|v| v.parse().ok()).collect();
+        // user nice system idle iowait irq softirq steal (guest time is in user).
+        let total: u64 = cpu.iter().take(8).sum();
+        let idle = cpu.get(3)? + cpu.get(4).unwrap_or(&0);
+        Some((total - idle, total))
+    };
+    let (b0, t0) = sample()?;
+    std::thread::sleep(over);
+    let (b1, t1) = sample()?;
+    Some((b1 - b0) as f64 / (t1 - t0).max(1) as f64)
+}
+
+/// Waits until the machine is quiet (under a fifth busy over a second) or
+/// `at_most` passed, so a measured run does not share the cores with what
+/// the run before left behind (Trino goes on working for seconds after its
+/// last answer). The seconds waited.
+pub fn settle(at_most: Duration) -> f64 {
+    let start = std::time::Instant::now();
+    while start.elapsed() < at_most {
+        match machine_busy(Duration::from_secs(1)) {
+            Some(busy) if busy >= 0.2 => continue,
+            _ => break,
+        }
+    }
+    start.elapsed().as_secs_f64()
+}

@@ -8,7 +8,9 @@
 //! few seconds, and a watcher measures how long an appended row takes to
 //! show in answers through Flightdeck. Flightdeck starts from a cold cache
 //! at each concurrency, with every table accelerated (the energy series in
-//! append mode); Trino direct gets the same opens in the same order.
+//! append mode); Trino direct gets the same opens in the same order. Each
+//! target runs a fixed time at each concurrency (long enough for appends
+//! to land during it), or a fixed number of opens.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
@@ -34,39 +36,60 @@ pub const DASHBOARDS: &[&[&str]] = &[
 /// One dashboard opened with one filter state: its chart queries.
 pub type Open = Vec<(&'static str, String)>;
 
-/// `n` opens, drawn with `seed`.
-pub fn opens(scale: Scale, n: usize, seed: u64) -> Vec<Open> {
-    let mut rng = StdRng::seed_from_u64(seed);
-    // Per dashboard, the filter states used so far (most recent first).
-    let mut states: Vec<Vec<u64>> = vec![Vec::new(); DASHBOARDS.len()];
-    let zipf = |rng: &mut StdRng, n: usize| -> usize {
-        // P(k) proportional to 1/(k+1): a few items take most of the draws.
-        let weights: Vec<f64> = (0..n).map(|k| 1.0 / (k as f64 + 1.0)).collect();
-        let total: f64 = weights.iter().sum();
-        let mut u = rng.random::<f64>() * total;
-        for (k, w) in weights.iter().enumerate() {
-            if u < *w {
-                return k;
+/// The sequence of opens drawn with a seed: every target gets the same
+/// one, as far as its run goes.
+pub struct Opens {
+    scale: Scale,
+    rng: StdRng,
+    /// Per dashboard, the filter states used so far (most recent first).
+    states: Vec<Vec<u64>>,
+}
+
+impl Opens {
+    pub fn new(scale: Scale, seed: u64) -> Opens {
+        Opens { scale, rng: StdRng::seed_from_u64(seed), states: vec![Vec::new(); DASHBOARDS.len()] }
+    }
+}
+
+impl Iterator for Opens {
+    type Item = Open;
+
+    fn next(&mut self) -> Option<Open> {
+        let zipf = |rng: &mut StdRng, n: usize| -> usize {
+            // P(k) proportional to 1/(k+1): a few items take most of the draws.
+            let weights: Vec<f64> = (0..n).map(|k| 1.0 / (k as f64 + 1.0)).collect();
+            let total: f64 = weights.iter().sum();
+            let mut u = rng.random::<f64>() * total;
+            for (k, w) in weights.iter().enumerate() {
+                if u < *w {
+                    return k;
+                }
+                u -= w;
             }
-            u -= w;
-        }
-        n - 1
-    };
-    (0..n)
-        .map(|_| {
-            let d = zipf(&mut rng, DASHBOARDS.len());
-            let recent = &mut states[d];
-            // Two opens in three reuse a recent filter state.
-            let state = if !recent.is_empty() && rng.random_bool(2.0 / 3.0) {
-                recent[zipf(&mut rng, recent.len().min(8))]
-            } else {
-                let fresh = rng.random::<u64>();
-                recent.insert(0, fresh);
-                fresh
-            };
-            workload::charts(scale, DASHBOARDS[d], state)
-        })
-        .collect()
+            n - 1
+        };
+        let d = zipf(&mut self.rng, DASHBOARDS.len());
+        let recent = &mut self.states[d];
+        // Two opens in three reuse a recent filter state.
+        let state = if !recent.is_empty() && self.rng.random_bool(2.0 / 3.0) {
+            recent[zipf(&mut self.rng, recent.len().min(8))]
+        } else {
+            let fresh = self.rng.random::<u64>();
+            recent.insert(0, fresh);
+            recent.truncate(8);
+            fresh
+        };
+        Some(workload::charts(self.scale, DASHBOARDS[d], state))
+    }
+}
+
+/// How long each target runs at each concurrency.
+#[derive(Debug, Clone, Copy)]
+pub enum Length {
+    /// This many opens.
+    Opens(usize),
+    /// Opens until this much time has passed; no query starts after it.
+    Time(Duration),
 }
 
 /// One target at one concurrency.
@@ -175,17 +198,24 @@ pub async fn watch_freshness(
 pub fn markdown(
     scale: Scale,
     seed: u64,
-    opens: usize,
+    length: Length,
     results: &[DashboardResult],
     commit: &str,
     date: &str,
 ) -> String {
     use std::fmt::Write as _;
+    let (option, opens) = match length {
+        Length::Opens(n) => (format!("--queries {n}"), format!("{n} dashboard opens")),
+        Length::Time(t) => {
+            let s = t.as_secs();
+            (format!("--seconds {s}"), format!("Dashboard opens for {s} s per target and concurrency"))
+        }
+    };
     let mut s = format!(
-        "\n## Dashboard mode, {} scale ({date})\n\n    cargo bench --bench load -- --scale {} --dashboard\n\n\
-         {opens} dashboard opens (seed {seed}) of {} dashboards, users picking dashboards and recent filter states \
+        "\n## Dashboard mode, {} scale ({date})\n\n    cargo bench --bench load -- --scale {} --dashboard {option}\n\n\
+         {opens} (seed {seed}) of {} dashboards, users picking dashboards and recent filter states \
          by Zipf, one open in three with fresh literals; an hour of rows appended to the energy series every few \
-         seconds while it runs (and after Flightdeck's runs, shorter than that, until five appends were seen: \
+         seconds while it runs (and after a Flightdeck run, until five appends were seen: \
          freshness is the time from an append's commit in Trino to a count through Flightdeck that includes it). Flightdeck (cache on, every table accelerated, the energy series in append mode \
          refreshed every 2 s) starts each concurrency with an empty cache. Commit `{commit}`.\n\n\
          | target | clients | queries | p50 ms | p95 ms | p99 ms | queries/s | hit ratio | freshness p50 s (max) | by route: queries, p50 / p95 / p99 ms |\n\

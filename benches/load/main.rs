@@ -71,6 +71,9 @@ struct Options {
     smoke: bool,
     /// Run the dashboard mode instead of the query-list modes.
     dashboard: bool,
+    /// The dashboard mode runs each target this long at each concurrency
+    /// (`--seconds`, 30 unless `--queries` sets a number of opens instead).
+    seconds: Option<u64>,
     /// Build the data in Trino and stop (for scripts/bench-dashboard.py).
     data_only: bool,
     workload: workload::Workload,
@@ -101,6 +104,7 @@ fn options() -> Options {
             "options: --scale smoke|full  --queries N  --concurrency 1,4,16,64  --seed N  --write-docs  --dashboard\n\
              \x20        --workload all|energy|tpch  --skip template,...  --modes trino,passthrough,cache,local\n\
              \x20        --protocol flight|trino  --data-only  --timeline FILE (dashboard mode: every query, as CSV)\n\
+             \x20        --seconds N (dashboard mode: each target and concurrency runs N s; default 30, or --queries opens)\n\
              (without --bench: a smoke run with ratio checks)"
         );
         std::process::exit(0);
@@ -122,6 +126,9 @@ fn options() -> Options {
         seed: value("--seed").and_then(|n| n.parse().ok()).unwrap_or(42),
         write_docs: args.iter().any(|a| a == "--write-docs"),
         dashboard: args.iter().any(|a| a == "--dashboard"),
+        seconds: value("--seconds")
+            .map(|s| s.parse().expect("--seconds"))
+            .or_else(|| value("--queries").is_none().then_some(30)),
         timeline: value("--timeline"),
         data_only: args.iter().any(|a| a == "--data-only"),
         workload: value("--workload").map_or(workload::Workload::All, |w| {
@@ -406,6 +413,15 @@ async fn run(
     (lat, errors)
 }
 
+/// Waits for a quiet machine before a measured run ([`common::settle`], at
+/// most 30 s); says how long it took when it was more than a second.
+async fn settled(what: &str, concurrency: usize) {
+    let waited = tokio::task::spawn_blocking(|| common::settle(Duration::from_secs(30))).await.unwrap();
+    if waited > 1.5 {
+        eprintln!("{what} c={concurrency}: waited {waited:.0} s for a quiet machine");
+    }
+}
+
 /// The `p` quantile of sorted latencies in milliseconds; 0 when there are none.
 fn pct(sorted: &[Duration], p: f64) -> f64 {
     if sorted.is_empty() { 0.0 } else { common::ms(common::percentile(sorted, p)) }
@@ -472,6 +488,9 @@ async fn main() {
                 Mode::Cache => cached.as_ref(),
                 Mode::Local => accelerated.as_ref(),
             };
+            if !opts.smoke {
+                settled(mode.name(), concurrency).await;
+            }
             let before_cpu = fd.map(Flightdeck::usage);
             let before_traffic = match fd {
                 Some(f) => f.trino_traffic().await,
@@ -567,7 +586,10 @@ fn datasets(scale: Scale, workload: workload::Workload, energy_interval: &str) -
 /// The dashboard mode ([`dashboard`]): Trino direct and Flightdeck, at each
 /// concurrency, side by side.
 async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
-    let opens = Arc::new(dashboard::opens(opts.scale, opts.queries, opts.seed));
+    let length = match opts.seconds {
+        Some(s) => dashboard::Length::Time(Duration::from_secs(s)),
+        None => dashboard::Length::Opens(opts.queries),
+    };
     let fd = Flightdeck::start(trino_url, true, &datasets(opts.scale, workload::Workload::All, "2s")).await;
     let http = reqwest::Client::builder().pool_max_idle_per_host(256).build().unwrap();
     let mut results = Vec::new();
@@ -586,6 +608,7 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                     .unwrap();
                 assert!(cleared.status().is_success(), "clearing the cache: {}", cleared.status());
             }
+            settled(target, concurrency).await;
             let appends = Arc::new(dashboard::Appends::default());
             let log = Arc::new(std::sync::Mutex::new(Vec::new()));
             let appender = tokio::spawn(dashboard::append_rows(
@@ -603,11 +626,17 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                     Arc::clone(&log),
                 ))
             });
-            let next = Arc::new(AtomicUsize::new(0));
+            // The same opens in the same order for every target, each
+            // taken by the next user free.
+            let opens = Arc::new(std::sync::Mutex::new(dashboard::Opens::new(opts.scale, opts.seed).enumerate()));
             let started = Instant::now();
+            let deadline = match length {
+                dashboard::Length::Time(t) => Some(started + t),
+                dashboard::Length::Opens(_) => None,
+            };
             let mut users = Vec::new();
             for _ in 0..concurrency {
-                let (opens, next, trino) = (Arc::clone(&opens), Arc::clone(&next), trino.clone());
+                let (opens, trino) = (Arc::clone(&opens), trino.clone());
                 let run_start = started;
                 let client =
                     flight.map(|f| FlightServiceClient::new(f.flight.clone()).max_decoding_message_size(256 << 20));
@@ -616,21 +645,28 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
                     .then(|| (http.clone(), flight.map_or(trino_url.to_string(), |f| f.trino_http.clone())));
                 users.push(tokio::spawn(async move {
                     let mut out = Vec::new();
-                    while let Some(open) = opens.get(next.fetch_add(1, Ordering::SeqCst)) {
+                    let next = || match (opens.lock().unwrap().next(), length) {
+                        (Some((i, _)), dashboard::Length::Opens(n)) if i >= n => None,
+                        (next, _) => next.map(|(_, open)| open),
+                    };
+                    while let Some(open) = next() {
                         for (template, sql) in open {
+                            if deadline.is_some_and(|d| Instant::now() >= d) {
+                                return out;
+                            }
                             let start = Instant::now();
                             let answered = match (&http, &client) {
                                 (Some((h, base)), _) => {
-                                    via_http(h, base, sql).await.map(|(_, route, cache)| (route, cache))
+                                    via_http(h, base, &sql).await.map(|(_, route, cache)| (route, cache))
                                 }
                                 (None, Some(c)) => {
-                                    via_flight(c.clone(), sql).await.map(|(_, route, cache)| (route, cache))
+                                    via_flight(c.clone(), &sql).await.map(|(_, route, cache)| (route, cache))
                                 }
                                 (None, None) => {
-                                    via_trino(&trino, sql).await.map(|_| ("trino".to_string(), String::new()))
+                                    via_trino(&trino, &sql).await.map(|_| ("trino".to_string(), String::new()))
                                 }
                             };
-                            out.push((start.duration_since(run_start), start.elapsed(), answered, *template));
+                            out.push((start.duration_since(run_start), start.elapsed(), answered, template));
                         }
                     }
                     out
@@ -705,7 +741,7 @@ async fn run_dashboards(opts: &Options, trino: &TrinoClient, trino_url: &str) {
         }
     }
     let report = Report::new(opts.scale, opts.seed, opts.workload, opts.skip.len(), Vec::new());
-    let md = dashboard::markdown(opts.scale, opts.seed, opens.len(), &results, &report.commit, &report.date);
+    let md = dashboard::markdown(opts.scale, opts.seed, length, &results, &report.commit, &report.date);
     println!("{md}");
     if opts.write_docs {
         let path = std::path::PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("docs/benchmarks.md");
