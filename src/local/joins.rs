@@ -170,7 +170,7 @@ impl Chain {
 /// The rows `plan` is guessed to give: a dataset's rows, times a fixed
 /// share per filter on it. `None` for anything but filters, projections
 /// and aliases over a dataset scan.
-fn estimate(plan: &LogicalPlan) -> Option<f64> {
+pub(super) fn estimate(plan: &LogicalPlan) -> Option<f64> {
     let mut filters: HashSet<&Expr> = HashSet::new();
     let mut node = plan;
     let rows = loop {

@@ -10,6 +10,7 @@
 //! refused with a reason and goes to Trino.
 
 pub mod check;
+mod eager;
 mod functions;
 mod joins;
 mod rewrite;
@@ -139,10 +140,12 @@ impl LocalEngine {
             .with_memory_pool(Arc::new(GreedyMemoryPool::new(limits.memory)))
             .build_arc()
             .expect("a runtime of a memory pool builds");
-        // DataFusion's rules, with the join order chosen before the
+        // DataFusion's rules, with the join order chosen and aggregates
+        // moved below joins once the filters are pushed down, before the
         // projections are pruned.
         let mut rules = datafusion::optimizer::Optimizer::new().rules;
         let at = rules.iter().position(|r| r.name() == "optimize_projections").unwrap_or(rules.len());
+        rules.insert(at, Arc::new(eager::EagerAggregation));
         rules.insert(at, Arc::new(joins::JoinOrder));
         let mut base = SessionStateBuilder::new()
             .with_config(config)

@@ -353,6 +353,53 @@ async fn a_chain_of_joins_starts_from_its_most_selective_relation() {
 }
 
 #[tokio::test]
+async fn aggregates_of_one_side_of_a_join_are_taken_before_the_join() {
+    let tables = ["tpch.tiny.orders", "tpch.tiny.customer"];
+    let server = TestServer::with_datasets(tables.iter().map(|t| dataset(t, Access::All)).collect()).await;
+    let mut c = server.client().await;
+    // Below a plan's first join, whether an aggregation groups by `key`.
+    let aggregated_before_join = |plan: &str, key: &str| {
+        let lines: Vec<&str> = plan.lines().collect();
+        let join = lines.iter().position(|l| l.contains("HashJoinExec")).unwrap_or_else(|| panic!("no join: {plan}"));
+        lines[join + 1..].iter().any(|l| l.contains("AggregateExec") && l.contains(&format!("gby=[{key}")))
+    };
+    // The dashboard's top customers. Sums of doubles depend on the order
+    // of the rows: maxima of the prices, a sum of integers.
+    let sql = "SELECT c.name, max(o.totalprice) AS top, count(*) AS n, sum(o.shippriority) AS s, \
+               max(o.orderdate) AS last, min(o.orderpriority) AS priority \
+               FROM tpch.tiny.orders o JOIN tpch.tiny.customer c ON o.custkey = c.custkey \
+               WHERE year(o.orderdate) = 1995 GROUP BY c.name ORDER BY top DESC, c.name LIMIT 10";
+    let (_, _, b) = c.query(&format!("EXPLAIN {sql}")).await.unwrap();
+    let plan = text(&b);
+    assert!(plan.starts_with("Flightdeck route: local"), "{plan}");
+    assert!(aggregated_before_join(&plan, "custkey"), "{plan}");
+    local_as_trino(&mut c, sql).await;
+    // The orders on the right, grouped by columns of both sides; only
+    // counts: counted on the larger side.
+    for sql in [
+        "SELECT c.mktsegment, o.orderstatus, count(o.clerk) AS n, sum(o.shippriority) AS s \
+         FROM tpch.tiny.customer c JOIN tpch.tiny.orders o ON c.custkey = o.custkey GROUP BY 1, 2 ORDER BY 1, 2",
+        "SELECT c.nationkey, count(*) AS n FROM tpch.tiny.orders o JOIN tpch.tiny.customer c \
+         ON o.custkey = c.custkey GROUP BY 1 ORDER BY 1",
+        // A sum of decimals: its partial sums are wider, its answer is not.
+        "SELECT c.mktsegment, sum(0.25) AS quarters, sum(99999999999999999.99) AS big, max(o.totalprice) AS top \
+         FROM tpch.tiny.orders o JOIN tpch.tiny.customer c ON o.custkey = c.custkey GROUP BY 1 ORDER BY 1",
+    ] {
+        let (_, _, b) = c.query(&format!("EXPLAIN {sql}")).await.unwrap();
+        let plan = text(&b);
+        assert!(aggregated_before_join(&plan, "custkey"), "{plan}");
+        local_as_trino(&mut c, sql).await;
+    }
+    // An aggregate of both sides' columns is taken after the join.
+    let sql = "SELECT c.mktsegment, sum(o.shippriority + c.nationkey) AS s FROM tpch.tiny.orders o \
+               JOIN tpch.tiny.customer c ON o.custkey = c.custkey GROUP BY 1 ORDER BY 1";
+    let (_, _, b) = c.query(&format!("EXPLAIN {sql}")).await.unwrap();
+    let plan = text(&b);
+    assert!(!aggregated_before_join(&plan, "custkey"), "{plan}");
+    local_as_trino(&mut c, sql).await;
+}
+
+#[tokio::test]
 async fn a_first_query_on_several_datasets_asks_trino_about_them_all_at_once() {
     let tables = ["tpch.tiny.orders", "tpch.tiny.customer", "tpch.tiny.nation", "tpch.tiny.region"];
     let server = TestServer::with_datasets(tables.iter().map(|t| dataset(t, Access::Trino)).collect()).await;
