@@ -414,7 +414,7 @@ async fn run(
 }
 
 /// Waits for a quiet machine before a measured run ([`common::settle`], at
-/// most 30 s); says how long it took when it was more than a second.
+/// most 30 s); says how long when it took more than one sample.
 async fn settled(what: &str, concurrency: usize) {
     let waited = tokio::task::spawn_blocking(|| common::settle(Duration::from_secs(30))).await.unwrap();
     if waited > 1.5 {
