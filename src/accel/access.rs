@@ -54,7 +54,7 @@ impl AccessCheck {
             .try_get_with(key.clone(), async { Ok::<_, Error>((self.ask(user, table).await?, Instant::now())) });
         match asked.await {
             Ok((allowed, at)) => {
-                if at.elapsed() > self.ttl / 2 {
+                if self.renewal_due(at) {
                     self.renew(key);
                 }
                 allowed
@@ -64,6 +64,12 @@ impl AccessCheck {
                 false
             }
         }
+    }
+
+    /// Whether a decision made at `at` is past half its time, when queries
+    /// still use it but Trino is asked again.
+    fn renewal_due(&self, at: Instant) -> bool {
+        at.elapsed() > self.ttl / 2
     }
 
     /// Asks Trino again about `key` in the background, once at a time; the
@@ -77,7 +83,7 @@ impl AccessCheck {
         tokio::spawn(async move {
             // Another query may have read the old decision just before a
             // renewal replaced it: the new one needs no renewal yet.
-            let fresh = this.decisions.get(&key).await.is_some_and(|(_, at)| at.elapsed() <= this.ttl / 2);
+            let fresh = this.decisions.get(&key).await.is_some_and(|(_, at)| !this.renewal_due(at));
             if fresh {
                 this.renewing.lock().expect("not poisoned").remove(&key);
                 return;
