@@ -100,10 +100,12 @@ impl DateTrunc {
         };
         let values = array.to_data();
         let values = &values.buffer::<i64>(0)[..array.len()];
+        // Looked up once: `is_valid` through the array is a dynamic call.
+        let nulls = array.logical_nulls();
         let (mut start, mut end) = (0i64, i64::MIN);
         let (mut out, mut misses) = (Vec::with_capacity(values.len()), 0usize);
         for (i, &v) in values.iter().enumerate() {
-            if array.is_valid(i) && !(start <= v && v < end) {
+            if !(start <= v && v < end) && nulls.as_ref().is_none_or(|n| n.is_valid(i)) {
                 misses += 1;
                 if misses > 16 && misses * 8 > i {
                     return Ok(None);

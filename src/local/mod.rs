@@ -14,6 +14,7 @@ mod eager;
 mod functions;
 mod joins;
 mod rewrite;
+mod unordered;
 
 use std::ops::ControlFlow;
 use std::sync::Arc;
@@ -147,11 +148,15 @@ impl LocalEngine {
         let at = rules.iter().position(|r| r.name() == "optimize_projections").unwrap_or(rules.len());
         rules.insert(at, Arc::new(eager::EagerAggregation));
         rules.insert(at, Arc::new(joins::JoinOrder));
+        // First, while the sorts the statement asks for are still there.
+        let mut physical = datafusion::physical_optimizer::optimizer::PhysicalOptimizer::new().rules;
+        physical.insert(0, Arc::new(unordered::UnorderedGrouping));
         let mut base = SessionStateBuilder::new()
             .with_config(config)
             .with_runtime_env(runtime)
             .with_default_features()
             .with_optimizer_rules(rules)
+            .with_physical_optimizer_rules(physical)
             .build();
         for f in functions::all() {
             datafusion::execution::FunctionRegistry::register_udf(&mut base, f).expect("a function registers");

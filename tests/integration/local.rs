@@ -154,6 +154,33 @@ async fn a_range_on_the_time_column_is_met_by_the_scan_with_trinos_answer() {
 }
 
 #[tokio::test]
+async fn groups_by_a_time_bucket_and_a_column_of_a_dataset_in_time_order_are_hashed_with_trinos_answer() {
+    let server = orders_by_date().await;
+    let mut c = server.client().await;
+    // Sums of doubles depend on the order of the rows: counts, extremes.
+    let by_month = "SELECT orderstatus, date_trunc('month', orderdate) AS m, count(*) AS n, max(totalprice) AS top, min(orderkey) AS first \
+                    FROM tpch.tiny.orders WHERE orderdate >= DATE '1995-01-01' AND orderdate < DATE '1995-07-01' \
+                    GROUP BY 1, 2 ORDER BY 1, 2";
+    let (_, _, b) = c.query(&format!("EXPLAIN {by_month}")).await.unwrap();
+    let plan = text(&b);
+    assert!(plan.starts_with("Flightdeck route: local"), "{plan}");
+    assert!(plan.contains("Unordered"), "{plan}");
+    assert!(!plan.contains("ordering_mode="), "{plan}");
+    local_as_trino(&mut c, by_month).await;
+    // The time bucket first, and ordered by it: the sort is still made.
+    let by_week = "SELECT date_trunc('week', orderdate) AS w, orderpriority, max(totalprice) AS top \
+                   FROM tpch.tiny.orders WHERE orderdate < DATE '1992-06-01' GROUP BY 1, 2 ORDER BY 1, 2";
+    local_as_trino(&mut c, by_week).await;
+    // One grouping column keeps the streaming groups, in time order.
+    let (_, _, b) = c
+        .query("EXPLAIN SELECT date_trunc('month', orderdate) AS m, count(*) AS n FROM tpch.tiny.orders GROUP BY 1 ORDER BY 1")
+        .await
+        .unwrap();
+    let plan = text(&b);
+    assert!(!plan.contains("Unordered"), "{plan}");
+}
+
+#[tokio::test]
 async fn preparing_a_statement_answered_locally_does_not_ask_trino() {
     let server = TestServer::with_datasets(vec![dataset("tpch.tiny.nation", Access::All)]).await;
     let mut c = server.client().await;
