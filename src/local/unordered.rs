@@ -5,7 +5,7 @@
 //! each month's groups as the next begins. For more than one grouping
 //! column its streaming group table compares the rows one at a time,
 //! through dynamic calls per value, where the unordered table compares a
-//! whole batch at once: a quarter of the CPU of a dashboard's "per time
+//! whole batch at once: up to a quarter of the CPU of a dashboard's "per time
 //! bucket and category" query on a month of the energy series. Streaming
 //! saves memory only when the groups are many, and a dashboard's answer
 //! holds few (a local answer is bounded in size anyway). So the input of
