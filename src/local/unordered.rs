@@ -213,7 +213,11 @@ mod tests {
             assert!(!after.contains("ordering_mode="), "{after}");
             assert_eq!(got, want, "{sql}");
         }
-        let (_, rows) = planned("SELECT ts, market, sum(v) AS s FROM t GROUP BY ts, market ORDER BY ts", true).await;
+        let by_ts = "SELECT ts, market, sum(v) AS s FROM t GROUP BY ts, market ORDER BY ts";
+        let (before, _) = planned(by_ts, false).await;
+        assert!(!before.contains("SortExec"), "{before}");
+        let (after, rows) = planned(by_ts, true).await;
+        assert!(after.contains("SortExec"), "{after}");
         let ts: Vec<&str> = rows.lines().skip(3).filter_map(|l| l.split('|').nth(1)).map(str::trim).collect();
         assert_eq!(ts, ["1", "1", "2", "3", "3"], "{rows}");
     }
