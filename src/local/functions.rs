@@ -100,12 +100,13 @@ impl DateTrunc {
         };
         let values = array.to_data();
         let values = &values.buffer::<i64>(0)[..array.len()];
-        // Looked up once: `is_valid` through the array is a dynamic call.
-        let nulls = array.logical_nulls();
+        // Looked up once, for the loop and the answer: `is_valid` through
+        // the array is a dynamic call.
+        let nulls = array.nulls();
         let (mut start, mut end) = (0i64, i64::MIN);
         let (mut out, mut misses) = (Vec::with_capacity(values.len()), 0usize);
         for (i, &v) in values.iter().enumerate() {
-            if !(start <= v && v < end) && nulls.as_ref().is_none_or(|n| n.is_valid(i)) {
+            if !(start <= v && v < end) && nulls.is_none_or(|n| n.is_valid(i)) {
                 misses += 1;
                 if misses > 16 && misses * 8 > i {
                     return Ok(None);
@@ -118,7 +119,7 @@ impl DateTrunc {
             }
             out.push(start);
         }
-        let out = arrow::array::Int64Array::new(out.into(), array.nulls().cloned());
+        let out = arrow::array::Int64Array::new(out.into(), nulls.cloned());
         Ok(Some(arrow::compute::cast(&out, array.data_type())?))
     }
 }
