@@ -212,6 +212,7 @@ impl LocalEngine {
         let Read { statement, names, state, versions } = read;
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let plan = literal_units(plan)?;
+        let plan = timestamp_bounds(plan)?;
         let types = check::plan(&plan)?;
         let rewritten = rewrite::expressions(plan, &state)
             .and_then(|p| rewrite::double_extremes(p, &state))
@@ -708,6 +709,152 @@ fn literal_units(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
         .map_err(|e| Refusal::new("literal", e.to_string()))
 }
 
+/// Literals compared with a coarser timestamp, rounded to its unit where
+/// that keeps the comparison's answer.
+///
+/// Trino compares `ts >= TIMESTAMP '2024-01-01 00:00:00.0004'` on a
+/// `timestamp(3)` column at the literal's precision. DataFusion casts the
+/// column to the literal's unit, and its simplifier then casts the literal
+/// back to the column's unit, truncating it: `ts >= ...00.000` would keep
+/// the rows at `.000`. Rounded first (up for `>=` and `<`, down for `>` and
+/// `<=`), the literal casts exactly. An equality with a literal between two
+/// of the column's values is refused.
+fn timestamp_bounds(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
+    plan.transform_up_with_subqueries(|node| {
+        // The schema the node's expressions read: its input's, or both
+        // sides' for a join.
+        let schema = match node.inputs().as_slice() {
+            [input] => Arc::clone(input.schema()),
+            [] => Arc::clone(node.schema()),
+            inputs => {
+                let mut merged = datafusion::common::DFSchema::empty();
+                inputs.iter().for_each(|i| merged.merge(i.schema()));
+                Arc::new(merged)
+            }
+        };
+        node.map_expressions(|e| e.transform_up(|e| rounded_bounds(e, &schema)))
+    })
+    .map(|t| t.data)
+    .map_err(|e| Refusal::new("literal", e.to_string()))
+}
+
+/// `e` with the timestamp literals it compares with a coarser timestamp
+/// rounded ([`timestamp_bounds`]).
+fn rounded_bounds(e: Expr, schema: &datafusion::common::DFSchema) -> datafusion::common::Result<Transformed<Expr>> {
+    use datafusion::logical_expr::{Between, BinaryExpr, Operator, expr::InList};
+    Ok(match e {
+        Expr::BinaryExpr(BinaryExpr { left, op, right }) => {
+            if let Some(r) = rounded(&left, op, &right, schema)? {
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr { left, op, right: r }))
+            } else if let Some(swapped) = op.swap()
+                && let Some(l) = rounded(&right, swapped, &left, schema)?
+            {
+                Transformed::yes(Expr::BinaryExpr(BinaryExpr { left: l, op, right }))
+            } else {
+                Transformed::no(Expr::BinaryExpr(BinaryExpr { left, op, right }))
+            }
+        }
+        // `NOT BETWEEN` is `x < low OR x > high`: the same roundings.
+        Expr::Between(Between { expr, negated, low, high }) => {
+            let (l, h) =
+                (rounded(&expr, Operator::GtEq, &low, schema)?, rounded(&expr, Operator::LtEq, &high, schema)?);
+            let changed = l.is_some() || h.is_some();
+            let e = Expr::Between(Between { low: l.unwrap_or(low), high: h.unwrap_or(high), expr, negated });
+            if changed { Transformed::yes(e) } else { Transformed::no(e) }
+        }
+        Expr::InList(InList { expr, list, negated }) => {
+            for item in &list {
+                rounded(&expr, Operator::Eq, item, schema)?;
+            }
+            Transformed::no(Expr::InList(InList { expr, list, negated }))
+        }
+        e => Transformed::no(e),
+    })
+}
+
+/// `literal` rounded so that `x op literal` keeps its answer once the
+/// literal is cast to `x`'s unit; `None` when it casts exactly already (or
+/// is not a timestamp compared with a coarser one), an error for an
+/// equality it cannot meet.
+fn rounded(
+    x: &Expr,
+    op: datafusion::logical_expr::Operator,
+    literal: &Expr,
+    schema: &datafusion::common::DFSchema,
+) -> datafusion::common::Result<Option<Box<Expr>>> {
+    use arrow::datatypes::{DataType, TimeUnit};
+    use datafusion::logical_expr::{ExprSchemable, Operator};
+    let per_second = |u: &TimeUnit| match u {
+        TimeUnit::Second => 1i64,
+        TimeUnit::Millisecond => 1_000,
+        TimeUnit::Microsecond => 1_000_000,
+        TimeUnit::Nanosecond => 1_000_000_000,
+    };
+    let comparison = matches!(
+        op,
+        Operator::Eq
+            | Operator::NotEq
+            | Operator::Lt
+            | Operator::LtEq
+            | Operator::Gt
+            | Operator::GtEq
+            | Operator::IsDistinctFrom
+            | Operator::IsNotDistinctFrom
+    );
+    if !comparison {
+        return Ok(None);
+    }
+    let (v, unit, tz) = match literal {
+        Expr::Literal(ScalarValue::TimestampSecond(Some(v), tz), _) => (*v, TimeUnit::Second, tz),
+        Expr::Literal(ScalarValue::TimestampMillisecond(Some(v), tz), _) => (*v, TimeUnit::Millisecond, tz),
+        Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), tz), _) => (*v, TimeUnit::Microsecond, tz),
+        Expr::Literal(ScalarValue::TimestampNanosecond(Some(v), tz), _) => (*v, TimeUnit::Nanosecond, tz),
+        _ => return Ok(None),
+    };
+    // The coarsest unit on `x`'s side: under a cast to a finer timestamp,
+    // the simplifier casts the literal down to the column's unit.
+    let (mut coarsest, mut at) = (None::<i64>, x);
+    loop {
+        match at.get_type(schema) {
+            Ok(DataType::Timestamp(u, _)) => {
+                coarsest = Some(coarsest.map_or(per_second(&u), |c| c.min(per_second(&u))))
+            }
+            _ => break,
+        }
+        match at {
+            Expr::Cast(c) => at = &c.expr,
+            Expr::TryCast(c) => at = &c.expr,
+            _ => break,
+        }
+    }
+    let Some(coarsest) = coarsest else { return Ok(None) };
+    let factor = per_second(&unit) / coarsest;
+    if factor <= 1 || v.rem_euclid(factor) == 0 {
+        return Ok(None);
+    }
+    let floor = v.div_euclid(factor) * factor;
+    let value = match op {
+        Operator::GtEq | Operator::Lt => floor.checked_add(factor),
+        Operator::Gt | Operator::LtEq => Some(floor),
+        _ => {
+            return datafusion::common::plan_err!(
+                "an equality of a timestamp with a literal finer than it (Trino compares at the literal's precision)"
+            );
+        }
+    };
+    let Some(value) = value else {
+        return datafusion::common::plan_err!("a timestamp literal at the end of the range");
+    };
+    let tz = tz.clone();
+    let value = match unit {
+        TimeUnit::Second => ScalarValue::TimestampSecond(Some(value), tz),
+        TimeUnit::Millisecond => ScalarValue::TimestampMillisecond(Some(value), tz),
+        TimeUnit::Microsecond => ScalarValue::TimestampMicrosecond(Some(value), tz),
+        TimeUnit::Nanosecond => ScalarValue::TimestampNanosecond(Some(value), tz),
+    };
+    Ok(Some(Box::new(Expr::Literal(value, None))))
+}
+
 /// `value` (a date or a timestamp without zone) moved by `sign` times
 /// `interval`, in the coarsest unit that holds the result; `None` when
 /// either is something else or the result is out of range.
@@ -751,5 +898,68 @@ fn shifted(value: &ScalarValue, interval: &ScalarValue, sign: i32) -> Option<Sca
             })
         }
         _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use arrow::datatypes::{DataType, Field, TimeUnit};
+    use datafusion::common::{DFSchema, ScalarValue};
+    use datafusion::logical_expr::{Expr, Operator, cast, col, lit};
+
+    use super::rounded;
+
+    fn micros(v: i64) -> Expr {
+        lit(ScalarValue::TimestampMicrosecond(Some(v), None))
+    }
+
+    /// The microsecond value `literal` becomes when compared by `op` with a
+    /// column of seconds; `None` when it is left as it is.
+    fn rounded_micros(x: &Expr, op: Operator, literal: i64) -> datafusion::common::Result<Option<i64>> {
+        let schema = DFSchema::try_from(arrow::datatypes::Schema::new(vec![Field::new(
+            "s",
+            DataType::Timestamp(TimeUnit::Second, None),
+            true,
+        )]))
+        .unwrap();
+        Ok(rounded(x, op, &micros(literal), &schema)?.map(|e| match *e {
+            Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), None), _) => v,
+            other => panic!("{other}"),
+        }))
+    }
+
+    #[test]
+    fn a_finer_timestamp_literal_is_rounded_so_each_comparison_keeps_its_answer() {
+        let s = col("s");
+        // 1.5 s: `s >= 1.5` and `s < 1.5` hold from 2 s on, `s > 1.5` and
+        // `s <= 1.5` up to 1 s.
+        for (op, want) in [
+            (Operator::GtEq, 2_000_000),
+            (Operator::Lt, 2_000_000),
+            (Operator::Gt, 1_000_000),
+            (Operator::LtEq, 1_000_000),
+        ] {
+            assert_eq!(rounded_micros(&s, op, 1_500_000).unwrap(), Some(want), "{op}");
+        }
+        // Before the epoch, down is away from zero: -0.5 s lies between -1 and 0.
+        assert_eq!(rounded_micros(&s, Operator::Gt, -500_000).unwrap(), Some(-1_000_000));
+        assert_eq!(rounded_micros(&s, Operator::GtEq, -500_000).unwrap(), Some(0));
+        assert_eq!(rounded_micros(&s, Operator::LtEq, -1_500_000).unwrap(), Some(-2_000_000));
+        // A whole second is left alone, as is a comparison that is no bound.
+        assert_eq!(rounded_micros(&s, Operator::GtEq, -3_000_000).unwrap(), None);
+        assert_eq!(rounded_micros(&s, Operator::Eq, 3_000_000).unwrap(), None);
+        assert_eq!(rounded_micros(&s, Operator::Minus, 1_500_000).unwrap(), None);
+        // No second equals 1.5 s.
+        for op in [Operator::Eq, Operator::NotEq, Operator::IsDistinctFrom, Operator::IsNotDistinctFrom] {
+            let e = rounded_micros(&s, op, 1_500_000).unwrap_err();
+            assert!(e.to_string().contains("finer than it"), "{op}: {e}");
+        }
+        // Under a cast to microseconds the simplifier would still cast the
+        // literal down to seconds: the column's own unit counts.
+        let widened = cast(col("s"), DataType::Timestamp(TimeUnit::Microsecond, None));
+        assert_eq!(rounded_micros(&widened, Operator::GtEq, 1_500_000).unwrap(), Some(2_000_000));
+        // At the end of the range there is no second to round up to.
+        assert!(rounded_micros(&s, Operator::GtEq, i64::MAX).is_err());
+        assert_eq!(rounded_micros(&s, Operator::LtEq, i64::MAX).unwrap(), Some(i64::MAX - i64::MAX % 1_000_000));
     }
 }
