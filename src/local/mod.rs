@@ -199,6 +199,7 @@ impl LocalEngine {
             _ => return Err(Refusal::new("syntax", "not read by the local parser")),
         };
         let names = output_names(&query)?;
+        no_fixed_width_strings(&query)?;
         let mut query = query;
         exponent_doubles(&mut query);
         timestamps_in_milliseconds(&mut query);
@@ -575,6 +576,23 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// Refuses `char(n)`: Trino pads its values to `n` and compares them
+/// without the trailing spaces (`market = CAST('PJM  ' AS char(5))` holds
+/// for `PJM`); DataFusion reads the type as a plain string.
+fn no_fixed_width_strings(query: &ast::Query) -> Result<(), Refusal> {
+    let fixed = |t: &ast::DataType| matches!(t, ast::DataType::Char(_) | ast::DataType::Character(_));
+    let found = ast::visit_expressions(query, |e| match e {
+        ast::Expr::Cast { data_type, .. } if fixed(data_type) => ControlFlow::Break(()),
+        ast::Expr::TypedString(t) if fixed(&t.data_type) => ControlFlow::Break(()),
+        _ => ControlFlow::Continue(()),
+    });
+    if found.is_break() {
+        Err(Refusal::new("type", "a char(n) value (Trino pads it and compares it unpadded)"))
+    } else {
+        Ok(())
+    }
 }
 
 /// Number literals with an exponent (`1e3`, `2.5E-3`) as doubles, which
