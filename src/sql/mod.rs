@@ -323,8 +323,12 @@ impl Statement {
 
     /// The statement's syntax tree, as the SQL parser DataFusion uses reads
     /// it; `None` if it does not parse. Parsed from the canonical text, so
-    /// comments and line ends are Trino's.
+    /// comments and line ends are Trino's. A `;` outside quotes is `None`:
+    /// that parser reads it as a separator, Trino's grammar refuses it.
     pub fn syntax(&self) -> Option<Vec<sqlparser::ast::Statement>> {
+        if self.tokens.iter().any(|t| t.kind == TokenKind::Symbol && t.text(&self.text) == ";") {
+            return None;
+        }
         Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()
     }
 

@@ -102,6 +102,18 @@ fn markers_and_functions_outside_literals_and_comments() {
 }
 
 /// Single tokens as Trino reads them.
+#[test]
+fn a_semicolon_outside_quotes_is_not_a_statement_trino_parses() {
+    // The local engine's parser would read `;` as a separator.
+    for sql in ["SELECT 1;", "SELECT 1 ; ", "SELECT 1;\r\n-- done", "SELECT 1; SELECT 2", ";SELECT 1"] {
+        assert!(st(sql).syntax().is_none(), "{sql:?}");
+        assert!(st(sql).tables().is_none(), "{sql:?}");
+    }
+    for sql in ["SELECT ';'", "SELECT 1 -- ;", "SELECT 1 /* ; */", "SELECT \"a;b\" FROM t"] {
+        assert!(st(sql).syntax().is_some(), "{sql:?}");
+    }
+}
+
 fn token_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec!["SELECT", "from", "Foo", "t", "a_b", "LIMIT", "current_user", "x1"])
