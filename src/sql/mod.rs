@@ -323,10 +323,22 @@ impl Statement {
 
     /// The statement's syntax tree, as the SQL parser DataFusion uses reads
     /// it; `None` if it does not parse. Parsed from the canonical text, so
-    /// comments and line ends are Trino's. A `;` outside quotes is `None`:
-    /// that parser reads it as a separator, Trino's grammar refuses it.
+    /// comments and line ends are Trino's. Text that parser reads and
+    /// Trino's grammar refuses is `None` too: a `;` outside quotes (a
+    /// separator to that parser), `LIMIT n OFFSET m` (Trino takes `OFFSET`
+    /// first only).
     pub fn syntax(&self) -> Option<Vec<sqlparser::ast::Statement>> {
-        if self.tokens.iter().any(|t| t.kind == TokenKind::Symbol && t.text(&self.text) == ";") {
+        let text = |t: &Token| t.text(&self.text);
+        let word = |t: &Token, w: &str| t.kind == TokenKind::Word && text(t).eq_ignore_ascii_case(w);
+        if self.tokens.iter().any(|t| t.kind == TokenKind::Symbol && text(t) == ";") {
+            return None;
+        }
+        let limit_then_offset = self.tokens.windows(3).any(|w| {
+            word(&w[0], "limit")
+                && (matches!(w[1].kind, TokenKind::Integer | TokenKind::Parameter) || word(&w[1], "all"))
+                && word(&w[2], "offset")
+        });
+        if limit_then_offset {
             return None;
         }
         Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()

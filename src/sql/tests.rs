@@ -114,6 +114,23 @@ fn a_semicolon_outside_quotes_is_not_a_statement_trino_parses() {
     }
 }
 
+#[test]
+fn limit_before_offset_is_not_a_statement_trino_parses() {
+    for sql in
+        ["SELECT a FROM t LIMIT 5 OFFSET 2", "SELECT a FROM t limit ALL offset 2", "SELECT a FROM t LIMIT ? OFFSET ?"]
+    {
+        assert!(st(sql).syntax().is_none(), "{sql:?}");
+    }
+    for sql in [
+        "SELECT a FROM t OFFSET 2 LIMIT 5",
+        "SELECT a FROM t OFFSET 2 ROWS LIMIT 5",
+        "SELECT * FROM (SELECT a FROM t LIMIT 5) OFFSET 2",
+        "SELECT \"limit\", \"offset\" FROM t LIMIT 5",
+    ] {
+        assert!(st(sql).syntax().is_some(), "{sql:?}");
+    }
+}
+
 fn token_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec!["SELECT", "from", "Foo", "t", "a_b", "LIMIT", "current_user", "x1"])

@@ -76,12 +76,18 @@ async fn a_loaded_dataset_answers_locally_behind_the_cache_and_other_tables_go_t
     // Superset's spelling: a column aliased to its own name, grouped by it.
     let superset = "SELECT regionkey AS regionkey, count(*) AS count FROM tpch.tiny.nation GROUP BY regionkey";
     assert_eq!(c.routed(superset).await.unwrap().0, "local");
-    // A `;` is Trino's syntax error, dataset or not.
-    for sql in ["SELECT count(*) FROM tpch.tiny.nation;", "SELECT count(*) FROM tpch.tiny.nation ;\r\n"] {
+    // A `;`, or LIMIT before OFFSET, is Trino's syntax error, dataset or not.
+    for (sql, token) in [
+        ("SELECT count(*) FROM tpch.tiny.nation;", "';'"),
+        ("SELECT count(*) FROM tpch.tiny.nation ;\r\n", "';'"),
+        ("SELECT name FROM tpch.tiny.nation ORDER BY name LIMIT 5 OFFSET 2", "'OFFSET'"),
+    ] {
         let e = c.query(sql).await.unwrap_err();
         assert_eq!(e.code(), Code::InvalidArgument, "{sql:?}: {e:?}");
-        assert!(e.message().contains("SYNTAX_ERROR") && e.message().contains("';'"), "{sql:?}: {e:?}");
+        assert!(e.message().contains("SYNTAX_ERROR") && e.message().contains(token), "{sql:?}: {e:?}");
     }
+    let (route, _, b) = c.routed("SELECT name FROM tpch.tiny.nation ORDER BY name OFFSET 2 LIMIT 5").await.unwrap();
+    assert_eq!((route.as_str(), rows(&b)), ("local", 5));
     // A table that is no dataset, and a construct off the allowlist.
     assert_eq!(c.routed("SELECT count(*) FROM tpch.tiny.region").await.unwrap().0, "trino");
     assert_eq!(c.routed("SELECT max(upper(name)) FROM tpch.tiny.nation").await.unwrap().0, "trino");
