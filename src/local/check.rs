@@ -295,7 +295,7 @@ impl Scope<'_> {
                     (
                         Expr::Literal(ScalarValue::Utf8(Some(text)), _),
                         DataType::Timestamp(arrow::datatypes::TimeUnit::Millisecond, None),
-                    ) => plain_timestamp(text),
+                    ) => plain_timestamp(text, 3),
                     _ => false,
                 };
                 if typed_literal || widening(&from, to) {
@@ -439,10 +439,10 @@ fn unit(e: &Expr) -> Option<&str> {
     }
 }
 
-/// `YYYY-MM-DD[ HH:MM:SS[.fff...]]` with nothing after the milliseconds
-/// but zeros: text Trino's `CAST(... AS timestamp(3))` and DataFusion's
-/// cast read to the same value (no rounding, no zone, no other spelling).
-fn plain_timestamp(text: &str) -> bool {
+/// `YYYY-MM-DD[ HH:MM:SS[.fff...]]` with nothing after the first
+/// `fraction` digits but zeros: text Trino and Arrow's cast read to the
+/// same value (no rounding, no zone, no other spelling such as a `T`).
+pub(super) fn plain_timestamp(text: &str, fraction: usize) -> bool {
     let b = text.as_bytes();
     let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
     let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
@@ -459,7 +459,7 @@ fn plain_timestamp(text: &str) -> bool {
     if !time || b.len() == 19 {
         return time;
     }
-    b[19] == b'.' && b.len() > 20 && digits(20..b.len()) && b[20..].iter().skip(3).all(|&c| c == b'0')
+    b[19] == b'.' && b.len() > 20 && digits(20..b.len()) && b[20..].iter().skip(fraction).all(|&c| c == b'0')
 }
 
 /// Casts that keep every value: to a wider integer, integers to double,
@@ -642,7 +642,7 @@ mod tests {
             "2025-05-28 10:11:12.345000",
             "0001-01-01 00:00:00.1",
         ] {
-            assert!(plain_timestamp(ok), "{ok}");
+            assert!(plain_timestamp(ok, 3), "{ok}");
         }
         // Rounding past milliseconds, zones, other spellings, partial times.
         for no in [
@@ -655,7 +655,7 @@ mod tests {
             "+2025-05-28",
             "",
         ] {
-            assert!(!plain_timestamp(no), "{no}");
+            assert!(!plain_timestamp(no, 3), "{no}");
         }
     }
 }

@@ -200,6 +200,7 @@ impl LocalEngine {
         };
         let names = output_names(&query)?;
         no_fixed_width_strings(&query)?;
+        trino_grammar(&query)?;
         let mut query = query;
         exponent_doubles(&mut query);
         timestamps_in_milliseconds(&mut query);
@@ -578,6 +579,61 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
         .map(Some)
 }
 
+/// Refuses what the local parser reads and Trino's grammar does not:
+/// `GROUP BY ALL` (Trino reads `all` as a column), `* EXCLUDE (...)` and the
+/// like, an interval with its unit inside the quotes (`INTERVAL '1 day'`).
+fn trino_grammar(query: &ast::Query) -> Result<(), Refusal> {
+    use ast::{Visit, Visitor};
+    struct Grammar;
+    impl Visitor for Grammar {
+        type Break = &'static str;
+        fn pre_visit_query(&mut self, query: &ast::Query) -> ControlFlow<&'static str> {
+            set_grammar(&query.body)
+        }
+        fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<&'static str> {
+            match e {
+                ast::Expr::Interval(i) if i.leading_field.is_none() => {
+                    ControlFlow::Break("an interval without a unit after the quotes")
+                }
+                _ => ControlFlow::Continue(()),
+            }
+        }
+    }
+    match query.visit(&mut Grammar) {
+        ControlFlow::Break(what) => Err(Refusal::new("syntax", format!("{what} (Trino's grammar refuses it)"))),
+        ControlFlow::Continue(()) => Ok(()),
+    }
+}
+
+/// [`trino_grammar`] of the selects of one query body (nested queries are
+/// visited on their own).
+fn set_grammar(body: &SetExpr) -> ControlFlow<&'static str> {
+    match body {
+        SetExpr::Select(select) => {
+            if matches!(select.group_by, ast::GroupByExpr::All(_)) {
+                return ControlFlow::Break("GROUP BY ALL");
+            }
+            for item in &select.projection {
+                let (SelectItem::Wildcard(o) | SelectItem::QualifiedWildcard(_, o)) = item else { continue };
+                if o.opt_ilike.is_some()
+                    || o.opt_exclude.is_some()
+                    || o.opt_except.is_some()
+                    || o.opt_replace.is_some()
+                    || o.opt_rename.is_some()
+                {
+                    return ControlFlow::Break("a `*` with EXCLUDE, EXCEPT, REPLACE, RENAME or ILIKE");
+                }
+            }
+            ControlFlow::Continue(())
+        }
+        SetExpr::SetOperation { left, right, .. } => {
+            set_grammar(left)?;
+            set_grammar(right)
+        }
+        _ => ControlFlow::Continue(()),
+    }
+}
+
 /// Refuses `char(n)`: Trino pads its values to `n` and compares them
 /// without the trailing spaces (`market = CAST('PJM  ' AS char(5))` holds
 /// for `PJM`); DataFusion reads the type as a plain string.
@@ -708,6 +764,13 @@ fn literal_units(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
         let fraction = text.split('.').nth(1).map_or(0, |f| f.chars().take_while(char::is_ascii_digit).count());
         if fraction > 6 {
             return Err(datafusion::error::DataFusionError::Plan("a timestamp literal finer than microseconds".into()));
+        }
+        // Arrow also reads `2024-01-02T00:00:00`, which Trino refuses, and
+        // zones Trino spells otherwise.
+        if !check::plain_timestamp(text, 6) {
+            return Err(datafusion::error::DataFusionError::Plan(format!(
+                "a timestamp literal spelled other than YYYY-MM-DD[ HH:MM:SS[.ffffff]]: '{text}'"
+            )));
         }
         let micros = arrow::compute::cast(
             &arrow::array::StringArray::from(vec![text.as_str()]),

@@ -326,19 +326,23 @@ impl Statement {
     /// comments and line ends are Trino's. Text that parser reads and
     /// Trino's grammar refuses is `None` too: a `;` outside quotes (a
     /// separator to that parser), `LIMIT n OFFSET m` (Trino takes `OFFSET`
-    /// first only).
+    /// first only) and `LIMIT m, n`, a trailing comma, a backquoted name.
     pub fn syntax(&self) -> Option<Vec<sqlparser::ast::Statement>> {
         let text = |t: &Token| t.text(&self.text);
         let word = |t: &Token, w: &str| t.kind == TokenKind::Word && text(t).eq_ignore_ascii_case(w);
         if self.tokens.iter().any(|t| t.kind == TokenKind::Symbol && text(t) == ";") {
             return None;
         }
-        let limit_then_offset = self.tokens.windows(3).any(|w| {
+        // `LIMIT n OFFSET m` and MySQL's `LIMIT m, n`.
+        let limit_then_more = self.tokens.windows(3).any(|w| {
             word(&w[0], "limit")
                 && (matches!(w[1].kind, TokenKind::Integer | TokenKind::Parameter) || word(&w[1], "all"))
-                && word(&w[2], "offset")
+                && (word(&w[2], "offset") || text(&w[2]) == ",")
         });
-        if limit_then_offset {
+        // A comma before `FROM` or `)`, and `` `name` ``.
+        let trailing_comma =
+            self.tokens.windows(2).any(|w| text(&w[0]) == "," && (word(&w[1], "from") || text(&w[1]) == ")"));
+        if limit_then_more || trailing_comma || self.tokens.iter().any(|t| t.kind == TokenKind::BackquotedIdentifier) {
             return None;
         }
         Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()

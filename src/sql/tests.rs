@@ -115,10 +115,16 @@ fn a_semicolon_outside_quotes_is_not_a_statement_trino_parses() {
 }
 
 #[test]
-fn limit_before_offset_is_not_a_statement_trino_parses() {
-    for sql in
-        ["SELECT a FROM t LIMIT 5 OFFSET 2", "SELECT a FROM t limit ALL offset 2", "SELECT a FROM t LIMIT ? OFFSET ?"]
-    {
+fn what_only_the_local_parser_reads_is_not_a_statement_trino_parses() {
+    for sql in [
+        "SELECT a FROM t LIMIT 5 OFFSET 2",
+        "SELECT a FROM t limit ALL offset 2",
+        "SELECT a FROM t LIMIT ? OFFSET ?",
+        "SELECT a FROM t LIMIT 2, 3",
+        "SELECT a, FROM t",
+        "SELECT a FROM t WHERE b IN (1, 2,)",
+        "SELECT `a` FROM t",
+    ] {
         assert!(st(sql).syntax().is_none(), "{sql:?}");
     }
     for sql in [
@@ -126,6 +132,8 @@ fn limit_before_offset_is_not_a_statement_trino_parses() {
         "SELECT a FROM t OFFSET 2 ROWS LIMIT 5",
         "SELECT * FROM (SELECT a FROM t LIMIT 5) OFFSET 2",
         "SELECT \"limit\", \"offset\" FROM t LIMIT 5",
+        "SELECT a, b FROM t WHERE c IN (1, 2) LIMIT 5",
+        "SELECT '`a`', 'x, ' FROM t",
     ] {
         assert!(st(sql).syntax().is_some(), "{sql:?}");
     }
