@@ -368,8 +368,12 @@ impl Statement {
                 statement,
                 format: None,
                 options: None,
-            } => {
-                let inner = Statement::parse(&statement.to_string(), self.catalog.as_deref(), self.schema.as_deref());
+            } if matches!(statement.as_ref(), sqlparser::ast::Statement::Query(_)) => {
+                // The text after `EXPLAIN` as the client wrote it: the
+                // parser's own printing of it may read differently (it
+                // writes `OFFSET 1 LIMIT 2` as `LIMIT 2 OFFSET 1`).
+                let rest = &self.text[self.tokens.get(1)?.start..];
+                let inner = Statement::parse(rest, self.catalog.as_deref(), self.schema.as_deref());
                 (inner.kind == Kind::Query).then_some(inner)
             }
             _ => None,

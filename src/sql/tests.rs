@@ -115,6 +115,15 @@ fn a_semicolon_outside_quotes_is_not_a_statement_trino_parses() {
 }
 
 #[test]
+fn an_explained_query_is_the_text_after_explain() {
+    let inner = st("/* x */ EXPLAIN\r\nSELECT a FROM t OFFSET 1 LIMIT 2 -- done").explained().unwrap();
+    assert_eq!(inner.text(), "SELECT a FROM t OFFSET 1 LIMIT 2 -- done");
+    assert!(inner.syntax().is_some());
+    assert!(st("EXPLAIN ANALYZE SELECT 1").explained().is_none());
+    assert!(st("EXPLAIN INSERT INTO t VALUES (1)").explained().is_none());
+}
+
+#[test]
 fn what_only_the_local_parser_reads_is_not_a_statement_trino_parses() {
     for sql in [
         "SELECT a FROM t LIMIT 5 OFFSET 2",
