@@ -218,7 +218,7 @@ impl LocalEngine {
         let types = check::plan(&plan)?;
         let rewritten = rewrite::expressions(plan, &state)
             .and_then(|p| rewrite::double_extremes(p, &state))
-            .and_then(rewrite::integer_sums)
+            .and_then(rewrite::exact_sums)
             .and_then(rewrite::newest_first)
             .and_then(rewrite::year_ranges);
         let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;

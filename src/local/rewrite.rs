@@ -10,7 +10,7 @@
 //!   `-0.0` with `0.0`: the sort key is [`super::functions`]'s double key.
 //! - **`min` and `max` of doubles** skip NaN in Trino.
 //! - **Integer arithmetic** fails on overflow in Trino; DataFusion wraps.
-//! - **Integer sums**, likewise.
+//! - **Integer sums**, likewise, and sums of wide decimals (DataFusion wraps).
 //! - **`nullif`** uses Trino's equality.
 //!
 //! And one for speed: `year(x) = n` in a filter as a range of `x`.
@@ -245,7 +245,12 @@ pub fn double_extremes(plan: LogicalPlan, state: &SessionState) -> Result<Logica
 /// rows) and cast back to `bigint` at the end, where a sum out of range
 /// fails instead of wrapping. Trino fails when a running sum leaves the
 /// range even if the total is back inside it; this fails only on the total.
-pub fn integer_sums(plan: LogicalPlan) -> Result<LogicalPlan> {
+///
+/// Likewise sums of decimals of more than 28 digits, which DataFusion adds
+/// in 128 bits, wrapping: summed in 256 bits and cast back to
+/// `decimal(38, s)`, which fails for a total of more than 38 digits, as
+/// Trino's `Decimal overflow` does.
+pub fn exact_sums(plan: LogicalPlan) -> Result<LogicalPlan> {
     use datafusion::logical_expr::expr::AggregateFunction;
     use datafusion::logical_expr::{Aggregate, cast};
     plan.transform_up_with_subqueries(|node| {
@@ -258,10 +263,10 @@ pub fn integer_sums(plan: LogicalPlan) -> Result<LogicalPlan> {
                 Expr::AggregateFunction(AggregateFunction { func, params })
                     if func.name() == "sum"
                         && params.args.len() == 1
-                        && params.args[0].get_type(&schema)?.is_integer() =>
+                        && let Some(wide) = summed_as(&params.args[0].get_type(&schema)?) =>
                 {
                     let mut params = params.clone();
-                    params.args = vec![cast(params.args[0].clone(), DataType::Decimal128(38, 0))];
+                    params.args = vec![cast(params.args[0].clone(), wide)];
                     let sum = Expr::AggregateFunction(AggregateFunction { func: Arc::clone(func), params });
                     // Named as before, so the nodes above still find it.
                     Some(sum.alias(e.schema_name().to_string()))
@@ -278,6 +283,16 @@ pub fn integer_sums(plan: LogicalPlan) -> Result<LogicalPlan> {
         Ok(Transformed::yes(LogicalPlan::Aggregate(agg)))
     })
     .map(|t| t.data)
+}
+
+/// The type [`exact_sums`] adds values of type `t` in, if not their own.
+fn summed_as(t: &DataType) -> Option<DataType> {
+    match t {
+        t if t.is_integer() => Some(DataType::Decimal128(38, 0)),
+        // 10^28 fits 10^10 times in 128 bits: fewer digits cannot wrap.
+        DataType::Decimal128(p, s) if *p > 28 => Some(DataType::Decimal256(76, *s)),
+        _ => None,
+    }
 }
 
 /// A sort by a dataset's time column descending, nulls last (as `ORDER BY

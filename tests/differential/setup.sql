@@ -110,3 +110,17 @@ INSERT INTO memory.diff.nodes (node_id, name, region, capacity) VALUES
 DROP TABLE IF EXISTS memory.diff.empty
 ----
 CREATE TABLE memory.diff.empty AS SELECT * FROM memory.diff.readings WITH NO DATA
+----
+DROP TABLE IF EXISTS memory.diff.wide
+----
+CREATE TABLE memory.diff.wide (
+    id integer,
+    d decimal(38, 18)
+)
+----
+INSERT INTO memory.diff.wide (id, d) VALUES
+    (1, DECIMAL '99999999999999999999.999999999999999999'),
+    (2, DECIMAL '99999999999999999999.999999999999999999'),
+    (3, DECIMAL '-1.500000000000000000'),
+    (4, NULL),
+    (5, DECIMAL '0.000000000000000001')

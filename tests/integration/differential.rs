@@ -184,7 +184,7 @@ async fn setup() {
     }
 }
 
-const TABLES: [&str; 3] = ["memory.diff.readings", "memory.diff.nodes", "memory.diff.empty"];
+const TABLES: [&str; 4] = ["memory.diff.readings", "memory.diff.nodes", "memory.diff.empty", "memory.diff.wide"];
 
 /// `readings` and `empty` are held as dashboards' time series are, sorted by
 /// `ts`, so that ranges on it are met by trimming slices (NULL, 1900 and
@@ -194,7 +194,7 @@ fn datasets() -> Vec<DatasetConfig> {
         .iter()
         .map(|t| DatasetConfig {
             access: Access::All,
-            time_column: (!t.ends_with(".nodes")).then(|| "ts".to_string()),
+            time_column: (t.ends_with(".readings") || t.ends_with(".empty")).then(|| "ts".to_string()),
             ..DatasetConfig::full(t)
         })
         .collect()
