@@ -405,8 +405,10 @@ impl Scope<'_> {
                     (WindowFunctionDefinition::AggregateUDF(f), ts) => match (f.name(), ts) {
                         ("count", _) => Ok(()),
                         ("min" | "max", [t]) if comparable(t) => Ok(()),
-                        // Integer sums over windows are not made to fail on overflow.
-                        ("sum" | "avg", [DataType::Float64 | DataType::Decimal128(..)]) => Ok(()),
+                        // Integer sums over windows are not made to fail on
+                        // overflow, nor sums of decimals wide enough to wrap.
+                        ("sum" | "avg", [DataType::Float64]) | ("avg", [DataType::Decimal128(..)]) => Ok(()),
+                        ("sum", [DataType::Decimal128(p, _)]) if *p <= 28 => Ok(()),
                         ("avg", [DataType::Int8 | DataType::Int16 | DataType::Int32 | DataType::Int64]) => Ok(()),
                         (name, _) => refuse("function", &format!("{name}({}) OVER (...)", join(&types))),
                     },
