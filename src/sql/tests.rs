@@ -101,7 +101,6 @@ fn markers_and_functions_outside_literals_and_comments() {
     assert!(st("TABLE t").uses_table_keyword());
 }
 
-/// Single tokens as Trino reads them.
 #[test]
 fn a_semicolon_outside_quotes_is_not_a_statement_trino_parses() {
     // The local engine's parser would read `;` as a separator.
@@ -148,6 +147,7 @@ fn what_only_the_local_parser_reads_is_not_a_statement_trino_parses() {
     }
 }
 
+/// Single tokens as Trino reads them.
 fn token_strategy() -> impl Strategy<Value = String> {
     prop_oneof![
         prop::sample::select(vec!["SELECT", "from", "Foo", "t", "a_b", "LIMIT", "current_user", "x1"])
