@@ -67,6 +67,13 @@ pub fn plan(node: &LogicalPlan) -> Checked<Vec<TrinoType>> {
                     return Err(Refusal::new("syntax", "a LIMIT or OFFSET that is not a number"));
                 }
             }
+            // Trino refuses `ORDER BY ... LIMIT n` past 2^31 - 1.
+            let huge = |v: &ScalarValue| matches!(v, ScalarValue::Int64(Some(n)) if *n > i64::from(i32::MAX));
+            if let Some(fetch) = &l.fetch
+                && matches!(fetch.as_ref(), Expr::Literal(v, _) if huge(v))
+            {
+                return Err(Refusal::new("syntax", "a LIMIT past 2147483647"));
+            }
             plan(&l.input)
         }
         LogicalPlan::SubqueryAlias(a) => plan(&a.input),

@@ -326,7 +326,8 @@ impl Statement {
     /// comments and line ends are Trino's. Text that parser reads and
     /// Trino's grammar refuses is `None` too: a `;` outside quotes (a
     /// separator to that parser), `LIMIT n OFFSET m` (Trino takes `OFFSET`
-    /// first only) and `LIMIT m, n`, a trailing comma, a backquoted name.
+    /// first only) and `LIMIT m, n`, a trailing comma, a backquoted or empty
+    /// quoted name.
     pub fn syntax(&self) -> Option<Vec<sqlparser::ast::Statement>> {
         let text = |t: &Token| t.text(&self.text);
         let word = |t: &Token, w: &str| t.kind == TokenKind::Word && text(t).eq_ignore_ascii_case(w);
@@ -339,10 +340,14 @@ impl Statement {
                 && (matches!(w[1].kind, TokenKind::Integer | TokenKind::Parameter) || word(&w[1], "all"))
                 && (word(&w[2], "offset") || text(&w[2]) == ",")
         });
-        // A comma before `FROM` or `)`, and `` `name` ``.
+        // A comma before `FROM` or `)`.
         let trailing_comma =
             self.tokens.windows(2).any(|w| text(&w[0]) == "," && (word(&w[1], "from") || text(&w[1]) == ")"));
-        if limit_then_more || trailing_comma || self.tokens.iter().any(|t| t.kind == TokenKind::BackquotedIdentifier) {
+        // `` `name` `` and `""` (Trino: a zero-length delimited identifier).
+        let odd_name = |t: &Token| {
+            t.kind == TokenKind::BackquotedIdentifier || (t.kind == TokenKind::QuotedIdentifier && text(t) == "\"\"")
+        };
+        if limit_then_more || trailing_comma || self.tokens.iter().any(odd_name) {
             return None;
         }
         Parser::parse_sql(&GenericDialect {}, &self.canonical()).ok()

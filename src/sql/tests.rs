@@ -132,6 +132,7 @@ fn what_only_the_local_parser_reads_is_not_a_statement_trino_parses() {
         "SELECT a, FROM t",
         "SELECT a FROM t WHERE b IN (1, 2,)",
         "SELECT `a` FROM t",
+        "SELECT a AS \"\" FROM t",
     ] {
         assert!(st(sql).syntax().is_none(), "{sql:?}");
     }
@@ -142,6 +143,7 @@ fn what_only_the_local_parser_reads_is_not_a_statement_trino_parses() {
         "SELECT \"limit\", \"offset\" FROM t LIMIT 5",
         "SELECT a, b FROM t WHERE c IN (1, 2) LIMIT 5",
         "SELECT '`a`', 'x, ' FROM t",
+        "SELECT a AS \"\"\"\" FROM t",
     ] {
         assert!(st(sql).syntax().is_some(), "{sql:?}");
     }
