@@ -871,20 +871,13 @@ fn rounded(
         TimeUnit::Microsecond => 1_000_000,
         TimeUnit::Nanosecond => 1_000_000_000,
     };
-    let comparison = matches!(
-        op,
-        Operator::Eq
-            | Operator::NotEq
-            | Operator::Lt
-            | Operator::LtEq
-            | Operator::Gt
-            | Operator::GtEq
-            | Operator::IsDistinctFrom
-            | Operator::IsNotDistinctFrom
-    );
-    if !comparison {
-        return Ok(None);
-    }
+    // Which way a bound rounds; `None` for an equality, which cannot.
+    let up = match op {
+        Operator::GtEq | Operator::Lt => Some(true),
+        Operator::Gt | Operator::LtEq => Some(false),
+        Operator::Eq | Operator::NotEq | Operator::IsDistinctFrom | Operator::IsNotDistinctFrom => None,
+        _ => return Ok(None),
+    };
     let (v, unit, tz) = match literal {
         Expr::Literal(ScalarValue::TimestampSecond(Some(v), tz), _) => (*v, TimeUnit::Second, tz),
         Expr::Literal(ScalarValue::TimestampMillisecond(Some(v), tz), _) => (*v, TimeUnit::Millisecond, tz),
@@ -914,10 +907,10 @@ fn rounded(
         return Ok(None);
     }
     let floor = v.div_euclid(factor) * factor;
-    let value = match op {
-        Operator::GtEq | Operator::Lt => floor.checked_add(factor),
-        Operator::Gt | Operator::LtEq => Some(floor),
-        _ => {
+    let value = match up {
+        Some(true) => floor.checked_add(factor),
+        Some(false) => Some(floor),
+        None => {
             return datafusion::common::plan_err!(
                 "an equality of a timestamp with a literal finer than it (Trino compares at the literal's precision)"
             );
