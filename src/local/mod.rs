@@ -199,8 +199,7 @@ impl LocalEngine {
             _ => return Err(Refusal::new("syntax", "not read by the local parser")),
         };
         let names = output_names(&query)?;
-        no_fixed_width_strings(&query)?;
-        trino_grammar(&query)?;
+        read_as_trino(&query)?;
         let mut query = query;
         exponent_doubles(&mut query);
         timestamps_in_milliseconds(&mut query);
@@ -579,34 +578,48 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
         .map(Some)
 }
 
-/// Refuses what the local parser reads and Trino's grammar does not:
-/// `GROUP BY ALL` (Trino reads `all` as a column), `* EXCLUDE (...)` and the
-/// like, an interval with its unit inside the quotes (`INTERVAL '1 day'`).
-fn trino_grammar(query: &ast::Query) -> Result<(), Refusal> {
+/// Refuses, in one walk of the statement, what the local engine would
+/// read otherwise than Trino:
+/// - what the local parser reads and Trino's grammar does not: `GROUP BY
+///   ALL` (Trino reads `all` as a column), `* EXCLUDE (...)` and the like,
+///   an interval with its unit inside the quotes (`INTERVAL '1 day'`);
+/// - `char(n)`: Trino pads its values to `n` and compares them without the
+///   trailing spaces (`market = CAST('PJM  ' AS char(5))` holds for `PJM`);
+///   DataFusion reads the type as a plain string.
+fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
     use ast::{Visit, Visitor};
-    struct Grammar;
-    impl Visitor for Grammar {
-        type Break = &'static str;
-        fn pre_visit_query(&mut self, query: &ast::Query) -> ControlFlow<&'static str> {
-            set_grammar(&query.body)
+    fn grammar(what: &str) -> Refusal {
+        Refusal::new("syntax", format!("{what} (Trino's grammar refuses it)"))
+    }
+    struct Reader;
+    impl Visitor for Reader {
+        type Break = Refusal;
+        fn pre_visit_query(&mut self, query: &ast::Query) -> ControlFlow<Refusal> {
+            set_grammar(&query.body).map_break(grammar)
         }
-        fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<&'static str> {
+        fn pre_visit_expr(&mut self, e: &ast::Expr) -> ControlFlow<Refusal> {
             match e {
                 ast::Expr::Interval(i) if i.leading_field.is_none() => {
-                    ControlFlow::Break("an interval without a unit after the quotes")
+                    ControlFlow::Break(grammar("an interval without a unit after the quotes"))
+                }
+                ast::Expr::Cast { data_type: t, .. }
+                | ast::Expr::TypedString(ast::TypedString { data_type: t, .. })
+                    if matches!(t, ast::DataType::Char(_) | ast::DataType::Character(_)) =>
+                {
+                    ControlFlow::Break(Refusal::new("type", "a char(n) value (Trino pads it and compares it unpadded)"))
                 }
                 _ => ControlFlow::Continue(()),
             }
         }
     }
-    match query.visit(&mut Grammar) {
-        ControlFlow::Break(what) => Err(Refusal::new("syntax", format!("{what} (Trino's grammar refuses it)"))),
+    match query.visit(&mut Reader) {
+        ControlFlow::Break(refusal) => Err(refusal),
         ControlFlow::Continue(()) => Ok(()),
     }
 }
 
-/// [`trino_grammar`] of the selects of one query body (nested queries are
-/// visited on their own).
+/// The grammar [`read_as_trino`] refuses in the selects of one query body
+/// (nested queries are visited on their own).
 fn set_grammar(body: &SetExpr) -> ControlFlow<&'static str> {
     match body {
         SetExpr::Select(select) => {
@@ -631,23 +644,6 @@ fn set_grammar(body: &SetExpr) -> ControlFlow<&'static str> {
             set_grammar(right)
         }
         _ => ControlFlow::Continue(()),
-    }
-}
-
-/// Refuses `char(n)`: Trino pads its values to `n` and compares them
-/// without the trailing spaces (`market = CAST('PJM  ' AS char(5))` holds
-/// for `PJM`); DataFusion reads the type as a plain string.
-fn no_fixed_width_strings(query: &ast::Query) -> Result<(), Refusal> {
-    let fixed = |t: &ast::DataType| matches!(t, ast::DataType::Char(_) | ast::DataType::Character(_));
-    let found = ast::visit_expressions(query, |e| match e {
-        ast::Expr::Cast { data_type, .. } if fixed(data_type) => ControlFlow::Break(()),
-        ast::Expr::TypedString(t) if fixed(&t.data_type) => ControlFlow::Break(()),
-        _ => ControlFlow::Continue(()),
-    });
-    if found.is_break() {
-        Err(Refusal::new("type", "a char(n) value (Trino pads it and compares it unpadded)"))
-    } else {
-        Ok(())
     }
 }
 
