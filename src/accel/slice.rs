@@ -210,7 +210,7 @@ pub fn cast_to(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, a
 /// The statistics of a run of slices, for DataFusion's pruning.
 pub(super) struct Statistics<'a> {
     pub schema: &'a Schema,
-    pub slices: &'a [Slice],
+    pub slices: &'a [&'a Slice],
 }
 
 impl Statistics<'_> {

@@ -3,9 +3,10 @@
 //! The provider holds the version it was made from, so a query reads one
 //! version from start to end whatever refreshes do meanwhile. Filters are
 //! checked against each slice's statistics and the slices they rule out are
-//! not scanned; the filters themselves still run on what is read. Rows of a
-//! dataset with a time column are declared sorted by it, so sorts and
-//! ordered aggregates on it need no sort.
+//! not scanned. Bounds on the time column cut each slice to the range;
+//! other filters still run on what is read. Rows of a dataset with a time
+//! column are declared sorted by it, so sorts and ordered aggregates on it
+//! need no sort.
 
 use std::sync::Arc;
 
@@ -76,19 +77,52 @@ impl DatasetTable {
 
     /// The slices `filters` do not rule out.
     pub fn candidates(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&Slice>> {
-        let slices = &self.version.slices;
-        let Some(filter) = conjunction(filters.iter().cloned()) else {
-            return Ok(slices.iter().collect());
-        };
         let schema = &self.version.schema;
+        // Bounds on the time column are checked against each slice's range
+        // directly: a dashboard's filters are mostly that, and a pruning
+        // predicate costs more to build than the scan it saves.
+        let is_bound = self.bound_test();
+        let rest: Vec<Expr> = filters.iter().flat_map(split_conjunction).filter(|f| !is_bound(f)).cloned().collect();
+        let time = self.time_column().map(|(column, index)| (column, index, schema.field(index).data_type()));
+        let slices: Vec<&Slice> =
+            match time.and_then(|(column, index, ty)| Some((index, time_range(filters, column, ty)?))) {
+                Some((index, range)) => self.version.slices.iter().filter(|s| overlaps(s, index, range)).collect(),
+                None => self.version.slices.iter().collect(),
+            };
+        let Some(filter) = conjunction(rest) else {
+            return Ok(slices);
+        };
         let df_schema = DFSchema::try_from(Arc::clone(schema))?;
         let predicate = state.create_physical_expr(filter, &df_schema)?;
         // `None`: the filters say nothing the statistics can use.
         let Some(pruning) = PruningPredicateBuilder::new().with_file_schema(Arc::clone(schema)).build(predicate) else {
-            return Ok(slices.iter().collect());
+            return Ok(slices);
         };
-        let keep = pruning.prune(&Statistics { schema, slices })?;
-        Ok(slices.iter().zip(keep).filter(|(_, keep)| *keep).map(|(s, _)| s).collect())
+        let keep = pruning.prune(&Statistics { schema, slices: &slices })?;
+        Ok(slices.into_iter().zip(keep).filter(|(_, keep)| *keep).map(|(s, _)| s).collect())
+    }
+
+    /// Whether a filter is a [`bound`] on the time column: met exactly by
+    /// the scan, which cuts each slice to the range.
+    fn bound_test(&self) -> impl Fn(&Expr) -> bool + '_ {
+        let time = self.time_column().map(|(column, index)| (column, self.version.schema.field(index).data_type()));
+        move |f| time.is_some_and(|(column, ty)| bound(f, column, ty).is_some())
+    }
+
+    /// The time column the rows are sorted by, and its index.
+    fn time_column(&self) -> Option<(&str, usize)> {
+        let column = self.sorted_by.as_deref()?;
+        Some((column, self.version.schema.index_of(column).ok()?))
+    }
+}
+
+/// Whether `slice` can hold a time in `first..=last` in its column `index`,
+/// by its statistics: a slice of null times holds none.
+fn overlaps(slice: &Slice, index: usize, (first, last): (i128, i128)) -> bool {
+    let value = |v: &Option<datafusion::common::ScalarValue>| v.as_ref().and_then(time_value).map(i128::from);
+    match (value(&slice.stats.min[index]), value(&slice.stats.max[index])) {
+        (Some(min), Some(max)) => min <= last && max >= first,
+        _ => false,
     }
 }
 
@@ -106,14 +140,12 @@ impl TableProvider for DatasetTable {
         // A bound on the time column is met exactly by trimming the slices
         // ([`trimmed`]); every other filter skips slices by their
         // statistics and still runs on the rows read.
-        let time = self.sorted_by.as_ref().and_then(|c| Some((c, self.version.schema.field_with_name(c).ok()?)));
+        let is_bound = self.bound_test();
         Ok(filters
             .iter()
-            .map(|f| match time {
-                Some((column, field)) if bound(f, column, field.data_type()).is_some() => {
-                    TableProviderFilterPushDown::Exact
-                }
-                _ => TableProviderFilterPushDown::Inexact,
+            .map(|f| match is_bound(f) {
+                true => TableProviderFilterPushDown::Exact,
+                false => TableProviderFilterPushDown::Inexact,
             })
             .collect())
     }
@@ -130,7 +162,7 @@ impl TableProvider for DatasetTable {
         // The rows of each slice inside the time range the filters allow:
         // dashboards filter on time, and a range rarely covers whole slices.
         // This is what meets the filters pushed down as exact.
-        let time = self.sorted_by.as_ref().map(|c| schema.index_of(c).map(|i| (c, i))).transpose()?;
+        let time = self.time_column();
         let range = time.and_then(|(column, index)| {
             time_range(filters, column, schema.field(index).data_type()).map(|r| (index, r))
         });

@@ -109,6 +109,15 @@ async fn a_scan_skips_the_slices_its_filters_rule_out_and_reads_one_version() {
     let by_text = datafusion::prelude::col("s").eq(datafusion::prelude::lit("v0350"));
     let kept = table.candidates(&state, &[by_text]).unwrap();
     assert_eq!(ints(kept.iter().map(|s| s.batch.slice(0, 1))), vec![300]);
+    // A time range and another filter: each rules slices out.
+    let both = [
+        datafusion::prelude::col("t").lt(datafusion::prelude::lit(210i64)),
+        datafusion::prelude::col("s").gt_eq(datafusion::prelude::lit("v0150")),
+    ];
+    let kept = table.candidates(&state, &both).unwrap();
+    assert_eq!(ints(kept.iter().map(|s| s.batch.slice(0, 1))), vec![100, 200]);
+    let past = datafusion::prelude::col("t").gt(datafusion::prelude::lit(399i64));
+    assert!(table.candidates(&state, &[past]).unwrap().is_empty(), "no slice holds a time after 399");
 
     // End to end: DataFusion answers from the version, with the filter applied.
     ctx.register_table("d", std::sync::Arc::new(table)).unwrap();
