@@ -22,6 +22,16 @@ type Checked<T> = Result<T, Refusal>;
 
 /// Checks every node of `plan`; returns the Trino types of its output.
 pub fn plan(node: &LogicalPlan) -> Checked<Vec<TrinoType>> {
+    let types = node_types(node)?;
+    // One type per column: an aggregate grouped twice by one expression
+    // has fewer columns than expressions.
+    if types.len() != node.schema().fields().len() {
+        return Err(Refusal::new("plan", "an output column the check could not type"));
+    }
+    Ok(types)
+}
+
+fn node_types(node: &LogicalPlan) -> Checked<Vec<TrinoType>> {
     match node {
         LogicalPlan::TableScan(scan) => {
             if !scan.filters.is_empty() || scan.fetch.is_some() {
@@ -283,10 +293,20 @@ impl Scope<'_> {
                     self.check(when)?;
                     self.check(then)?;
                 }
-                if let Some(op) = operand
-                    && !comparable(&self.type_of(op)?)
-                {
+                let operand = operand.as_deref().map(|op| self.type_of(op)).transpose()?;
+                if operand.as_ref().is_some_and(|t| !comparable(t)) {
                     return refuse("type", "CASE on a floating-point value");
+                }
+                for (when, _) in when_then_expr {
+                    let t = self.type_of(when)?;
+                    // Trino fails where these do not hold; DataFusion coerces.
+                    let fits = match &operand {
+                        Some(op) => comparable(&t) && compatible(op, &t),
+                        None => matches!(t, DataType::Boolean | DataType::Null),
+                    };
+                    if !fits {
+                        return refuse("type", &format!("a CASE WHEN of {t} (Trino compares it otherwise or fails)"));
+                    }
                 }
                 self.trino_type(e).map(drop)
             }
@@ -344,6 +364,10 @@ impl Scope<'_> {
                 let types = params.args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
                 // Integer sums are rewritten to fail on overflow as Trino's do.
                 match (func.name(), types.as_slice()) {
+                    // Trino counts `0.0` and `-0.0` (and NaNs) as one value.
+                    ("count", [t]) if params.distinct && !comparable(t) => {
+                        refuse("function", "a count of DISTINCT doubles")
+                    }
                     ("count", _) => Ok(()),
                     // Trino's `min` and `max` of doubles skip NaN: rewritten.
                     ("min" | "max", [t]) if comparable(t) || is_double(t) => Ok(()),
@@ -392,6 +416,23 @@ impl Scope<'_> {
                 }
                 let types = p.args.iter().map(|a| self.type_of(a)).collect::<Checked<Vec<_>>>()?;
                 match (&w.fun, types.as_slice()) {
+                    // Trino fails on a negative or NULL offset, and types the
+                    // answer by the default too.
+                    (WindowFunctionDefinition::WindowUDF(f), [value, rest @ ..])
+                        if matches!(f.name(), "lag" | "lead") =>
+                    {
+                        let offset = match p.args.get(1) {
+                            None => true,
+                            Some(Expr::Literal(v, _)) => v
+                                .cast_to(&DataType::Int64)
+                                .is_ok_and(|v| matches!(v, ScalarValue::Int64(Some(n)) if n >= 0)),
+                            Some(_) => false,
+                        };
+                        if !offset || rest.get(1).is_some_and(|default| default != value) {
+                            return refuse("function", &format!("{}({}) OVER (...)", f.name(), join(&types)));
+                        }
+                        Ok(())
+                    }
                     (WindowFunctionDefinition::WindowUDF(f), _)
                         if matches!(
                             f.name(),
@@ -449,9 +490,14 @@ fn unit(e: &Expr) -> Option<&str> {
 }
 
 /// `YYYY-MM-DD[ HH:MM:SS[.fff...]]` with nothing after the first
-/// `fraction` digits but zeros: text Trino and Arrow's cast read to the
-/// same value (no rounding, no zone, no other spelling such as a `T`).
+/// `fraction` digits but zeros, of a day of the calendar and a time of day:
+/// text Trino and Arrow's cast read to the same value (no rounding, no
+/// zone, no other spelling such as a `T`).
 pub(super) fn plain_timestamp(text: &str, fraction: usize) -> bool {
+    plain_spelling(text, fraction) && valid_timestamp(text)
+}
+
+fn plain_spelling(text: &str, fraction: usize) -> bool {
     let b = text.as_bytes();
     let digits = |r: std::ops::Range<usize>| b.get(r).is_some_and(|s| s.iter().all(u8::is_ascii_digit));
     let date = b.len() >= 10 && digits(0..4) && b[4] == b'-' && digits(5..7) && b[7] == b'-' && digits(8..10);
@@ -469,6 +515,21 @@ pub(super) fn plain_timestamp(text: &str, fraction: usize) -> bool {
         return time;
     }
     b[19] == b'.' && b.len() > 20 && digits(20..b.len()) && b[20..].iter().skip(fraction).all(|&c| c == b'0')
+}
+
+/// Whether `text`, read by [`plain_timestamp`], names a day of the calendar
+/// and a time of day (Arrow also reads `23:59:60`; Trino refuses it).
+fn valid_timestamp(text: &str) -> bool {
+    let number = |r: std::ops::Range<usize>| text.get(r).and_then(|s| s.parse::<u32>().ok());
+    let day = match (number(0..4), number(5..7), number(8..10)) {
+        (Some(y), Some(m), Some(d)) => chrono::NaiveDate::from_ymd_opt(y as i32, m, d).is_some(),
+        _ => false,
+    };
+    let time = match (number(11..13), number(14..16), number(17..19)) {
+        (Some(h), Some(m), Some(s)) => h < 24 && m < 60 && s < 60,
+        _ => text.len() == 10,
+    };
+    day && time
 }
 
 /// Casts that keep every value: to a wider integer, integers to double,
@@ -650,6 +711,8 @@ mod tests {
             "2025-05-28 10:11:12.345",
             "2025-05-28 10:11:12.345000",
             "0001-01-01 00:00:00.1",
+            "2024-02-29 23:59:59",
+            "9999-12-31",
         ] {
             assert!(plain_timestamp(ok, 3), "{ok}");
         }
@@ -663,6 +726,13 @@ mod tests {
             "2025-05-28 10:11:12.",
             "+2025-05-28",
             "",
+            // Not a day of the calendar or a time of day.
+            "2024-02-30",
+            "2023-02-29 00:00:00",
+            "2024-13-01",
+            "2024-01-01 23:59:60",
+            "2024-01-01 24:00:00",
+            "2024-01-01 12:60:00",
         ] {
             assert!(!plain_timestamp(no, 3), "{no}");
         }

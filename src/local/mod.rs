@@ -495,6 +495,14 @@ fn trino_batch(batch: &RecordBatch, schema: &SchemaRef) -> Result<RecordBatch, R
 /// The names Trino gives the columns of `query`: an alias as written, a
 /// column's own name, else `_colN` by position. `None` for `SELECT *`.
 fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
+    names_in(query, &[])
+}
+
+/// [`output_names`] of `query`, inside the named subqueries (`WITH`) of
+/// the queries around it.
+fn names_in<'q>(query: &'q ast::Query, outer: &[&'q ast::Cte]) -> Result<Option<Vec<String>>, Refusal> {
+    let mut ctes = outer.to_vec();
+    ctes.extend(query.with.iter().flat_map(|w| &w.cte_tables));
     let SetExpr::Select(select) = query.body.as_ref() else {
         return Err(Refusal::new("relation", "a set operation or VALUES"));
     };
@@ -563,7 +571,7 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
         }
     }
     if let [SelectItem::Wildcard(_)] = select.projection.as_slice() {
-        return Ok(None);
+        return star_names(select, &ctes);
     }
     select
         .projection
@@ -576,6 +584,58 @@ fn output_names(query: &ast::Query) -> Result<Option<Vec<String>>, Refusal> {
         })
         .collect::<Result<Vec<_>, _>>()
         .map(Some)
+}
+
+/// The names of `SELECT *` over the relations of `select`: `None` (the
+/// plan's, which are a table's columns) over tables; over one subquery,
+/// its names, which Trino gives an unnamed column as `_colN` and DataFusion
+/// as its expression's text.
+fn star_names<'q>(select: &'q ast::Select, ctes: &[&'q ast::Cte]) -> Result<Option<Vec<String>>, Refusal> {
+    use ast::TableFactor;
+    let renamed = |alias: Option<&ast::TableAlias>| {
+        alias.filter(|a| !a.columns.is_empty()).map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
+    };
+    // The subquery a relation reads, if it is one, and its alias.
+    let subquery = |factor: &'q TableFactor| match factor {
+        TableFactor::Derived { subquery, alias, .. } => Some((subquery.as_ref(), alias.as_ref())),
+        TableFactor::Table { name, alias, .. } => {
+            let [ast::ObjectNamePart::Identifier(id)] = name.0.as_slice() else { return None };
+            let cte = ctes.iter().rev().find(|c| c.alias.name.value.eq_ignore_ascii_case(&id.value))?;
+            Some((cte.query.as_ref(), alias.as_ref().or(Some(&cte.alias))))
+        }
+        _ => None,
+    };
+    match select.from.as_slice() {
+        [one] if one.joins.is_empty() => match (&one.relation, subquery(&one.relation)) {
+            (_, Some((query, alias))) => match renamed(alias) {
+                Some(names) => Ok(Some(names)),
+                None => names_in(query, ctes),
+            },
+            (TableFactor::Table { alias, .. }, None) => Ok(renamed(alias.as_ref())),
+            _ => Err(Refusal::new("syntax", "`*` over a relation other than a table or subquery")),
+        },
+        from => {
+            let mut relations =
+                from.iter().flat_map(|t| std::iter::once(&t.relation).chain(t.joins.iter().map(|j| &j.relation)));
+            // `USING` puts the shared columns first in Trino.
+            if from.iter().flat_map(|t| &t.joins).any(|j| {
+                matches!(
+                    join_constraint(&j.join_operator),
+                    Some(ast::JoinConstraint::Using(_) | ast::JoinConstraint::Natural)
+                )
+            }) {
+                return Err(Refusal::new("syntax", "`*` over a join USING columns"));
+            }
+            let table = |r: &'q TableFactor| {
+                matches!(r, TableFactor::Table { alias, .. } if renamed(alias.as_ref()).is_none())
+                    && subquery(r).is_none()
+            };
+            match relations.all(table) {
+                true => Ok(None),
+                false => Err(Refusal::new("syntax", "`*` over a join with a subquery or renamed columns")),
+            }
+        }
+    }
 }
 
 /// Refuses, in one walk of the statement, what the local engine would
@@ -602,6 +662,17 @@ fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
                 ast::Expr::Interval(i) if i.leading_field.is_none() => {
                     ControlFlow::Break(grammar("an interval without a unit after the quotes"))
                 }
+                ast::Expr::Value(v) => match &v.value {
+                    ast::Value::DollarQuotedString(_) => ControlFlow::Break(grammar("a dollar-quoted string")),
+                    ast::Value::Number(n, _) if !trino_number(n) => {
+                        ControlFlow::Break(Refusal::new("literal", format!("{n} (Trino: an invalid numeric literal)")))
+                    }
+                    _ => ControlFlow::Continue(()),
+                },
+                ast::Expr::Interval(i) if !trino_interval(i) => ControlFlow::Break(Refusal::new(
+                    "literal",
+                    "an interval other than a whole number of years, months, days, hours, minutes or seconds",
+                )),
                 ast::Expr::Cast { data_type: t, .. }
                 | ast::Expr::TypedString(ast::TypedString { data_type: t, .. })
                     if matches!(t, ast::DataType::Char(_) | ast::DataType::Character(_)) =>
@@ -618,6 +689,70 @@ fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
     }
 }
 
+/// Whether Trino reads the number literal `n`: an integer within bigint, a
+/// decimal of at most 38 digits, or a double (an exponent).
+fn trino_number(n: &str) -> bool {
+    if n.contains(['e', 'E']) {
+        return true;
+    }
+    match n.contains('.') {
+        true => n.bytes().filter(u8::is_ascii_digit).count() <= 38,
+        false => n.parse::<i64>().is_ok(),
+    }
+}
+
+/// The condition of a join, for the operators that have one.
+fn join_constraint(op: &ast::JoinOperator) -> Option<&ast::JoinConstraint> {
+    use ast::JoinOperator as J;
+    match op {
+        J::Join(c)
+        | J::Inner(c)
+        | J::Left(c)
+        | J::LeftOuter(c)
+        | J::Right(c)
+        | J::RightOuter(c)
+        | J::FullOuter(c)
+        | J::CrossJoin(c)
+        | J::Semi(c)
+        | J::LeftSemi(c)
+        | J::RightSemi(c)
+        | J::Anti(c)
+        | J::LeftAnti(c)
+        | J::RightAnti(c) => Some(c),
+        J::AsOf { constraint, .. } => Some(constraint),
+        _ => None,
+    }
+}
+
+/// Whether `i` is an interval literal Trino reads as the local engine does:
+/// `INTERVAL '7' DAY`: a whole number (Trino refuses `'1.5' DAY`; seconds
+/// may have a fraction) of one of Trino's units (it has no `WEEK`, nor
+/// plurals).
+fn trino_interval(i: &ast::Interval) -> bool {
+    use ast::DateTimeField as F;
+    let digits = |t: &str| !t.is_empty() && t.bytes().all(|b| b.is_ascii_digit());
+    let number = |text: &str, fraction: bool| {
+        let text = text.strip_prefix(['+', '-']).unwrap_or(text);
+        match text.split_once('.') {
+            Some((whole, part)) => fraction && digits(whole) && digits(part),
+            None => digits(text),
+        }
+    };
+    let unit = match &i.leading_field {
+        Some(F::Year | F::Month | F::Day | F::Hour | F::Minute) => Some(false),
+        Some(F::Second) => Some(true),
+        _ => None,
+    };
+    let value = match (i.value.as_ref(), unit) {
+        (ast::Expr::Value(v), Some(fraction)) => match &v.value {
+            ast::Value::SingleQuotedString(text) => number(text, fraction),
+            _ => false,
+        },
+        _ => false,
+    };
+    value && i.leading_precision.is_none() && i.last_field.is_none() && i.fractional_seconds_precision.is_none()
+}
+
 /// The grammar [`read_as_trino`] refuses in the selects of one query body
 /// (nested queries are visited on their own).
 fn set_grammar(body: &SetExpr) -> ControlFlow<&'static str> {
@@ -625,6 +760,10 @@ fn set_grammar(body: &SetExpr) -> ControlFlow<&'static str> {
         SetExpr::Select(select) => {
             if matches!(select.group_by, ast::GroupByExpr::All(_)) {
                 return ControlFlow::Break("GROUP BY ALL");
+            }
+            let mut joins = select.from.iter().flat_map(|t| &t.joins);
+            if joins.any(|j| matches!(join_constraint(&j.join_operator), Some(ast::JoinConstraint::Natural))) {
+                return ControlFlow::Break("a NATURAL join");
             }
             for item in &select.projection {
                 let (SelectItem::Wildcard(o) | SelectItem::QualifiedWildcard(_, o)) = item else { continue };
@@ -748,8 +887,16 @@ fn literal_units(plan: LogicalPlan) -> Result<LogicalPlan, Refusal> {
             && field.data_type() == &DataType::Date32
             && let Expr::Literal(ScalarValue::Utf8(Some(text)), _) = expr.as_ref()
         {
+            // Arrow also reads `2024-02-29 12:34:56` and `20240229`, and
+            // makes `2024-02-30` NULL; Trino refuses each.
             let date = arrow::compute::cast(&arrow::array::StringArray::from(vec![text.as_str()]), &DataType::Date32)?;
-            return Ok(Transformed::yes(Expr::Literal(ScalarValue::try_from_array(&date, 0)?, None)));
+            let date = ScalarValue::try_from_array(&date, 0)?;
+            if text.len() != 10 || !check::plain_timestamp(text, 0) || date.is_null() {
+                return Err(datafusion::error::DataFusionError::Plan(format!(
+                    "a date literal spelled other than a YYYY-MM-DD day of the calendar: '{text}'"
+                )));
+            }
+            return Ok(Transformed::yes(Expr::Literal(date, None)));
         }
         let Expr::Cast(Cast { expr, field }) = &e else { return Ok(Transformed::no(e)) };
         let (DataType::Timestamp(TimeUnit::Nanosecond, tz), Expr::Literal(ScalarValue::Utf8(Some(text)), _)) =
@@ -996,6 +1143,68 @@ mod tests {
             Expr::Literal(ScalarValue::TimestampMicrosecond(Some(v), None), _) => v,
             other => panic!("{other}"),
         }))
+    }
+
+    /// The statement `sql` as the local parser reads it.
+    fn query(sql: &str) -> Box<sqlparser::ast::Query> {
+        let parsed = sqlparser::parser::Parser::parse_sql(&sqlparser::dialect::GenericDialect {}, sql).unwrap();
+        match parsed.into_iter().next() {
+            Some(sqlparser::ast::Statement::Query(q)) => q,
+            other => panic!("{other:?}"),
+        }
+    }
+
+    #[test]
+    fn a_star_over_a_subquery_takes_trinos_names_for_its_unnamed_columns() {
+        let names = |sql: &str| super::output_names(&query(sql)).map_err(|r| r.to_string());
+        let some = |n: &[&str]| Ok(Some(n.iter().map(|s| s.to_string()).collect::<Vec<_>>()));
+        assert_eq!(names("SELECT * FROM t"), Ok(None), "a table's own columns");
+        assert_eq!(names("SELECT * FROM (SELECT count(*) FROM t)"), some(&["_col0"]));
+        assert_eq!(names("SELECT * FROM (SELECT a, a + 1, b AS c FROM t) x ORDER BY 1"), some(&["a", "_col1", "c"]));
+        assert_eq!(names("SELECT * FROM (SELECT * FROM (SELECT max(a) FROM t))"), some(&["_col0"]));
+        assert_eq!(names("WITH w AS (SELECT m, count(*) FROM t GROUP BY m) SELECT * FROM w"), some(&["m", "_col1"]));
+        // A named subquery seen from a subquery inside the statement.
+        assert_eq!(names("WITH w AS (SELECT min(a) FROM t) SELECT * FROM (SELECT * FROM W)"), some(&["_col0"]));
+        assert_eq!(names("WITH w(x, y) AS (SELECT a, sum(b) FROM t GROUP BY a) SELECT * FROM w"), some(&["x", "y"]));
+        assert_eq!(names("SELECT * FROM (SELECT a, sum(b) FROM t GROUP BY a) AS s(k, v)"), some(&["k", "v"]));
+        assert_eq!(names("SELECT * FROM t AS s(k, v)"), some(&["k", "v"]));
+        assert_eq!(names("SELECT * FROM t JOIN u ON t.a = u.a"), Ok(None));
+        assert!(names("SELECT * FROM t JOIN (SELECT count(*) FROM u) c ON true").is_err());
+        // Trino puts the columns of USING first.
+        assert!(names("SELECT * FROM t JOIN u USING (a)").is_err());
+        assert_eq!(names("SELECT t.a, u.b FROM t JOIN u USING (a)"), some(&["a", "b"]));
+    }
+
+    #[test]
+    fn what_trino_refuses_to_read_is_left_to_it() {
+        let read = |sql: &str| super::read_as_trino(&query(sql)).is_ok();
+        assert!(!read("SELECT * FROM t NATURAL JOIN u"));
+        assert!(!read("SELECT a FROM t WHERE b = $$x$$"));
+        assert!(!read("SELECT a FROM t WHERE b < 9223372036854775808"));
+        assert!(!read("SELECT a FROM t WHERE b < 1234567890123456789012345678901234567.89"));
+        assert!(read("SELECT a FROM t WHERE b < 9223372036854775807 AND c > 12345678901234567890123456789012345.678"));
+        assert!(read("SELECT a FROM t WHERE b < 1e400 AND c = '$$'"));
+    }
+
+    #[test]
+    fn intervals_are_read_locally_only_as_trino_spells_them() {
+        let read = |sql: &str| super::read_as_trino(&query(sql)).is_ok();
+        for ok in ["INTERVAL '7' DAY", "INTERVAL '-3' MONTH", "INTERVAL '+1' YEAR", "INTERVAL '0.250' SECOND"] {
+            assert!(read(&format!("SELECT ts + {ok} FROM t")), "{ok}");
+        }
+        for no in [
+            "INTERVAL '1.5' DAY",
+            "INTERVAL '1.5' MONTH",
+            "INTERVAL '1' WEEK",
+            "INTERVAL '2' DAYS",
+            "INTERVAL '1-2' YEAR TO MONTH",
+            "INTERVAL 1 DAY",
+            "INTERVAL ' 1' DAY",
+            "INTERVAL '.5' SECOND",
+            "INTERVAL '' DAY",
+        ] {
+            assert!(!read(&format!("SELECT ts + {no} FROM t")), "{no}");
+        }
     }
 
     #[test]

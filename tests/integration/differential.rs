@@ -409,6 +409,34 @@ const EXCLUDED: &[(&str, &str)] = &[
     // Trino compares at the literal's precision; no millisecond equals it.
     ("SELECT count(*) FROM memory.diff.readings WHERE ts = TIMESTAMP '2024-01-01 00:45:00.5004'", "finer than it"),
     ("SELECT count(*) FROM memory.diff.readings WHERE ts IN (TIMESTAMP '2024-01-01 00:45:00.5004')", "finer than it"),
+    // Trino counts 0.0 and -0.0 as one value.
+    ("SELECT count(DISTINCT price) FROM memory.diff.readings", "DISTINCT doubles"),
+    // The aggregate has one column for the two, so its types are not by position.
+    ("SELECT market, count(*) FROM memory.diff.readings GROUP BY market, market", "could not type"),
+    // Arrow reads dates Trino refuses, or makes them NULL; Trino trims spaces.
+    ("SELECT count(*) FROM memory.diff.readings WHERE day = DATE '2024-02-30'", "date literal"),
+    ("SELECT count(*) FROM memory.diff.readings WHERE day = DATE '2024-02-29 12:34:56'", "date literal"),
+    ("SELECT count(*) FROM memory.diff.readings WHERE day = DATE ' 2024-02-29'", "date literal"),
+    ("SELECT count(*) FROM memory.diff.readings WHERE day = CAST('20240229' AS date)", "date literal"),
+    // Trino's intervals: whole numbers of its units.
+    ("SELECT ts - INTERVAL '1.5' DAY FROM memory.diff.readings", "interval"),
+    ("SELECT ts - INTERVAL '1' WEEK FROM memory.diff.readings", "interval"),
+    ("SELECT ts - INTERVAL '2' DAYS FROM memory.diff.readings", "interval"),
+    // `*` over a join with a subquery: names not worked out here.
+    (
+        "SELECT * FROM memory.diff.nodes n JOIN (SELECT node_id, count(*) FROM memory.diff.readings GROUP BY node_id) c ON n.node_id = c.node_id",
+        "`*` over a join",
+    ),
+    // Trino's `=` on doubles (-0.0 is 0), and its type rules, in a CASE.
+    ("SELECT CASE 0 WHEN price THEN 'zero' END FROM memory.diff.readings", "CASE WHEN of Float64"),
+    ("SELECT CASE WHEN node_id THEN 'one' END FROM memory.diff.nodes", "CASE WHEN of Int32"),
+    // Trino fails on a negative offset and types the answer by the default.
+    ("SELECT lag(node_id, -1) OVER (ORDER BY node_id) FROM memory.diff.nodes", "lag("),
+    ("SELECT lag(node_id, 1, 0.5) OVER (ORDER BY node_id) FROM memory.diff.nodes", "lag("),
+    ("SELECT count(*) FROM memory.diff.readings WHERE ts < TIMESTAMP '2024-01-01 23:59:60'", "spelled other than"),
+    ("SELECT * FROM memory.diff.nodes JOIN memory.diff.nodes AS m USING (node_id)", "USING"),
+    ("SELECT count(*) FROM memory.diff.nodes NATURAL JOIN memory.diff.nodes AS m", "NATURAL"),
+    ("SELECT count(*) FROM memory.diff.readings WHERE qty < 99999999999999999999", "invalid numeric literal"),
     // Not a dataset.
     ("SELECT count(*) FROM tpch.tiny.nation", "not a loaded dataset"),
 ];
