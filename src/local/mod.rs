@@ -592,22 +592,23 @@ fn names_in<'q>(query: &'q ast::Query, outer: &[&'q ast::Cte]) -> Result<Option<
 /// as its expression's text.
 fn star_names<'q>(select: &'q ast::Select, ctes: &[&'q ast::Cte]) -> Result<Option<Vec<String>>, Refusal> {
     use ast::TableFactor;
-    let renamed = |alias: Option<&ast::TableAlias>| {
+    let renamed = |alias: Option<&ast::TableAlias>| -> Option<Vec<String>> {
         alias.filter(|a| !a.columns.is_empty()).map(|a| a.columns.iter().map(|c| c.name.value.clone()).collect())
     };
-    // The subquery a relation reads, if it is one, and its alias.
+    // The subquery a relation reads, if it is one, and the names its
+    // alias (or the named subquery's) gives its columns.
     let subquery = |factor: &'q TableFactor| match factor {
-        TableFactor::Derived { subquery, alias, .. } => Some((subquery.as_ref(), alias.as_ref())),
+        TableFactor::Derived { subquery, alias, .. } => Some((subquery.as_ref(), renamed(alias.as_ref()))),
         TableFactor::Table { name, alias, .. } => {
             let [ast::ObjectNamePart::Identifier(id)] = name.0.as_slice() else { return None };
             let cte = ctes.iter().rev().find(|c| c.alias.name.value.eq_ignore_ascii_case(&id.value))?;
-            Some((cte.query.as_ref(), alias.as_ref().or(Some(&cte.alias))))
+            Some((cte.query.as_ref(), renamed(alias.as_ref()).or_else(|| renamed(Some(&cte.alias)))))
         }
         _ => None,
     };
     match select.from.as_slice() {
         [one] if one.joins.is_empty() => match (&one.relation, subquery(&one.relation)) {
-            (_, Some((query, alias))) => match renamed(alias) {
+            (_, Some((query, renamed))) => match renamed {
                 Some(names) => Ok(Some(names)),
                 None => names_in(query, ctes),
             },
@@ -642,7 +643,10 @@ fn star_names<'q>(select: &'q ast::Select, ctes: &[&'q ast::Cte]) -> Result<Opti
 /// read otherwise than Trino:
 /// - what the local parser reads and Trino's grammar does not: `GROUP BY
 ///   ALL` (Trino reads `all` as a column), `* EXCLUDE (...)` and the like,
-///   an interval with its unit inside the quotes (`INTERVAL '1 day'`);
+///   an interval with its unit inside the quotes (`INTERVAL '1 day'`),
+///   `NATURAL JOIN`, `$$...$$`;
+/// - literals Trino refuses: intervals of `1.5` days or of weeks, numbers
+///   past `bigint` or 38 digits;
 /// - `char(n)`: Trino pads its values to `n` and compares them without the
 ///   trailing spaces (`market = CAST('PJM  ' AS char(5))` holds for `PJM`);
 ///   DataFusion reads the type as a plain string.
@@ -1166,6 +1170,10 @@ mod tests {
         // A named subquery seen from a subquery inside the statement.
         assert_eq!(names("WITH w AS (SELECT min(a) FROM t) SELECT * FROM (SELECT * FROM W)"), some(&["_col0"]));
         assert_eq!(names("WITH w(x, y) AS (SELECT a, sum(b) FROM t GROUP BY a) SELECT * FROM w"), some(&["x", "y"]));
+        assert_eq!(
+            names("WITH w(x, y) AS (SELECT a, sum(b) FROM t GROUP BY a) SELECT * FROM w AS v"),
+            some(&["x", "y"])
+        );
         assert_eq!(names("SELECT * FROM (SELECT a, sum(b) FROM t GROUP BY a) AS s(k, v)"), some(&["k", "v"]));
         assert_eq!(names("SELECT * FROM t AS s(k, v)"), some(&["k", "v"]));
         assert_eq!(names("SELECT * FROM t JOIN u ON t.a = u.a"), Ok(None));
