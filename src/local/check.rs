@@ -428,7 +428,19 @@ impl Scope<'_> {
                                 .is_ok_and(|v| matches!(v, ScalarValue::Int64(Some(n)) if n >= 0)),
                             Some(_) => false,
                         };
-                        if !offset || rest.get(1).is_some_and(|default| default != value) {
+                        // A default of the value's type, or an integer literal
+                        // Trino too turns into it (`lag(x, 1, 0)`).
+                        let default = match (p.args.get(2), rest.get(1)) {
+                            (None, _) => true,
+                            (_, Some(t)) if t == value => true,
+                            (Some(Expr::Literal(v, _)), _) if v.data_type().is_integer() => match value {
+                                DataType::Int64 | DataType::Float64 => true,
+                                DataType::Int32 => v.cast_to(&DataType::Int32).is_ok(),
+                                _ => false,
+                            },
+                            _ => false,
+                        };
+                        if !offset || !default {
                             return refuse("function", &format!("{}({}) OVER (...)", f.name(), join(&types)));
                         }
                         Ok(())
