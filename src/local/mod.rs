@@ -679,6 +679,14 @@ fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
                 )),
                 ast::Expr::Cast { data_type: t, .. }
                 | ast::Expr::TypedString(ast::TypedString { data_type: t, .. })
+                    if zoned(t) =>
+                {
+                    // Without a session zone DataFusion reads the type as
+                    // one without a zone.
+                    ControlFlow::Break(Refusal::new("type", "a time or timestamp WITH TIME ZONE"))
+                }
+                ast::Expr::Cast { data_type: t, .. }
+                | ast::Expr::TypedString(ast::TypedString { data_type: t, .. })
                     if matches!(t, ast::DataType::Char(_) | ast::DataType::Character(_)) =>
                 {
                     ControlFlow::Break(Refusal::new("type", "a char(n) value (Trino pads it and compares it unpadded)"))
@@ -691,6 +699,12 @@ fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
         ControlFlow::Break(refusal) => Err(refusal),
         ControlFlow::Continue(()) => Ok(()),
     }
+}
+
+/// Whether `t` is a time or timestamp type with a zone.
+fn zoned(t: &ast::DataType) -> bool {
+    use ast::TimezoneInfo as Z;
+    matches!(t, ast::DataType::Timestamp(_, Z::WithTimeZone | Z::Tz) | ast::DataType::Time(_, Z::WithTimeZone | Z::Tz))
 }
 
 /// Whether Trino reads the number literal `n`: an integer within bigint, a

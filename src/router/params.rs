@@ -39,13 +39,27 @@ pub fn bind(stmt: &crate::sql::Statement, literals: &[String]) -> Result<Bound, 
     for (pos, lit) in at.iter().zip(literals) {
         copied.push((out.len(), last, pos - last));
         out.push_str(&sql[last..*pos]);
-        out.push_str(lit);
+        out.push_str(row_count(&sql[..*pos], lit).unwrap_or(lit));
         last = pos + 1;
     }
     copied.push((out.len(), last, sql.len() - last));
     out.push_str(&sql[last..]);
     let origin = crate::trino::Origin::new(sql, &out, copied);
     Ok(Bound { sql: out, origin: Some(std::sync::Arc::new(origin)) })
+}
+
+/// The bare number of an integer literal bound where Trino's grammar takes
+/// only a number (`LIMIT ?`, `OFFSET ?`, `FETCH FIRST ? ROWS`), as its
+/// `EXECUTE ... USING` does; `None` elsewhere.
+fn row_count<'a>(before: &str, lit: &'a str) -> Option<&'a str> {
+    let word = before.trim_end().rsplit(|c: char| !c.is_ascii_alphabetic()).next()?;
+    if !["limit", "offset", "first", "next"].iter().any(|w| word.eq_ignore_ascii_case(w)) {
+        return None;
+    }
+    let (ty, rest) = lit.split_once(" '")?;
+    let digits = rest.strip_suffix('\'')?;
+    let integer = ["TINYINT", "SMALLINT", "INTEGER", "BIGINT"].contains(&ty);
+    (integer && !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit())).then_some(digits)
 }
 
 /// A parameter field of unknown type: a dense union of the kinds of value
@@ -85,6 +99,28 @@ mod tests {
             sql.replacen("a = ?", "a = 1", 1).replacen("c = ?", "c = 'z'", 1)
         );
         assert!(bind(&st("SELECT ?"), &[]).is_err());
+    }
+
+    #[test]
+    fn row_counts_bind_as_bare_numbers() {
+        let bound = |sql: &str, values: &[&str]| {
+            bind(&st(sql), &values.iter().map(|v| v.to_string()).collect::<Vec<_>>()).unwrap().sql
+        };
+        assert_eq!(
+            bound("SELECT a FROM t WHERE b = ? OFFSET ? LIMIT\r\n?", &["BIGINT '2'", "BIGINT '1'", "INTEGER '3'"]),
+            "SELECT a FROM t WHERE b = BIGINT '2' OFFSET 1 LIMIT\r\n3"
+        );
+        assert_eq!(
+            bound("SELECT a FROM t OFFSET ? ROWS FETCH NEXT ? ROWS ONLY", &["BIGINT '4'", "TINYINT '5'"]),
+            "SELECT a FROM t OFFSET 4 ROWS FETCH NEXT 5 ROWS ONLY"
+        );
+        // Anything but a whole number is left for Trino to refuse.
+        assert_eq!(bound("SELECT a FROM t LIMIT ?", &["'x'"]), "SELECT a FROM t LIMIT 'x'");
+        assert_eq!(bound("SELECT a FROM t LIMIT ?", &["BIGINT '-1'"]), "SELECT a FROM t LIMIT BIGINT '-1'");
+        assert_eq!(
+            bound("SELECT a AS unlimited FROM t WHERE b = ?", &["BIGINT '1'"]),
+            "SELECT a AS unlimited FROM t WHERE b = BIGINT '1'"
+        );
     }
 }
 

@@ -71,7 +71,8 @@ pub fn literals(batch: &RecordBatch, row: usize) -> Result<Vec<String>, String> 
 
 /// The literal of `a[i]`.
 pub fn literal(a: &ArrayRef, i: usize) -> Result<String, String> {
-    if a.is_null(i) {
+    // A null-typed array (Python's `None`) has no validity buffer.
+    if a.is_null(i) || a.data_type() == &DataType::Null {
         return Ok("NULL".into());
     }
     let float = |v: f64, ty: &str| {
@@ -183,6 +184,12 @@ mod tests {
         assert_eq!(time_literal(0, Second).unwrap(), "TIME '00:00:00'");
         assert!(time_literal(86_400, Second).is_err());
         assert!(time_literal(-1, Nanosecond).is_err());
+    }
+
+    #[test]
+    fn a_null_typed_value_binds_as_null() {
+        let nulls: ArrayRef = Arc::new(arrow::array::NullArray::new(2));
+        assert_eq!(literal(&nulls, 1).unwrap(), "NULL");
     }
 
     #[test]

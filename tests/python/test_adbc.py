@@ -140,3 +140,17 @@ def test_bound_parameters(conn, trino_cursor):
     assert got == trino_rows(trino_cursor, "SELECT nationkey, name FROM tpch.tiny.nation WHERE regionkey = 1 AND name LIKE '%A%' ORDER BY nationkey")[1]
     assert other == trino_rows(trino_cursor, "SELECT nationkey, name FROM tpch.tiny.nation WHERE regionkey = 3 ORDER BY nationkey")[1]
     assert got != other
+
+
+def test_a_none_parameter_and_row_counts_bind_as_trino_takes_them(conn, trino_cursor):
+    # `None` arrives as Arrow's null type; LIMIT and OFFSET take bare numbers.
+    sql = "SELECT nationkey FROM tpch.tiny.nation WHERE name IS NOT DISTINCT FROM ? OR regionkey = ? ORDER BY nationkey OFFSET ? LIMIT ?"
+    with conn.cursor() as cur:
+        cur.execute(sql, parameters=(None, 1, 1, 3))
+        got = arrow_rows(cur.fetch_arrow_table())[1]
+        cur.execute("SELECT nationkey FROM tpch.tiny.nation ORDER BY nationkey OFFSET ? ROWS FETCH NEXT ? ROWS ONLY", parameters=(20, 2))
+        fetched = arrow_rows(cur.fetch_arrow_table())[1]
+    want = "SELECT nationkey FROM tpch.tiny.nation WHERE name IS NOT DISTINCT FROM NULL OR regionkey = 1 ORDER BY nationkey OFFSET 1 LIMIT 3"
+    assert got == trino_rows(trino_cursor, want)[1]
+    assert len(got) == 3
+    assert fetched == trino_rows(trino_cursor, "SELECT nationkey FROM tpch.tiny.nation ORDER BY nationkey OFFSET 20 ROWS FETCH NEXT 2 ROWS ONLY")[1]
