@@ -649,7 +649,9 @@ fn star_names<'q>(select: &'q ast::Select, ctes: &[&'q ast::Cte]) -> Result<Opti
 ///   past `bigint` or 38 digits;
 /// - `char(n)`: Trino pads its values to `n` and compares them without the
 ///   trailing spaces (`market = CAST('PJM  ' AS char(5))` holds for `PJM`);
-///   DataFusion reads the type as a plain string.
+///   DataFusion reads the type as a plain string;
+/// - types `WITH TIME ZONE`, which DataFusion reads without a zone when the
+///   session has none.
 fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
     use ast::{Visit, Visitor};
     fn grammar(what: &str) -> Refusal {
@@ -678,18 +680,8 @@ fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
                     "an interval other than a whole number of years, months, days, hours, minutes or seconds",
                 )),
                 ast::Expr::Cast { data_type: t, .. }
-                | ast::Expr::TypedString(ast::TypedString { data_type: t, .. })
-                    if zoned(t) =>
-                {
-                    // Without a session zone DataFusion reads the type as
-                    // one without a zone.
-                    ControlFlow::Break(Refusal::new("type", "a time or timestamp WITH TIME ZONE"))
-                }
-                ast::Expr::Cast { data_type: t, .. }
-                | ast::Expr::TypedString(ast::TypedString { data_type: t, .. })
-                    if matches!(t, ast::DataType::Char(_) | ast::DataType::Character(_)) =>
-                {
-                    ControlFlow::Break(Refusal::new("type", "a char(n) value (Trino pads it and compares it unpadded)"))
+                | ast::Expr::TypedString(ast::TypedString { data_type: t, .. }) => {
+                    type_refusal(t).map_or(ControlFlow::Continue(()), ControlFlow::Break)
                 }
                 _ => ControlFlow::Continue(()),
             }
@@ -701,10 +693,19 @@ fn read_as_trino(query: &ast::Query) -> Result<(), Refusal> {
     }
 }
 
-/// Whether `t` is a time or timestamp type with a zone.
-fn zoned(t: &ast::DataType) -> bool {
-    use ast::TimezoneInfo as Z;
-    matches!(t, ast::DataType::Timestamp(_, Z::WithTimeZone | Z::Tz) | ast::DataType::Time(_, Z::WithTimeZone | Z::Tz))
+/// Why a cast to `t`, or a literal of it, is left to Trino, if it is.
+fn type_refusal(t: &ast::DataType) -> Option<Refusal> {
+    use ast::{DataType as T, TimezoneInfo as Z};
+    match t {
+        // Without a session zone DataFusion reads the type as one without.
+        T::Timestamp(_, Z::WithTimeZone | Z::Tz) | T::Time(_, Z::WithTimeZone | Z::Tz) => {
+            Some(Refusal::new("type", "a time or timestamp WITH TIME ZONE"))
+        }
+        T::Char(_) | T::Character(_) => {
+            Some(Refusal::new("type", "a char(n) value (Trino pads it and compares it unpadded)"))
+        }
+        _ => None,
+    }
 }
 
 /// Whether Trino reads the number literal `n`: an integer within bigint, a
