@@ -48,7 +48,7 @@ use crate::memory::{MemoryBudget, Reservation};
 use crate::trino::TrinoClient;
 pub use access::AccessCheck;
 pub use slice::{BatchStats, PARTIAL, Slice, cast_to};
-pub use table::DatasetTable;
+pub use table::{BeforeRetention, DatasetTable};
 
 /// Most (user, table) access decisions remembered.
 const ACCESS_DECISIONS: u64 = 100_000;
@@ -137,6 +137,10 @@ pub struct Version {
     pub bytes: u64,
     /// The largest value of the time column, as a Trino literal.
     pub watermark: Option<refresh::Watermark>,
+    /// Under a retention, the oldest time (in the time column's unit) from
+    /// which the version holds every row; older ones were dropped, so a
+    /// local query must read none of them.
+    pub held_from: Option<i64>,
     /// The Iceberg snapshot this version holds, for `snapshots` datasets.
     pub iceberg_snapshot: Option<i64>,
     /// The memory this version holds.

@@ -490,17 +490,33 @@ fn install(
     let bytes = slices.iter().map(|s| held_bytes(std::slice::from_ref(&s.batch))).sum();
     check_limit(ds, bytes)?;
     reservation.resize(bytes).map_err(|e| format!("{}: {e}", ds.config.table))?;
-    let watermark = match (&ds.config.time_column, watermark) {
-        (Some(column), Some(value)) => {
-            let index = schema.index_of(column).map_err(|e| e.to_string())?;
-            Some(self::watermark(schema.field(index).data_type(), value)?)
-        }
+    let time = match &ds.config.time_column {
+        Some(column) => Some(schema.field(schema.index_of(column).map_err(|e| e.to_string())?).data_type().clone()),
+        None => None,
+    };
+    // The horizon now is no older than the one the rows were kept by, a
+    // moment ago: every row from it on is held.
+    let held_from = match &time {
+        Some(ty) => horizon(ds, ty, watermark)?.map(|h| h.value),
+        None => None,
+    };
+    let watermark = match (&time, watermark) {
+        (Some(ty), Some(value)) => Some(self::watermark(ty, value)?),
         _ => None,
     };
     let number = ds.versions.fetch_add(1, Ordering::SeqCst) + 1;
     let rows = slices.iter().map(|s| s.batch.num_rows() as u64).sum();
-    let version =
-        Version { number, schema, slices, rows, bytes, watermark, iceberg_snapshot, _reservation: reservation };
+    let version = Version {
+        number,
+        schema,
+        slices,
+        rows,
+        bytes,
+        watermark,
+        held_from,
+        iceberg_snapshot,
+        _reservation: reservation,
+    };
     let table = ds.config.table.clone();
     metrics::gauge!("flightdeck_dataset_rows", "table" => table.clone()).set(rows as f64);
     metrics::gauge!("flightdeck_dataset_bytes", "table" => table.clone()).set(bytes as f64);

@@ -38,6 +38,12 @@ use super::Version;
 use super::refresh::time_value;
 use super::slice::{Slice, Statistics};
 
+/// A scan of a dataset under retention that could read times older than
+/// it holds: only Trino has those rows.
+#[derive(Debug, thiserror::Error)]
+#[error("the query may read times older than the dataset keeps")]
+pub struct BeforeRetention;
+
 /// A dataset version, scanned by DataFusion.
 #[derive(Debug, Clone)]
 pub struct DatasetTable {
@@ -157,7 +163,6 @@ impl TableProvider for DatasetTable {
         filters: &[Expr],
         limit: Option<usize>,
     ) -> Result<Arc<dyn ExecutionPlan>> {
-        let slices = self.candidates(state, filters)?;
         let schema = Arc::clone(&self.version.schema);
         // The rows of each slice inside the time range the filters allow:
         // dashboards filter on time, and a range rarely covers whole slices.
@@ -166,6 +171,12 @@ impl TableProvider for DatasetTable {
         let range = time.and_then(|(column, index)| {
             time_range(filters, column, schema.field(index).data_type()).map(|r| (index, r))
         });
+        if let Some(from) = self.version.held_from
+            && !range.is_some_and(|(_, (first, _))| first >= i128::from(from))
+        {
+            return Err(DataFusionError::External(Box::new(BeforeRetention)));
+        }
+        let slices = self.candidates(state, filters)?;
         let batches: Vec<RecordBatch> = slices
             .iter()
             .filter_map(|s| match range {

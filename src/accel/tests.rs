@@ -87,6 +87,7 @@ pub(super) fn version(
         rows,
         bytes: 0,
         watermark: None,
+        held_from: None,
         iceberg_snapshot: None,
         _reservation: budget.reservation(),
     })
@@ -391,4 +392,44 @@ fn only_snapshots_that_appended_after_the_one_held_are_read_alone() {
     assert_eq!(appended_since(&list, 2), None, "an overwrite after the one held");
     assert_eq!(appended_since(&list, 4), Some(vec![5]), "what came before the held one does not matter");
     assert_eq!(appended_since(&list, 9), None, "the held snapshot expired");
+}
+
+#[tokio::test]
+async fn a_dataset_under_retention_is_scanned_only_inside_the_times_it_holds() {
+    use datafusion::prelude::SessionContext;
+
+    let (schema, slices) = int_slices(&[0..100, 100..200, 200..300, 300..400]);
+    let mut held = std::sync::Arc::into_inner(version(slices, schema)).unwrap();
+    held.held_from = Some(150);
+    let ctx = SessionContext::new();
+    let table = super::DatasetTable::new(std::sync::Arc::new(held), Some("t".into()));
+    ctx.register_table("d", std::sync::Arc::new(table)).unwrap();
+    let count = |filter: &'static str| {
+        let ctx = ctx.clone();
+        async move {
+            let df = ctx.sql(&format!("SELECT count(*) FROM d {filter}")).await?;
+            let b = df.collect().await?;
+            Ok::<_, datafusion::error::DataFusionError>(ints_of_count(&b))
+        }
+    };
+    for (filter, n) in [
+        ("WHERE t >= 150", 250),
+        ("WHERE t > 149 AND t < 160", 10),
+        ("WHERE t BETWEEN 160 AND 169 AND s <> 'v0165'", 9),
+        ("WHERE t >= 500", 0),
+    ] {
+        assert_eq!(count(filter).await.unwrap(), n, "{filter}");
+    }
+    for filter in ["", "WHERE t >= 149", "WHERE t < 300", "WHERE t >= 200 OR t = 20", "WHERE s = 'v0300'"] {
+        let e = count(filter).await.unwrap_err();
+        assert!(
+            matches!(e.find_root(), datafusion::error::DataFusionError::External(x) if x.is::<super::BeforeRetention>()),
+            "{filter}: {e}"
+        );
+    }
+}
+
+fn ints_of_count(batches: &[arrow::record_batch::RecordBatch]) -> i64 {
+    use arrow::array::{Array, Int64Array};
+    batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
 }

@@ -231,7 +231,12 @@ impl LocalEngine {
         }
         let schema =
             Arc::new(Schema::new(names.iter().zip(&types).map(|(name, ty)| ty.field(name)).collect::<Vec<_>>()));
-        let physical = state.create_physical_plan(&plan).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
+        let physical = state.create_physical_plan(&plan).await.map_err(|e| match e.find_root() {
+            datafusion::error::DataFusionError::External(e) if e.is::<crate::accel::BeforeRetention>() => {
+                Refusal::new("retention", e.to_string())
+            }
+            _ => Refusal::new("plan", e.to_string()),
+        })?;
         Ok(Planned { state, physical, schema, versions })
     }
 

@@ -276,6 +276,20 @@ async fn rows_older_than_the_retention_are_neither_read_again_nor_kept() {
     let server = serve(vec![d], &trino_url()).await;
     assert_eq!(settled(&server, &t, 0).await["rows"], 1);
     assert_eq!(rows(&server, &t), [(2, "recent".to_string())]);
+    // Only Trino holds the old row: a query that may read it goes there,
+    // one whose range lies inside the retention is answered locally.
+    let mut c = server.client().await;
+    let ids = |b: &[arrow::record_batch::RecordBatch]| -> Vec<i64> {
+        b.iter().flat_map(|b| b.column(0).as_primitive::<arrow::datatypes::Int64Type>().values().to_vec()).collect()
+    };
+    let all = format!("SELECT count(*) FROM {t}");
+    let (route, _, b) = c.routed(&all).await.unwrap();
+    assert_eq!((route.as_str(), ids(&b)), ("trino", vec![2]));
+    let since = |ago| format!("SELECT id FROM {t} WHERE ts >= TIMESTAMP '{}' ORDER BY id", at(ago));
+    let (route, _, b) = c.routed(&since(chrono::Duration::hours(12))).await.unwrap();
+    assert_eq!((route.as_str(), ids(&b)), ("local", vec![2]));
+    let (route, _, b) = c.routed(&since(chrono::Duration::days(4))).await.unwrap();
+    assert_eq!((route.as_str(), ids(&b)), ("trino", vec![1, 2]));
     let now = at(chrono::Duration::zero());
     insert(&t, &[(&now, 3, "now"), (&at(chrono::Duration::days(5)), 4, "late but too old")]).await;
     let refreshed = refresh(&server, &t).await;
