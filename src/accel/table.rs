@@ -27,7 +27,7 @@ use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 use datafusion::logical_expr::{Expr, TableProviderFilterPushDown};
 use datafusion::physical_expr::{EquivalenceProperties, Partitioning, PhysicalExpr};
 use datafusion::physical_expr::{LexOrdering, PhysicalSortExpr};
-use datafusion::physical_optimizer::pruning::PruningPredicateBuilder;
+use datafusion::physical_optimizer::pruning::{PruningPredicate, PruningPredicateBuilder};
 use datafusion::physical_plan::execution_plan::{Boundedness, EmissionType, ReplaceChildrenOptions};
 use datafusion::physical_plan::expressions::Column;
 use datafusion::physical_plan::expressions::col;
@@ -52,11 +52,31 @@ pub struct DatasetTable {
     sorted_by: Option<String>,
     /// Read newest first: by the time column descending, nulls last.
     newest_first: bool,
+    /// Scanned by a plan kept for reuse: the rows and the time range come
+    /// with each execution ([`ScanInput`]), not with the plan.
+    deferred: bool,
+}
+
+/// What an execution of a plan kept for reuse reads: the dataset version
+/// and the range of times (first and last included, in the time column's
+/// unit). A [`DeferredScan`] takes it from the task's session
+/// configuration, so a kept plan holds no rows.
+#[derive(Debug, Clone)]
+pub struct ScanInput {
+    pub table: DatasetTable,
+    pub range: (i128, i128),
 }
 
 impl DatasetTable {
     pub fn new(version: Arc<Version>, sorted_by: Option<String>) -> Self {
-        DatasetTable { version, sorted_by, newest_first: false }
+        DatasetTable { version, sorted_by, newest_first: false, deferred: false }
+    }
+
+    /// The same version, scanned by a plan kept for reuse: the scan reads
+    /// the time range each execution brings, within the bounds the plan's
+    /// own filters set.
+    pub fn deferred(&self) -> DatasetTable {
+        DatasetTable { deferred: true, ..self.clone() }
     }
 
     /// The column the rows are sorted by, if any.
@@ -69,6 +89,23 @@ impl DatasetTable {
     /// newest slices instead of sorting them all.
     pub fn newest_first(&self) -> DatasetTable {
         DatasetTable { newest_first: true, ..self.clone() }
+    }
+
+    /// The range of times `filters` allow when every one of them is a
+    /// [`bound`] on the time column and the range starts inside what the
+    /// version holds; `None` otherwise.
+    pub fn exact_range(&self, filters: &[Expr]) -> Option<(i128, i128)> {
+        let (column, index) = self.time_column()?;
+        let ty = self.version.schema.field(index).data_type();
+        let mut conjuncts = filters.iter().flat_map(split_conjunction).peekable();
+        if conjuncts.peek().is_none() || !conjuncts.all(|f| bound(f, column, ty).is_some()) {
+            return None;
+        }
+        let range = time_range(filters, column, ty)?;
+        match self.version.held_from {
+            Some(from) if range.0 < i128::from(from) => None,
+            _ => Some(range),
+        }
     }
 
     /// The rows of the version it reads.
@@ -84,28 +121,53 @@ impl DatasetTable {
     /// The slices `filters` do not rule out.
     pub fn candidates(&self, state: &dyn Session, filters: &[Expr]) -> Result<Vec<&Slice>> {
         let schema = &self.version.schema;
-        // Bounds on the time column are checked against each slice's range
-        // directly: a dashboard's filters are mostly that, and a pruning
-        // predicate costs more to build than the scan it saves.
+        let time = self.time_column().map(|(column, index)| (column, schema.field(index).data_type()));
+        let range = time.and_then(|(column, ty)| time_range(filters, column, ty));
+        self.select(range, self.pruning(state, filters)?.as_deref())
+    }
+
+    /// What the statistics can rule out by the filters that are not
+    /// [`bound`]s; `None` when nothing. Bounds on the time column are
+    /// checked against each slice's range directly: a dashboard's filters
+    /// are mostly that, and a pruning predicate costs more to build than
+    /// the scan it saves.
+    fn pruning(&self, state: &dyn Session, filters: &[Expr]) -> Result<Option<Arc<PruningPredicate>>> {
+        let schema = &self.version.schema;
         let is_bound = self.bound_test();
         let rest: Vec<Expr> = filters.iter().flat_map(split_conjunction).filter(|f| !is_bound(f)).cloned().collect();
-        let time = self.time_column().map(|(column, index)| (column, index, schema.field(index).data_type()));
-        let slices: Vec<&Slice> =
-            match time.and_then(|(column, index, ty)| Some((index, time_range(filters, column, ty)?))) {
-                Some((index, range)) => self.version.slices.iter().filter(|s| overlaps(s, index, range)).collect(),
-                None => self.version.slices.iter().collect(),
-            };
         let Some(filter) = conjunction(rest) else {
-            return Ok(slices);
+            return Ok(None);
         };
         let df_schema = DFSchema::try_from(Arc::clone(schema))?;
         let predicate = state.create_physical_expr(filter, &df_schema)?;
-        // `None`: the filters say nothing the statistics can use.
-        let Some(pruning) = PruningPredicateBuilder::new().with_file_schema(Arc::clone(schema)).build(predicate) else {
+        Ok(PruningPredicateBuilder::new().with_file_schema(Arc::clone(schema)).build(predicate))
+    }
+
+    /// The slices that can hold a time in `range` (all without one) and
+    /// that `pruning` keeps.
+    fn select(&self, range: Option<(i128, i128)>, pruning: Option<&PruningPredicate>) -> Result<Vec<&Slice>> {
+        let slices: Vec<&Slice> = match self.time_column().zip(range) {
+            Some(((_, index), range)) => self.version.slices.iter().filter(|s| overlaps(s, index, range)).collect(),
+            None => self.version.slices.iter().collect(),
+        };
+        let Some(pruning) = pruning else {
             return Ok(slices);
         };
-        let keep = pruning.prune(&Statistics { schema, slices: &slices })?;
+        let keep = pruning.prune(&Statistics { schema: &self.version.schema, slices: &slices })?;
         Ok(slices.into_iter().zip(keep).filter(|(_, keep)| *keep).map(|(s, _)| s).collect())
+    }
+
+    /// The rows of the slices selected for `range`, each cut to it.
+    fn read(&self, range: Option<(i128, i128)>, pruning: Option<&PruningPredicate>) -> Result<Vec<RecordBatch>> {
+        let index = self.time_column().map(|(_, index)| index);
+        Ok(self
+            .select(range, pruning)?
+            .iter()
+            .filter_map(|s| match index.zip(range) {
+                Some((index, range)) => trimmed(&s.batch, index, range),
+                None => Some(s.batch.clone()),
+            })
+            .collect())
     }
 
     /// Whether a filter is a [`bound`] on the time column: met exactly by
@@ -168,22 +230,16 @@ impl TableProvider for DatasetTable {
         // dashboards filter on time, and a range rarely covers whole slices.
         // This is what meets the filters pushed down as exact.
         let time = self.time_column();
-        let range = time.and_then(|(column, index)| {
-            time_range(filters, column, schema.field(index).data_type()).map(|r| (index, r))
-        });
+        let range = time.and_then(|(column, index)| time_range(filters, column, schema.field(index).data_type()));
+        if self.deferred {
+            return DeferredScan::new(self, state, projection, filters, range).map(|s| Arc::new(s) as _);
+        }
         if let Some(from) = self.version.held_from
-            && !range.is_some_and(|(_, (first, _))| first >= i128::from(from))
+            && !range.is_some_and(|(first, _)| first >= i128::from(from))
         {
             return Err(DataFusionError::External(Box::new(BeforeRetention)));
         }
-        let slices = self.candidates(state, filters)?;
-        let batches: Vec<RecordBatch> = slices
-            .iter()
-            .filter_map(|s| match range {
-                Some((index, range)) => trimmed(&s.batch, index, range),
-                None => Some(s.batch.clone()),
-            })
-            .collect();
+        let batches = self.read(range, self.pruning(state, filters)?.as_deref())?;
         if self.newest_first
             && let Some((column, _)) = time
         {
@@ -400,5 +456,130 @@ impl ExecutionPlan for NewestFirst {
             })
         });
         Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), futures::stream::iter(reversed))))
+    }
+}
+
+/// The scan in a plan kept for reuse: it reads the version and the range
+/// of times each execution brings ([`ScanInput`]) within the bounds of the
+/// plan's own filters, so the plan holds neither rows nor anything of a
+/// statement's range. It declares
+/// what a scan planned with a range declares whatever the range: as many
+/// partitions as the plan's configuration asks, rows in time order with no
+/// null time, and no statistics.
+#[derive(Debug)]
+pub struct DeferredScan {
+    projection: Option<Vec<usize>>,
+    /// The range the plan's own filters allow, if they bound the time.
+    bounds: Option<(i128, i128)>,
+    pruning: Option<Arc<PruningPredicate>>,
+    partitions: usize,
+    properties: Arc<PlanProperties>,
+}
+
+impl DeferredScan {
+    fn new(
+        table: &DatasetTable,
+        state: &dyn Session,
+        projection: Option<&Vec<usize>>,
+        filters: &[Expr],
+        bounds: Option<(i128, i128)>,
+    ) -> Result<Self> {
+        let not_kept = |what: &str| Err(DataFusionError::NotImplemented(format!("a plan kept for reuse {what}")));
+        if table.newest_first {
+            return not_kept("reading newest first");
+        }
+        let Some((column, _)) = table.time_column() else {
+            return not_kept("over a dataset without a time column");
+        };
+        let schema = match projection {
+            Some(p) => Arc::new(table.version.schema.project(p)?),
+            None => Arc::clone(&table.version.schema),
+        };
+        let equivalences = match schema.index_of(column) {
+            Ok(index) => {
+                let order = PhysicalSortExpr::new(
+                    Arc::new(Column::new(column, index)),
+                    SortOptions { descending: false, nulls_first: false },
+                );
+                EquivalenceProperties::new_with_orderings(Arc::clone(&schema), LexOrdering::new([order]))
+            }
+            Err(_) => EquivalenceProperties::new(Arc::clone(&schema)),
+        };
+        let partitions = state.config().target_partitions().max(1);
+        let properties = PlanProperties::new(
+            equivalences,
+            Partitioning::UnknownPartitioning(partitions),
+            EmissionType::Incremental,
+            Boundedness::Bounded,
+        );
+        Ok(DeferredScan {
+            projection: projection.cloned(),
+            bounds,
+            pruning: table.pruning(state, filters)?,
+            partitions,
+            properties: Arc::new(properties),
+        })
+    }
+}
+
+impl DisplayAs for DeferredScan {
+    fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        write!(f, "DeferredScan: the time range of each execution, partitions={}", self.partitions)
+    }
+}
+
+impl ExecutionPlan for DeferredScan {
+    fn name(&self) -> &'static str {
+        "DeferredScan"
+    }
+
+    fn properties(&self) -> &Arc<PlanProperties> {
+        &self.properties
+    }
+
+    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+        vec![]
+    }
+
+    fn apply_expressions(
+        &self,
+        _f: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+    ) -> Result<TreeNodeRecursion> {
+        Ok(TreeNodeRecursion::Continue)
+    }
+
+    fn replace_children(
+        self: Arc<Self>,
+        _: Vec<Arc<dyn ExecutionPlan>>,
+        _: ReplaceChildrenOptions,
+    ) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn with_new_children(self: Arc<Self>, _: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+        Ok(self)
+    }
+
+    fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
+        let Some(input) = context.session_config().get_extension::<ScanInput>() else {
+            return Err(DataFusionError::Internal("a plan kept for reuse ran without its input".into()));
+        };
+        let (first, last) = input.range;
+        let range = match self.bounds {
+            Some((a, b)) => (a.max(first), b.min(last)),
+            None => (first, last),
+        };
+        if input.table.version.held_from.is_some_and(|from| range.0 < i128::from(from)) {
+            return Err(DataFusionError::External(Box::new(BeforeRetention)));
+        }
+        let batches = input.table.read(Some(range), self.pruning.as_deref())?;
+        // Contiguous runs, one per partition, as a planned scan splits them.
+        let per = batches.len().div_ceil(self.partitions).max(1);
+        let run = batches.chunks(per).nth(partition).map(<[RecordBatch]>::to_vec).unwrap_or_default();
+        let run = match &self.projection {
+            Some(p) => run.iter().map(|b| b.project(p)).collect::<Result<Vec<_>, _>>()?,
+            None => run,
+        };
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), futures::stream::iter(run.into_iter().map(Ok)))))
     }
 }

@@ -13,6 +13,7 @@ pub mod check;
 mod eager;
 mod functions;
 mod joins;
+mod reuse;
 mod rewrite;
 mod unordered;
 
@@ -86,6 +87,8 @@ pub struct LocalEngine {
     /// Plans made to describe a statement, each taken by the run that
     /// follows (clients prepare, then execute at once); unused ones expire.
     described: moka::sync::Cache<(Session, String), Arc<std::sync::Mutex<Option<Planned>>>>,
+    /// Plans kept for statements that differ only in their time range.
+    templates: moka::sync::Cache<TemplateKey, Template>,
     /// Where local queries execute.
     cpu: CpuRuntime,
 }
@@ -133,6 +136,9 @@ impl LocalEngine {
             // optimizer pushes the filters to the scan and prunes the
             // projections; a second pass only confirmed it.
             .set_usize("datafusion.optimizer.max_passes", 1)
+            // A kept plan runs many times, at once too: no operator may
+            // filter another's input by what it has seen so far.
+            .set_bool("datafusion.optimizer.enable_dynamic_filter_pushdown", false)
             .with_information_schema(false)
             // Each query brings its own catalogs; a default one would
             // replace the session catalog's (same name).
@@ -175,6 +181,7 @@ impl LocalEngine {
             }),
             limits,
             described,
+            templates: moka::sync::Cache::builder().max_capacity(1024).time_to_idle(Duration::from_secs(600)).build(),
             cpu: CpuRuntime::new(),
         }
     }
@@ -204,19 +211,129 @@ impl LocalEngine {
         exponent_doubles(&mut query);
         timestamps_in_milliseconds(&mut query);
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
-        let (state, versions) = self.state(session, &statement).await?;
-        Ok(Read { statement, names, state, versions })
+        let (state, versions, tables) = self.state(session, &statement).await?;
+        Ok(Read { statement, names, state, versions, tables })
     }
 
     /// The plan of a statement read.
     async fn planned(&self, read: Read) -> Result<Planned, Refusal> {
-        let Read { statement, names, state, versions } = read;
+        let Read { statement, names, state, versions, .. } = read;
+        let (physical, schema) = plan_statement(&state, statement, names).await?;
+        Ok(Planned { state, physical, schema, versions, input: None })
+    }
+
+    /// The plan of a statement read, its skeleton's kept plan reused when
+    /// it has one ([`reuse`]).
+    async fn planned_reusing(&self, session: &Session, read: Read) -> Result<Planned, Refusal> {
+        let shape = match (&read.statement, read.tables.as_slice()) {
+            (DfStatement::Statement(s), [only]) => match (s.as_ref(), only.table.sorted_by()) {
+                (ast::Statement::Query(q), Some(time)) => reuse::shape(q.as_ref(), time),
+                _ => None,
+            },
+            _ => None,
+        };
+        let Some(shape) = shape else { return self.planned(read).await };
+        let Some(range) = bounds_range(&read.state, shape.bounds, &read.tables[0].table).await else {
+            return self.planned(read).await;
+        };
+        let key = TemplateKey {
+            session: session.clone(),
+            text: shape.text,
+            versions: read.versions.clone(),
+            partitions: read.state.config().target_partitions(),
+        };
+        let template = match self.templates.get(&key) {
+            Some(template) => template,
+            None => {
+                let template = self.template(&read, shape.skeleton).await;
+                self.templates.insert(key, template.clone());
+                template
+            }
+        };
+        let Some((physical, schema)) = template else {
+            metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => "not kept").increment(1);
+            return self.planned(read).await;
+        };
+        // Each execution gets operators of its own; the kept ones stay unrun.
+        let Ok(physical) = datafusion::physical_plan::execution_plan::reset_plan_states(physical) else {
+            return self.planned(read).await;
+        };
+        metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => "reused").increment(1);
+        let Read { state, versions, tables, .. } = read;
+        let input = tables.into_iter().next().map(|t| crate::accel::ScanInput { table: t.table, range });
+        Ok(Planned { state, physical, schema, versions, input })
+    }
+
+    /// The plan of `skeleton` with its scan deferred, when it is a plan a
+    /// range can be given to: its one leaf is that scan.
+    async fn template(&self, read: &Read, skeleton: ast::Query) -> Template {
+        let only = &read.tables[0];
+        let swap = |table: crate::accel::DatasetTable| {
+            only.schema.deregister_table(&only.name).ok()?;
+            only.schema.register_table(only.name.clone(), Arc::new(table)).ok()
+        };
+        swap(only.table.deferred())?;
+        let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(skeleton))));
+        let planned = plan_statement(&read.state, statement, read.names.clone()).await;
+        swap(only.table.clone())?;
+        let (physical, schema) = planned.ok()?;
+        let mut leaves = Vec::new();
+        let _ = physical.apply(|p| {
+            if p.children().is_empty() {
+                leaves.push(p.downcast_ref::<crate::accel::DeferredScan>().is_some());
+            }
+            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+        });
+        (leaves == [true]).then_some((physical, schema))
+    }
+}
+
+/// The range of times the scan of `table` meets for `bounds` (`SELECT 1
+/// FROM <table> WHERE <bounds>`), planned as the statement's own filters
+/// are; `None` unless they are all met by the scan as one range.
+async fn bounds_range(
+    state: &SessionState,
+    bounds: ast::Query,
+    table: &crate::accel::DatasetTable,
+) -> Option<(i128, i128)> {
+    use datafusion::common::tree_node::TreeNodeRecursion;
+
+    let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(bounds))));
+    let plan = state.statement_to_plan(statement).await.ok()?;
+    let plan = timestamp_bounds(literal_units(plan).ok()?).ok()?;
+    check::plan(&plan).ok()?;
+    let plan = state.optimize(&plan).ok()?;
+    let mut scans = Vec::new();
+    let mut filtered = false;
+    plan.apply(|p| {
+        match p {
+            LogicalPlan::TableScan(s) => scans.push(s.filters.clone()),
+            LogicalPlan::Filter(_) => filtered = true,
+            _ => {}
+        }
+        Ok(TreeNodeRecursion::Continue)
+    })
+    .ok()?;
+    match scans.as_slice() {
+        [filters] if !filtered => table.exact_range(filters),
+        _ => None,
+    }
+}
+
+/// The physical plan of a statement read for `state`, and the answer's
+/// schema as Trino gives it.
+async fn plan_statement(
+    state: &SessionState,
+    statement: DfStatement,
+    names: Option<Vec<String>>,
+) -> Result<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, SchemaRef), Refusal> {
+    {
         let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
         let plan = literal_units(plan)?;
         let plan = timestamp_bounds(plan)?;
         let types = check::plan(&plan)?;
-        let rewritten = rewrite::expressions(plan, &state)
-            .and_then(|p| rewrite::double_extremes(p, &state))
+        let rewritten = rewrite::expressions(plan, state)
+            .and_then(|p| rewrite::double_extremes(p, state))
             .and_then(rewrite::exact_sums)
             .and_then(rewrite::newest_first)
             .and_then(rewrite::year_ranges);
@@ -237,13 +354,19 @@ impl LocalEngine {
             }
             _ => Refusal::new("plan", e.to_string()),
         })?;
-        Ok(Planned { state, physical, schema, versions })
+        Ok((physical, schema))
     }
+}
 
+impl LocalEngine {
     /// A session with the datasets `statement` reads registered under the
     /// names it uses; refused when any is not a loaded dataset the user may
     /// read.
-    async fn state(&self, session: &Session, statement: &DfStatement) -> Result<(SessionState, Versions), Refusal> {
+    async fn state(
+        &self,
+        session: &Session,
+        statement: &DfStatement,
+    ) -> Result<(SessionState, Versions, Vec<Registered>), Refusal> {
         let references =
             self.base.resolve_table_references(statement).map_err(|e| Refusal::new("syntax", e.to_string()))?;
         let (Some(catalog), Some(schema)) = (session.catalog.as_deref(), session.schema.as_deref()) else {
@@ -264,7 +387,7 @@ impl LocalEngine {
         references: &[datafusion::common::TableReference],
         catalog: &str,
         schema: &str,
-    ) -> Result<(SessionState, Versions), Refusal> {
+    ) -> Result<(SessionState, Versions, Vec<Registered>), Refusal> {
         let mut tables = Vec::new();
         for r in references {
             let full = r.clone().resolve(catalog, schema);
@@ -291,6 +414,7 @@ impl LocalEngine {
         }
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
         let mut versions = Vec::new();
+        let mut registered = Vec::new();
         for (full, name, table) in tables {
             versions.push((name, table.version_number()));
             let c = match catalogs.catalog(&full.catalog) {
@@ -310,8 +434,9 @@ impl LocalEngine {
                     s
                 }
             };
-            s.register_table(full.table.to_string(), Arc::new(table))
+            s.register_table(full.table.to_string(), Arc::new(table.clone()))
                 .map_err(|e| Refusal::new("plan", e.to_string()))?;
+            registered.push(Registered { schema: s, name: full.table.to_string(), table });
         }
         let mut config = self.base.config().clone();
         // A query running beside others gains nothing from spreading over
@@ -328,7 +453,7 @@ impl LocalEngine {
         let mut state = self.base.clone();
         *state.config_mut() = config;
         state.register_catalog_list(catalogs);
-        Ok((state, versions))
+        Ok((state, versions, registered))
     }
 
     /// The plan made when `stmt` was described for `session`, if it still
@@ -376,9 +501,16 @@ impl LocalEngine {
         metrics::histogram!("flightdeck_local_wait_seconds").record(waiting.elapsed().as_secs_f64());
         let planned = match work {
             Work::Planned(planned) => planned,
-            Work::Read(read) => self.planned(read).await?,
+            Work::Read(read) => self.planned_reusing(session, read).await?,
         };
-        let task = planned.state.task_ctx();
+        let task = match planned.input {
+            Some(input) => {
+                let config = planned.state.config().clone().with_extension(Arc::new(input));
+                let task = datafusion::execution::TaskContext::from(&planned.state);
+                Arc::new(task.with_session_config(config))
+            }
+            None => planned.state.task_ctx(),
+        };
         let (schema, max_bytes) = (Arc::clone(&planned.schema), self.limits.max_result_bytes);
         let collect = async move {
             let mut stream = datafusion::physical_plan::execute_stream(planned.physical, task)
@@ -441,6 +573,28 @@ struct Read {
     names: Option<Vec<String>>,
     state: SessionState,
     versions: Versions,
+    tables: Vec<Registered>,
+}
+
+/// A dataset registered in a query's session, by name in its schema.
+struct Registered {
+    schema: Arc<dyn datafusion::catalog::SchemaProvider>,
+    name: String,
+    table: crate::accel::DatasetTable,
+}
+
+/// The plan kept for a skeleton ([`reuse`]) and the answer's schema;
+/// `None` when the skeleton's plan cannot be reused.
+type Template = Option<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, SchemaRef)>;
+
+/// What a kept plan is found by: the user and session, the skeleton's
+/// text, the dataset versions it reads and its partitions.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+struct TemplateKey {
+    session: Session,
+    text: String,
+    versions: Versions,
+    partitions: usize,
 }
 
 /// What a local query has when it waits for its place.
@@ -458,6 +612,8 @@ pub struct Planned {
     versions: Versions,
     /// The answer's schema as Trino gives it.
     pub schema: SchemaRef,
+    /// What its execution reads, for a kept plan's scan.
+    input: Option<crate::accel::ScanInput>,
 }
 
 /// A local answer, as an engine's execution.

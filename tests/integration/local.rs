@@ -488,3 +488,72 @@ async fn a_user_who_keeps_querying_never_waits_for_trino_to_say_again_they_may_r
     // in the background depends on how late the queries run, so it is not
     // asserted.)
 }
+
+#[tokio::test]
+async fn statements_that_differ_only_in_their_range_reuse_one_plan_with_trinos_answers() {
+    let server = orders_by_date().await;
+    let t = "tpch.tiny.orders";
+    let skeletons = [
+        format!(
+            "SELECT orderstatus, count(*) AS n, max(totalprice) AS top, min(orderkey) AS lo FROM {t} WHERE {{r}} GROUP BY 1 ORDER BY 1"
+        ),
+        format!(
+            "SELECT date_trunc('month', orderdate) AS m, count(*) AS n FROM {t} WHERE orderpriority = '1-URGENT' AND {{r}} GROUP BY 1 ORDER BY 1"
+        ),
+        format!("SELECT orderkey, orderdate FROM {t} WHERE {{r}} ORDER BY orderdate DESC, orderkey LIMIT 7"),
+        format!("SELECT count(*) AS n FROM {t} WHERE {{r}}"),
+        format!(
+            "SELECT orderstatus, count(*) AS n, max(count(*)) OVER () AS most FROM {t} WHERE {{r}} AND orderkey % 3 = 0 GROUP BY 1 ORDER BY 1"
+        ),
+    ];
+    let ranges = [
+        "orderdate >= DATE '1995-01-01' AND orderdate < DATE '1995-02-01'",
+        "orderdate BETWEEN DATE '1998-08-01' AND DATE '1998-08-02'",
+        "orderdate > DATE '1998-08-02'",
+        "orderdate < DATE '1992-01-01'",
+        "DATE '1996-06-30' < orderdate AND orderdate <= DATE '1996-07-31'",
+        "orderdate >= DATE '1994-01-01' AND orderdate < DATE '1993-01-01'",
+        "orderdate >= DATE '1993-03-01' + INTERVAL '10' DAY AND orderdate < DATE '1993-04-01'",
+        "orderdate >= DATE '1992-01-01'",
+    ];
+    let mut c = server.client().await;
+    let mut answers = Vec::new();
+    for r in ranges {
+        for s in &skeletons {
+            let sql = s.replace("{r}", r);
+            local_as_trino(&mut c, &sql).await;
+            answers.push(sql);
+        }
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", server.admin)).await.unwrap().text().await.unwrap();
+    let reused = metrics
+        .lines()
+        .find_map(|l| l.strip_prefix("flightdeck_local_plan_reuse_total{outcome=\"reused\"} "))
+        .map(|v| v.trim().parse::<f64>().unwrap());
+    let expected = (skeletons.len() * (ranges.len() - 1)) as f64;
+    assert!(reused >= Some(expected), "{reused:?} of {expected}: {metrics}");
+    assert!(!metrics.contains("outcome=\"not kept\""), "{metrics}");
+
+    // At once, each statement on its own: a kept plan runs for many.
+    let mut wanted = Vec::new();
+    for sql in &answers {
+        let (_, want) = trino_direct().execute(&session("test"), sql).await.unwrap();
+        wanted.push((sql.clone(), pretty(&want)));
+    }
+    let wanted = std::sync::Arc::new(wanted);
+    let tasks: Vec<_> = (0..8)
+        .map(|k| {
+            let (wanted, addr) = (std::sync::Arc::clone(&wanted), server.addr);
+            tokio::spawn(async move {
+                let mut c = Client::connect(addr).await;
+                for (sql, want) in wanted.iter().skip(k).step_by(3) {
+                    let (route, _, got) = c.routed(sql).await.unwrap();
+                    assert_eq!((route.as_str(), pretty(&got)), ("local", want.clone()), "{sql}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
