@@ -242,8 +242,9 @@ impl Flightdeck {
         (cpu, rss, peak)
     }
 
-    /// Queries and bytes Flightdeck sent to and received from Trino so far.
-    async fn trino_traffic(&self) -> (u64, u64) {
+    /// Queries and bytes Flightdeck sent to and received from Trino so far,
+    /// and local queries that reused a kept plan.
+    async fn trino_traffic(&self) -> (u64, u64, u64) {
         let text = reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap();
         let metric = |name: &str| {
             text.lines()
@@ -252,7 +253,11 @@ impl Flightdeck {
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0) as u64
         };
-        (metric("flightdeck_trino_queries_total"), metric("flightdeck_trino_bytes_total"))
+        (
+            metric("flightdeck_trino_queries_total"),
+            metric("flightdeck_trino_bytes_total"),
+            metric("flightdeck_local_plan_reuse_total{outcome=\"reused\"}"),
+        )
     }
 }
 
@@ -497,6 +502,7 @@ async fn main() {
                 None => (
                     trino.stats().queries_started.load(Ordering::Relaxed),
                     trino.stats().bytes_received.load(Ordering::Relaxed),
+                    0,
                 ),
             };
             let http = match (opts.protocol, fd) {
@@ -512,6 +518,7 @@ async fn main() {
                 None => (
                     trino.stats().queries_started.load(Ordering::Relaxed),
                     trino.stats().bytes_received.load(Ordering::Relaxed),
+                    0,
                 ),
             };
             let (cpu, rss, peak) = match (fd.map(Flightdeck::usage), before_cpu) {
@@ -548,6 +555,7 @@ async fn main() {
                 flightdeck_peak_rss_mib: peak,
                 trino_queries: after_traffic.0 - before_traffic.0,
                 trino_bytes: after_traffic.1 - before_traffic.1,
+                plans_reused: after_traffic.2 - before_traffic.2,
                 local_by_template,
             };
             println!("{}", r.line());

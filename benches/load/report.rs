@@ -27,6 +27,9 @@ pub struct RunResult {
     /// Queries and response bytes that reached Trino during the run.
     pub trino_queries: u64,
     pub trino_bytes: u64,
+    /// Local queries that reused the plan kept for statements differing
+    /// only in their time range.
+    pub plans_reused: u64,
     /// Of these queries, those the local engine answered, and their latency.
     pub local_queries: usize,
     pub local_p50_ms: f64,
@@ -62,7 +65,7 @@ impl RunResult {
     pub fn line(&self) -> String {
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
         format!(
-            "{:<12} c={:<3} n={:<5} err={:<3} p50={:>9.2}ms p95={:>9.2}ms p99={:>9.2}ms qps={:>8.1} fd_cpu={} fd_rss={} trino_q={} trino_MiB={:.1} local={} (p50={:.2}ms p95={:.2}ms)",
+            "{:<12} c={:<3} n={:<5} err={:<3} p50={:>9.2}ms p95={:>9.2}ms p99={:>9.2}ms qps={:>8.1} fd_cpu={} fd_rss={} trino_q={} trino_MiB={:.1} local={} (p50={:.2}ms p95={:.2}ms) reused={}",
             self.mode,
             self.concurrency,
             self.queries,
@@ -77,7 +80,8 @@ impl RunResult {
             self.trino_bytes as f64 / (1 << 20) as f64,
             self.local_queries,
             self.local_p50_ms,
-            self.local_p95_ms
+            self.local_p95_ms,
+            self.plans_reused
         )
     }
 }

@@ -242,23 +242,27 @@ impl LocalEngine {
             versions: read.versions.clone(),
             partitions: read.state.config().target_partitions(),
         };
-        let template = match self.templates.get(&key) {
-            Some(template) => template,
+        let (template, kept_now) = match self.templates.get(&key) {
+            Some(template) => (template, false),
             None => {
                 let template = self.template(&read, shape.skeleton).await;
                 self.templates.insert(key, template.clone());
-                template
+                (template, true)
             }
         };
+        let outcome = match (&template, kept_now) {
+            (None, _) => "not kept",
+            (Some(_), true) => "kept",
+            (Some(_), false) => "reused",
+        };
+        metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
         let Some((physical, schema)) = template else {
-            metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => "not kept").increment(1);
             return self.planned(read).await;
         };
         // Each execution gets operators of its own; the kept ones stay unrun.
         let Ok(physical) = datafusion::physical_plan::execution_plan::reset_plan_states(physical) else {
             return self.planned(read).await;
         };
-        metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => "reused").increment(1);
         let Read { state, versions, tables, .. } = read;
         let input = tables.into_iter().next().map(|t| crate::accel::ScanInput { table: t.table, range });
         Ok(Planned { state, physical, schema, versions, input })
@@ -272,11 +276,16 @@ impl LocalEngine {
             only.schema.deregister_table(&only.name).ok()?;
             only.schema.register_table(only.name.clone(), Arc::new(table)).ok()
         };
-        swap(only.table.deferred())?;
-        let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(skeleton))));
-        let planned = plan_statement(&read.state, statement, read.names.clone()).await;
+        let planned = match swap(only.table.deferred()) {
+            Some(_) => {
+                let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(skeleton))));
+                plan_statement(&read.state, statement, read.names.clone()).await.ok()
+            }
+            None => None,
+        };
+        // Back as it was: the statement itself may be planned next.
         swap(only.table.clone())?;
-        let (physical, schema) = planned.ok()?;
+        let (physical, schema) = planned?;
         let mut leaves = Vec::new();
         let _ = physical.apply(|p| {
             if p.children().is_empty() {
