@@ -91,6 +91,25 @@ impl DatasetTable {
         DatasetTable { newest_first: true, ..self.clone() }
     }
 
+    /// The same table without its rows: what planning reads of it (schema,
+    /// time column, retention), for a session kept beyond the query, which
+    /// must not hold a replaced version's memory.
+    pub fn without_rows(&self) -> DatasetTable {
+        let v = &self.version;
+        let version = Version {
+            number: v.number,
+            schema: Arc::clone(&v.schema),
+            slices: Vec::new(),
+            rows: 0,
+            bytes: 0,
+            watermark: None,
+            held_from: v.held_from,
+            iceberg_snapshot: v.iceberg_snapshot,
+            _reservation: crate::memory::MemoryBudget::new(0).reservation(),
+        };
+        DatasetTable { version: Arc::new(version), ..self.clone() }
+    }
+
     /// The range of times `filters` allow when every one of them is a
     /// [`bound`] on the time column and the range starts inside what the
     /// version holds; `None` otherwise.

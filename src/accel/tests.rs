@@ -433,3 +433,22 @@ fn ints_of_count(batches: &[arrow::record_batch::RecordBatch]) -> i64 {
     use arrow::array::{Array, Int64Array};
     batches[0].column(0).as_any().downcast_ref::<Int64Array>().unwrap().value(0)
 }
+
+#[test]
+fn a_table_without_rows_keeps_what_planning_reads_and_no_slice() {
+    let (schema, slices) = int_slices(&[0..100, 100..200]);
+    let mut held = std::sync::Arc::into_inner(version(slices, schema)).unwrap();
+    held.held_from = Some(150);
+    let version = std::sync::Arc::new(held);
+    let table = super::DatasetTable::new(std::sync::Arc::clone(&version), Some("t".into()));
+    let bare = table.without_rows();
+    assert_eq!(std::sync::Arc::strong_count(&version), 2, "the version is held by the table only, not its copy");
+    assert_eq!(datafusion::catalog::TableProvider::schema(&bare), version.schema);
+    assert_eq!(bare.sorted_by(), Some("t"));
+    let bound = datafusion::prelude::col("t").gt_eq(datafusion::prelude::lit(160i64));
+    assert_eq!(bare.exact_range(std::slice::from_ref(&bound)), Some((160, i64::MAX as i128)));
+    let early = datafusion::prelude::col("t").gt_eq(datafusion::prelude::lit(140i64));
+    assert_eq!(bare.exact_range(&[early]), None, "before what the dataset keeps");
+    let other = datafusion::prelude::col("s").eq(datafusion::prelude::lit("v0001"));
+    assert_eq!(table.exact_range(&[bound, other]), None, "not a bound on the time column");
+}

@@ -211,90 +211,102 @@ impl LocalEngine {
         exponent_doubles(&mut query);
         timestamps_in_milliseconds(&mut query);
         let statement = DfStatement::Statement(Box::new(ast::Statement::Query(query)));
-        let (state, versions, tables) = self.state(session, &statement).await?;
-        Ok(Read { statement, names, state, versions, tables })
+        let found = self.found(session, &statement).await?;
+        let versions = found.tables.iter().map(|(_, name, t)| (name.clone(), t.version_number())).collect();
+        // A query running beside others gains nothing from spreading over
+        // the cores and pays for it (a repartition, a second aggregation
+        // phase); alone, it takes them all.
+        let partitions = match self.running() > 1 {
+            true => 1,
+            false => self.base.config().target_partitions(),
+        };
+        Ok(Read { statement, names, found, versions, partitions })
     }
 
     /// The plan of a statement read.
     async fn planned(&self, read: Read) -> Result<Planned, Refusal> {
-        let Read { statement, names, state, versions, .. } = read;
+        let (state, _) = self.session_state(&read)?;
+        let Read { statement, names, versions, .. } = read;
         let (physical, schema) = plan_statement(&state, statement, names).await?;
-        Ok(Planned { state, physical, schema, versions, input: None })
+        Ok(Planned { state: Arc::new(state), physical, schema, versions, input: None })
     }
 
     /// The plan of a statement read, its skeleton's kept plan reused when
     /// it has one ([`reuse`]).
     async fn planned_reusing(&self, session: &Session, read: Read) -> Result<Planned, Refusal> {
-        let shape = match (&read.statement, read.tables.as_slice()) {
-            (DfStatement::Statement(s), [only]) => match (s.as_ref(), only.table.sorted_by()) {
+        let shape = match (&read.statement, read.found.tables.as_slice()) {
+            (DfStatement::Statement(s), [(_, _, table)]) => match (s.as_ref(), table.sorted_by()) {
                 (ast::Statement::Query(q), Some(time)) => reuse::shape(q.as_ref(), time),
                 _ => None,
             },
             _ => None,
         };
         let Some(shape) = shape else { return self.planned(read).await };
-        let Some(range) = bounds_range(&read.state, shape.bounds, &read.tables[0].table).await else {
-            return self.planned(read).await;
-        };
+        let table = read.found.tables[0].2.clone();
         let key = TemplateKey {
             session: session.clone(),
             text: shape.text,
             versions: read.versions.clone(),
-            partitions: read.state.config().target_partitions(),
+            partitions: read.partitions,
         };
-        let (template, kept_now) = match self.templates.get(&key) {
-            Some(template) => (template, false),
+        let (template, range, outcome) = match self.templates.get(&key) {
+            Some(None) => (None, None, "not kept"),
+            Some(Some(kept)) => {
+                let range = bounds_range(&kept.2, shape.bounds, &table).await;
+                (Some(kept), range, "reused")
+            }
             None => {
-                let template = self.template(&read, shape.skeleton).await;
+                let (state, registered) = self.session_state(&read)?;
+                let Some(range) = bounds_range(&state, shape.bounds, &table).await else {
+                    // Planned as written, in the session made for it.
+                    let Read { statement, names, versions, .. } = read;
+                    let (physical, schema) = plan_statement(&state, statement, names).await?;
+                    return Ok(Planned { state: Arc::new(state), physical, schema, versions, input: None });
+                };
+                let template = template(state, &registered[0], shape.skeleton, read.names.clone()).await;
                 self.templates.insert(key, template.clone());
-                (template, true)
+                let outcome = if template.is_some() { "kept" } else { "not kept" };
+                (template, Some(range), outcome)
             }
         };
-        let outcome = match (&template, kept_now) {
-            (None, _) => "not kept",
-            (Some(_), true) => "kept",
-            (Some(_), false) => "reused",
-        };
-        metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
-        let Some((physical, schema)) = template else {
+        let (Some((physical, schema, state)), Some(range)) = (template, range) else {
             return self.planned(read).await;
         };
         // Each execution gets operators of its own; the kept ones stay unrun.
         let Ok(physical) = datafusion::physical_plan::execution_plan::reset_plan_states(physical) else {
             return self.planned(read).await;
         };
-        let Read { state, versions, tables, .. } = read;
-        let input = tables.into_iter().next().map(|t| crate::accel::ScanInput { table: t.table, range });
-        Ok(Planned { state, physical, schema, versions, input })
+        metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
+        let input = Some(crate::accel::ScanInput { table, range });
+        Ok(Planned { state, physical, schema, versions: read.versions, input })
     }
+}
 
-    /// The plan of `skeleton` with its scan deferred, when it is a plan a
-    /// range can be given to: its one leaf is that scan.
-    async fn template(&self, read: &Read, skeleton: ast::Query) -> Template {
-        let only = &read.tables[0];
-        let swap = |table: crate::accel::DatasetTable| {
-            only.schema.deregister_table(&only.name).ok()?;
-            only.schema.register_table(only.name.clone(), Arc::new(table)).ok()
-        };
-        let planned = match swap(only.table.deferred()) {
-            Some(_) => {
-                let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(skeleton))));
-                plan_statement(&read.state, statement, read.names.clone()).await.ok()
-            }
-            None => None,
-        };
-        // Back as it was: the statement itself may be planned next.
-        swap(only.table.clone())?;
-        let (physical, schema) = planned?;
-        let mut leaves = Vec::new();
-        let _ = physical.apply(|p| {
-            if p.children().is_empty() {
-                leaves.push(p.downcast_ref::<crate::accel::DeferredScan>().is_some());
-            }
-            Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
-        });
-        (leaves == [true]).then_some((physical, schema))
-    }
+/// The plan of `skeleton` in `state` with its scan of `only` deferred, when
+/// it is a plan a range can be given to: its one leaf is that scan.
+async fn template(
+    state: SessionState,
+    only: &Registered,
+    skeleton: ast::Query,
+    names: Option<Vec<String>>,
+) -> Template {
+    only.schema.deregister_table(&only.name).ok()?;
+    only.schema.register_table(only.name.clone(), Arc::new(only.table.deferred())).ok()?;
+    let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(skeleton))));
+    let planned = plan_statement(&state, statement, names).await;
+    // The kept session plans the bounds of later statements, which read
+    // the table's schema only: it keeps no rows alive.
+    only.schema.deregister_table(&only.name).ok()?;
+    only.schema.register_table(only.name.clone(), Arc::new(only.table.without_rows())).ok()?;
+    let (physical, schema) = planned.ok()?;
+    let mut leaves = Vec::new();
+    let _ = physical.apply(|p| {
+        if p.children().is_empty() {
+            leaves.push(p.downcast_ref::<crate::accel::DeferredScan>().is_some());
+        }
+        Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
+    });
+    (leaves == [true]).then_some((physical, schema, Arc::new(state)))
 }
 
 /// The range of times the scan of `table` meets for `bounds` (`SELECT 1
@@ -380,11 +392,9 @@ impl LocalEngine {
     /// A session with the datasets `statement` reads registered under the
     /// names it uses; refused when any is not a loaded dataset the user may
     /// read.
-    async fn state(
-        &self,
-        session: &Session,
-        statement: &DfStatement,
-    ) -> Result<(SessionState, Versions, Vec<Registered>), Refusal> {
+    /// The datasets `statement` reads, by the names it uses; refused when
+    /// any is not a loaded dataset the user may read.
+    async fn found(&self, session: &Session, statement: &DfStatement) -> Result<Found, Refusal> {
         let references =
             self.base.resolve_table_references(statement).map_err(|e| Refusal::new("syntax", e.to_string()))?;
         let (Some(catalog), Some(schema)) = (session.catalog.as_deref(), session.schema.as_deref()) else {
@@ -405,7 +415,7 @@ impl LocalEngine {
         references: &[datafusion::common::TableReference],
         catalog: &str,
         schema: &str,
-    ) -> Result<(SessionState, Versions, Vec<Registered>), Refusal> {
+    ) -> Result<Found, Refusal> {
         let mut tables = Vec::new();
         for r in references {
             let full = r.clone().resolve(catalog, schema);
@@ -430,11 +440,14 @@ impl LocalEngine {
         if let Some(((_, name, _), _)) = tables.iter().zip(&allowed).find(|(_, allowed)| !**allowed) {
             return Err(Refusal::new("access", format!("{name}: Trino decides for this user")));
         }
+        Ok(Found { tables, catalog: catalog.to_string(), schema: schema.to_string() })
+    }
+
+    /// A session holding the datasets `read` found under the names it uses.
+    fn session_state(&self, read: &Read) -> Result<(SessionState, Vec<Registered>), Refusal> {
         let catalogs = Arc::new(MemoryCatalogProviderList::new());
-        let mut versions = Vec::new();
         let mut registered = Vec::new();
-        for (full, name, table) in tables {
-            versions.push((name, table.version_number()));
+        for (full, _, table) in &read.found.tables {
             let c = match catalogs.catalog(&full.catalog) {
                 Some(c) => c,
                 None => {
@@ -454,24 +467,18 @@ impl LocalEngine {
             };
             s.register_table(full.table.to_string(), Arc::new(table.clone()))
                 .map_err(|e| Refusal::new("plan", e.to_string()))?;
-            registered.push(Registered { schema: s, name: full.table.to_string(), table });
+            registered.push(Registered { schema: s, name: full.table.to_string(), table: table.clone() });
         }
-        let mut config = self.base.config().clone();
-        // A query running beside others gains nothing from spreading over
-        // the cores and pays for it (a repartition, a second aggregation
-        // phase); alone, it takes them all.
-        if self.running() > 1 {
-            config = config.with_target_partitions(1);
-        }
-        if !catalog.is_empty() {
-            config = config.with_default_catalog_and_schema(catalog, schema);
+        let mut config = self.base.config().clone().with_target_partitions(read.partitions);
+        if !read.found.catalog.is_empty() {
+            config = config.with_default_catalog_and_schema(&read.found.catalog, &read.found.schema);
         }
         // A copy of the base with this query's settings and tables: a
         // builder would register every function anew for each query.
         let mut state = self.base.clone();
         *state.config_mut() = config;
         state.register_catalog_list(catalogs);
-        Ok((state, versions, registered))
+        Ok((state, registered))
     }
 
     /// The plan made when `stmt` was described for `session`, if it still
@@ -524,8 +531,19 @@ impl LocalEngine {
         let task = match planned.input {
             Some(input) => {
                 let config = planned.state.config().clone().with_extension(Arc::new(input));
-                let task = datafusion::execution::TaskContext::from(&planned.state);
-                Arc::new(task.with_session_config(config))
+                // Execution finds its functions in the plan; the registry a
+                // task context carries serves only to read plans back.
+                use std::collections::HashMap;
+                Arc::new(datafusion::execution::TaskContext::new(
+                    None,
+                    planned.state.session_id().to_string(),
+                    config,
+                    HashMap::new(),
+                    HashMap::new(),
+                    HashMap::new(),
+                    HashMap::new(),
+                    Arc::clone(planned.state.runtime_env()),
+                ))
             }
             None => planned.state.task_ctx(),
         };
@@ -589,9 +607,18 @@ type Versions = Vec<(String, u64)>;
 struct Read {
     statement: DfStatement,
     names: Option<Vec<String>>,
-    state: SessionState,
+    found: Found,
     versions: Versions,
-    tables: Vec<Registered>,
+    /// The partitions to plan for.
+    partitions: usize,
+}
+
+/// The datasets a statement reads, with the session's catalog and schema
+/// (empty without them).
+struct Found {
+    tables: Vec<(datafusion::common::ResolvedTableReference, String, crate::accel::DatasetTable)>,
+    catalog: String,
+    schema: String,
 }
 
 /// A dataset registered in a query's session, by name in its schema.
@@ -601,9 +628,10 @@ struct Registered {
     table: crate::accel::DatasetTable,
 }
 
-/// The plan kept for a skeleton ([`reuse`]) and the answer's schema;
-/// `None` when the skeleton's plan cannot be reused.
-type Template = Option<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, SchemaRef)>;
+/// The plan kept for a skeleton ([`reuse`]), the answer's schema and the
+/// session it was planned in, which plans the bounds of the statements
+/// that reuse it; `None` when the skeleton's plan cannot be reused.
+type Template = Option<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, SchemaRef, Arc<SessionState>)>;
 
 /// What a kept plan is found by: the user and session, the skeleton's
 /// text, the dataset versions it reads and its partitions.
@@ -624,7 +652,7 @@ enum Work {
 /// A planned local statement.
 #[derive(Debug)]
 pub struct Planned {
-    state: SessionState,
+    state: Arc<SessionState>,
     physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
     /// The datasets it reads and the versions it reads of them.
     versions: Versions,
