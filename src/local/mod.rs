@@ -252,7 +252,7 @@ impl LocalEngine {
         let (template, range, outcome) = match self.templates.get(&key) {
             Some(None) => (None, None, "not kept"),
             Some(Some(kept)) => {
-                let range = bounds_range(&kept.2, shape.bounds, &table).await;
+                let range = bounds_range(&kept.session, shape.bounds, &table).await;
                 (Some(kept), range, "reused")
             }
             None => {
@@ -269,15 +269,20 @@ impl LocalEngine {
                 (template, Some(range), outcome)
             }
         };
-        let (Some((physical, schema, state)), Some(range)) = (template, range) else {
+        let (Some(kept), Some(range)) = (template, range) else {
+            if outcome == "not kept" {
+                metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
+            }
             return self.planned(read).await;
         };
         // Each execution gets operators of its own; the kept ones stay unrun.
-        let Ok(physical) = datafusion::physical_plan::execution_plan::reset_plan_states(physical) else {
+        let Ok(physical) = datafusion::physical_plan::execution_plan::reset_plan_states(Arc::clone(&kept.physical))
+        else {
             return self.planned(read).await;
         };
         metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
         let input = Some(crate::accel::ScanInput { table, range });
+        let (state, schema) = (Arc::clone(&kept.session), Arc::clone(&kept.schema));
         Ok(Planned { state, physical, schema, versions: read.versions, input })
     }
 }
@@ -306,7 +311,7 @@ async fn template(
         }
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
     });
-    (leaves == [true]).then_some((physical, schema, Arc::new(state)))
+    (leaves == [true]).then(|| Arc::new(Kept { physical, schema, session: Arc::new(state) }))
 }
 
 /// The range of times the scan of `table` meets for `bounds` (`SELECT 1
@@ -357,41 +362,35 @@ async fn plan_statement(
     statement: DfStatement,
     names: Option<Vec<String>>,
 ) -> Result<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, SchemaRef), Refusal> {
-    {
-        let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
-        let plan = literal_units(plan)?;
-        let plan = timestamp_bounds(plan)?;
-        let types = check::plan(&plan)?;
-        let rewritten = rewrite::expressions(plan, state)
-            .and_then(|p| rewrite::double_extremes(p, state))
-            .and_then(rewrite::exact_sums)
-            .and_then(rewrite::newest_first)
-            .and_then(rewrite::year_ranges);
-        let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;
-        let names = match names {
-            Some(names) => names,
-            // `SELECT *`: the columns' own names.
-            None => plan.schema().fields().iter().map(|f| f.name().clone()).collect(),
-        };
-        if names.len() != types.len() {
-            return Err(Refusal::new("plan", "the result's columns could not be named"));
-        }
-        let schema =
-            Arc::new(Schema::new(names.iter().zip(&types).map(|(name, ty)| ty.field(name)).collect::<Vec<_>>()));
-        let physical = state.create_physical_plan(&plan).await.map_err(|e| match e.find_root() {
-            datafusion::error::DataFusionError::External(e) if e.is::<crate::accel::BeforeRetention>() => {
-                Refusal::new("retention", e.to_string())
-            }
-            _ => Refusal::new("plan", e.to_string()),
-        })?;
-        Ok((physical, schema))
+    let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
+    let plan = literal_units(plan)?;
+    let plan = timestamp_bounds(plan)?;
+    let types = check::plan(&plan)?;
+    let rewritten = rewrite::expressions(plan, state)
+        .and_then(|p| rewrite::double_extremes(p, state))
+        .and_then(rewrite::exact_sums)
+        .and_then(rewrite::newest_first)
+        .and_then(rewrite::year_ranges);
+    let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;
+    let names = match names {
+        Some(names) => names,
+        // `SELECT *`: the columns' own names.
+        None => plan.schema().fields().iter().map(|f| f.name().clone()).collect(),
+    };
+    if names.len() != types.len() {
+        return Err(Refusal::new("plan", "the result's columns could not be named"));
     }
+    let schema = Arc::new(Schema::new(names.iter().zip(&types).map(|(name, ty)| ty.field(name)).collect::<Vec<_>>()));
+    let physical = state.create_physical_plan(&plan).await.map_err(|e| match e.find_root() {
+        datafusion::error::DataFusionError::External(e) if e.is::<crate::accel::BeforeRetention>() => {
+            Refusal::new("retention", e.to_string())
+        }
+        _ => Refusal::new("plan", e.to_string()),
+    })?;
+    Ok((physical, schema))
 }
 
 impl LocalEngine {
-    /// A session with the datasets `statement` reads registered under the
-    /// names it uses; refused when any is not a loaded dataset the user may
-    /// read.
     /// The datasets `statement` reads, by the names it uses; refused when
     /// any is not a loaded dataset the user may read.
     async fn found(&self, session: &Session, statement: &DfStatement) -> Result<Found, Refusal> {
@@ -628,10 +627,19 @@ struct Registered {
     table: crate::accel::DatasetTable,
 }
 
-/// The plan kept for a skeleton ([`reuse`]), the answer's schema and the
-/// session it was planned in, which plans the bounds of the statements
-/// that reuse it; `None` when the skeleton's plan cannot be reused.
-type Template = Option<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, SchemaRef, Arc<SessionState>)>;
+/// A kept plan, `None` when the skeleton's plan cannot be reused.
+type Template = Option<Arc<Kept>>;
+
+/// The plan kept for a skeleton ([`reuse`]).
+#[derive(Debug)]
+struct Kept {
+    physical: Arc<dyn datafusion::physical_plan::ExecutionPlan>,
+    /// The answer's schema as Trino gives it.
+    schema: SchemaRef,
+    /// The session it was planned in, which plans the bounds of the
+    /// statements that reuse it.
+    session: Arc<SessionState>,
+}
 
 /// What a kept plan is found by: the user and session, the skeleton's
 /// text, the dataset versions it reads and its partitions.

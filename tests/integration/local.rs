@@ -534,6 +534,13 @@ async fn statements_that_differ_only_in_their_range_reuse_one_plan_with_trinos_a
     // the process's: other tests add theirs).
     assert!(count("kept") >= Some(skeletons.len() as f64), "{metrics}");
     assert!(count("reused") >= Some((skeletons.len() * (ranges.len() - 1)) as f64), "{metrics}");
+    // A skeleton whose plan cannot take a range (read newest first) is
+    // planned as written each time, with the same answers.
+    for r in &ranges[..3] {
+        local_as_trino(&mut c, &format!("SELECT orderdate FROM {t} WHERE {r} ORDER BY orderdate DESC LIMIT 3")).await;
+    }
+    let metrics = reqwest::get(format!("http://{}/metrics", server.admin)).await.unwrap().text().await.unwrap();
+    assert!(metrics.contains("flightdeck_local_plan_reuse_total{outcome=\"not kept\"}"), "{metrics}");
     // A kept skeleton does not carry a statement past what its bounds
     // would have refused: a date compared with a timestamp goes to Trino.
     let refused = format!("SELECT count(*) AS n FROM {t} WHERE orderdate >= TIMESTAMP '1995-01-01 00:00:00'");
