@@ -121,10 +121,13 @@ impl DatasetTable {
             return None;
         }
         let range = time_range(filters, column, ty)?;
-        match self.version.held_from {
-            Some(from) if range.0 < i128::from(from) => None,
-            _ => Some(range),
-        }
+        self.holds_from(range.0).then_some(range)
+    }
+
+    /// Whether the version holds every row from the time `first` on: not
+    /// when retention dropped rows after it.
+    fn holds_from(&self, first: i128) -> bool {
+        self.version.held_from.is_none_or(|from| first >= i128::from(from))
     }
 
     /// The rows of the version it reads.
@@ -253,9 +256,7 @@ impl TableProvider for DatasetTable {
         if self.deferred {
             return DeferredScan::new(self, state, projection, filters, range).map(|s| Arc::new(s) as _);
         }
-        if let Some(from) = self.version.held_from
-            && !range.is_some_and(|(first, _)| first >= i128::from(from))
-        {
+        if self.version.held_from.is_some() && !range.is_some_and(|(first, _)| self.holds_from(first)) {
             return Err(DataFusionError::External(Box::new(BeforeRetention)));
         }
         let batches = self.read(range, self.pruning(state, filters)?.as_deref())?;
@@ -274,10 +275,7 @@ impl TableProvider for DatasetTable {
                 return Ok(Arc::new(NewestFirst::new(batches, projected, index)));
             }
         }
-        // Contiguous runs, one per partition, so each stays sorted.
-        let partitions = state.config().target_partitions().max(1);
-        let per = batches.len().div_ceil(partitions).max(1);
-        let runs: Vec<Vec<_>> = batches.chunks(per).map(<[RecordBatch]>::to_vec).collect();
+        let runs = runs(&batches, state.config().target_partitions().max(1));
         let runs = if runs.is_empty() { vec![Vec::new()] } else { runs };
         let mut source =
             MemorySourceConfig::try_new(&runs, Arc::clone(&schema), projection.cloned())?.with_limit(limit);
@@ -387,6 +385,13 @@ pub(super) fn trimmed(batch: &RecordBatch, index: usize, (first, last): (i128, i
         _ => return Some(batch.clone()),
     };
     (end > start).then(|| batch.slice(start, end - start))
+}
+
+/// `batches` in contiguous runs, one per partition at most, so each stays
+/// in time order.
+fn runs(batches: &[RecordBatch], partitions: usize) -> Vec<Vec<RecordBatch>> {
+    let per = batches.len().div_ceil(partitions).max(1);
+    batches.chunks(per).map(<[RecordBatch]>::to_vec).collect()
 }
 
 /// The methods every leaf plan of this module shares: no children, no
@@ -567,13 +572,11 @@ impl ExecutionPlan for DeferredScan {
             Some((a, b)) => (a.max(first), b.min(last)),
             None => (first, last),
         };
-        if input.table.version.held_from.is_some_and(|from| range.0 < i128::from(from)) {
+        if !input.table.holds_from(range.0) {
             return Err(DataFusionError::External(Box::new(BeforeRetention)));
         }
         let batches = input.table.read(Some(range), self.pruning.as_deref())?;
-        // Contiguous runs, one per partition, as a planned scan splits them.
-        let per = batches.len().div_ceil(self.partitions).max(1);
-        let run = batches.chunks(per).nth(partition).map(<[RecordBatch]>::to_vec).unwrap_or_default();
+        let run = runs(&batches, self.partitions).into_iter().nth(partition).unwrap_or_default();
         let run = match &self.projection {
             Some(p) => run.iter().map(|b| b.project(p)).collect::<Result<Vec<_>, _>>()?,
             None => run,
