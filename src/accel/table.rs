@@ -57,14 +57,16 @@ pub struct DatasetTable {
     deferred: bool,
 }
 
-/// What an execution of a plan kept for reuse reads: the dataset version
-/// and the range of times (first and last included, in the time column's
-/// unit). A [`DeferredScan`] takes it from the task's session
-/// configuration, so a kept plan holds no rows.
+/// What an execution of a plan kept for reuse reads: the dataset version,
+/// the range of times (first and last included, in the time column's
+/// unit) and a filter on the table's columns (against its whole schema)
+/// that the rows read must pass. A [`DeferredScan`] takes it from the
+/// task's session configuration, so a kept plan holds no rows.
 #[derive(Debug, Clone)]
 pub struct ScanInput {
     pub table: DatasetTable,
     pub range: (i128, i128),
+    pub filter: Option<Arc<dyn PhysicalExpr>>,
 }
 
 impl DatasetTable {
@@ -493,8 +495,9 @@ impl ExecutionPlan for NewestFirst {
 
 /// The scan in a plan kept for reuse: it reads the version and the range
 /// of times each execution brings ([`ScanInput`]) within the bounds of the
-/// plan's own filters, so the plan holds neither rows nor anything of a
-/// statement's range. It declares
+/// plan's own filters, and keeps the rows that pass the execution's filter,
+/// so the plan holds neither rows nor anything of a statement's range or
+/// filter values. It declares
 /// what a scan planned with a range declares whatever the range: as many
 /// partitions as the plan's configuration asks, rows in time order with no
 /// null time, and no statistics.
@@ -577,10 +580,20 @@ impl ExecutionPlan for DeferredScan {
         }
         let batches = input.table.read(Some(range), self.pruning.as_deref())?;
         let run = runs(&batches, self.partitions).into_iter().nth(partition).unwrap_or_default();
-        let run = match &self.projection {
-            Some(p) => run.iter().map(|b| b.project(p)).collect::<Result<Vec<_>, _>>()?,
-            None => run,
-        };
-        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), futures::stream::iter(run.into_iter().map(Ok)))))
+        let projection = self.projection.clone();
+        let filter = input.filter.clone();
+        // Filtered batch by batch as the consumer reads, as a filter above
+        // the scan would be.
+        let read = run.into_iter().map(move |b| {
+            let kept = match &projection {
+                Some(p) => b.project(p)?,
+                None => b.clone(),
+            };
+            let Some(filter) = &filter else { return Ok(kept) };
+            let mask = filter.evaluate(&b)?.into_array(b.num_rows())?;
+            let mask = datafusion::common::cast::as_boolean_array(&mask)?;
+            Ok(arrow::compute::filter_record_batch(&kept, mask)?)
+        });
+        Ok(Box::pin(RecordBatchStreamAdapter::new(self.schema(), futures::stream::iter(read))))
     }
 }

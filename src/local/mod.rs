@@ -223,6 +223,13 @@ impl LocalEngine {
         Ok(Read { statement, names, found, versions, partitions })
     }
 
+    /// How many skeletons it keeps a plan for, or knows it cannot keep one
+    /// for ([`reuse`]).
+    pub fn skeletons(&self) -> u64 {
+        self.templates.run_pending_tasks();
+        self.templates.entry_count()
+    }
+
     /// The plan of a statement read.
     async fn planned(&self, read: Read) -> Result<Planned, Refusal> {
         let (state, _) = self.session_state(&read)?;
@@ -249,15 +256,15 @@ impl LocalEngine {
             versions: read.versions.clone(),
             partitions: read.partitions,
         };
-        let (template, range, outcome) = match self.templates.get(&key) {
+        let (template, input, outcome) = match self.templates.get(&key) {
             Some(None) => (None, None, "not kept"),
             Some(Some(kept)) => {
-                let range = bounds_range(&kept.session, shape.bounds, &table).await;
-                (Some(kept), range, "reused")
+                let input = bounds_range(&kept.session, shape.bounds, &table).await;
+                (Some(kept), input, "reused")
             }
             None => {
                 let (state, registered) = self.session_state(&read)?;
-                let Some(range) = bounds_range(&state, shape.bounds, &table).await else {
+                let Some(input) = bounds_range(&state, shape.bounds, &table).await else {
                     // Planned as written, in the session made for it.
                     let Read { statement, names, versions, .. } = read;
                     let (physical, schema) = plan_statement(&state, statement, names).await?;
@@ -266,10 +273,10 @@ impl LocalEngine {
                 let template = template(state, &registered[0], shape.skeleton, read.names.clone()).await;
                 self.templates.insert(key, template.clone());
                 let outcome = if template.is_some() { "kept" } else { "not kept" };
-                (template, Some(range), outcome)
+                (template, Some(input), outcome)
             }
         };
-        let (Some(kept), Some(range)) = (template, range) else {
+        let (Some(kept), Some(input)) = (template, input) else {
             if outcome == "not kept" {
                 metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
             }
@@ -281,7 +288,7 @@ impl LocalEngine {
             return self.planned(read).await;
         };
         metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
-        let input = Some(crate::accel::ScanInput { table, range });
+        let input = Some(input);
         let (state, schema) = (Arc::clone(&kept.session), Arc::clone(&kept.schema));
         Ok(Planned { state, physical, schema, versions: read.versions, input })
     }
@@ -314,24 +321,30 @@ async fn template(
     (leaves == [true]).then(|| Arc::new(Kept { physical, schema, session: Arc::new(state) }))
 }
 
-/// The range of times the scan of `table` meets for `bounds` (`SELECT 1
-/// FROM <table> WHERE <bounds>`), planned as the statement's own filters
-/// are; `None` unless they are all met by the scan as one range.
+/// What the scan of `table` reads for `bounds` (`SELECT 1 FROM <table>
+/// WHERE <bounds AND filters>`), planned as the statement's own conjuncts
+/// are: the range of times its bounds cut, and the filter the rest run as;
+/// `None` unless the bounds are all met by the scan as one range.
 async fn bounds_range(
     state: &SessionState,
     bounds: ast::Query,
     table: &crate::accel::DatasetTable,
-) -> Option<(i128, i128)> {
+) -> Option<crate::accel::ScanInput> {
     use datafusion::common::tree_node::TreeNodeRecursion;
+    use datafusion::common::{Column, DFSchema};
+    use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 
     let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(bounds))));
     let plan = state.statement_to_plan(statement).await.ok()?;
     let plan = timestamp_bounds(literal_units(plan).ok()?).ok()?;
     check::plan(&plan).ok()?;
+    // Trino's comparisons, as the statement's own plan has them.
+    let plan = rewrite::expressions(plan, state).ok()?;
     // Of the optimizer, what brings comparisons with constants to the scan:
     // types made to meet, constants folded, filters pushed down. Whatever
     // else the whole optimizer would do, `exact_range` takes only filters
-    // that are each a bound the scan meets.
+    // that are each a bound the scan meets, and the filter left above the
+    // scan runs as planned here.
     let plan = state.analyzer().execute_and_check(plan, state.config_options(), |_, _| {}).ok()?;
     let optimizer = datafusion::optimizer::Optimizer::with_rules(vec![
         Arc::new(datafusion::optimizer::simplify_expressions::SimplifyExpressions::new()),
@@ -339,20 +352,43 @@ async fn bounds_range(
     ]);
     let plan = optimizer.optimize(plan, state, |_, _| {}).ok()?;
     let mut scans = Vec::new();
-    let mut filtered = false;
+    let mut filters = Vec::new();
     plan.apply(|p| {
         match p {
             LogicalPlan::TableScan(s) => scans.push(s.filters.clone()),
-            LogicalPlan::Filter(_) => filtered = true,
+            // Only a filter right on the scan reads the table's columns.
+            LogicalPlan::Filter(f) => filters.push(
+                matches!(f.input.as_ref(), LogicalPlan::TableScan(_))
+                    .then(|| split_conjunction(&f.predicate).into_iter().cloned().collect::<Vec<_>>()),
+            ),
             _ => {}
         }
         Ok(TreeNodeRecursion::Continue)
     })
     .ok()?;
-    match scans.as_slice() {
-        [filters] if !filtered => table.exact_range(filters),
-        _ => None,
-    }
+    let ([pushed], rest) = (scans.as_slice(), filters.as_slice()) else { return None };
+    let rest = match rest {
+        [] => Vec::new(),
+        [Some(rest)] => rest.clone(),
+        _ => return None,
+    };
+    // What is pushed to the scan and not run above it must be met exactly.
+    let met: Vec<Expr> = pushed.iter().flat_map(split_conjunction).filter(|f| !rest.contains(f)).cloned().collect();
+    let range = table.exact_range(&met)?;
+    let filter = match conjunction(rest) {
+        Some(f) => {
+            // Against the whole table, which the scan filters before it
+            // projects: the only relation, so its names are enough.
+            let f = f.transform(|e| match e {
+                Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+                e => Ok(Transformed::no(e)),
+            });
+            let schema = DFSchema::try_from(datafusion::catalog::TableProvider::schema(table)).ok()?;
+            Some(state.create_physical_expr(f.ok()?.data, &schema).ok()?)
+        }
+        None => None,
+    };
+    Some(crate::accel::ScanInput { table: table.clone(), range, filter })
 }
 
 /// The physical plan of a statement read for `state`, and the answer's

@@ -1,25 +1,29 @@
-//! Plans kept for reuse by statements that differ only in their time range.
+//! Plans kept for reuse by statements that differ only in the constants of
+//! their `WHERE`.
 //!
-//! A dashboard sends one statement again and again with other times in its
-//! `WHERE`. The conjuncts that bound the dataset's time column by constants
-//! are taken out of the statement: what is left (the skeleton) is planned
-//! once, with a scan that reads the range each execution brings
-//! ([`crate::accel::DeferredScan`]), and each statement plans only its
-//! bounds, as `SELECT 1 FROM <relation> WHERE <bounds>`, to the range its
-//! scan would have cut. The answer is the same: on a single relation,
-//! `WHERE` filters the rows before anything else reads them, and the range
-//! is taken only when the planned bounds are exactly a range the scan cuts.
+//! A dashboard sends one statement again and again with other times and
+//! other filter values in its `WHERE`. The conjuncts that bound the
+//! dataset's time column by constants (the bounds), and those that compare
+//! another column with constants (the filters), are taken out of the
+//! statement: what is left (the skeleton) is planned once, with a scan that
+//! reads the range and applies the filters each execution brings
+//! ([`crate::accel::DeferredScan`]). Each statement plans only its
+//! conjuncts, as `SELECT 1 FROM <relation> WHERE <bounds AND filters>`: to
+//! the range its scan would have cut and the filter it would have run. The
+//! answer is the same: on a single relation, `WHERE` filters the rows
+//! before anything else reads them, and the range is taken only when the
+//! planned bounds are exactly a range the scan cuts.
 
 use std::ops::ControlFlow;
 
 use datafusion::sql::sqlparser::ast::{self as ast, BinaryOperator, Expr, GroupByExpr, SelectItem, SetExpr};
 
-/// A statement split into its skeleton and its bounds on the time column.
+/// A statement split into its skeleton and its conjuncts with constants.
 #[derive(Debug)]
 pub(super) struct Shape {
-    /// The statement without its bounds.
+    /// The statement without its bounds and filters.
     pub skeleton: ast::Query,
-    /// `SELECT 1 FROM <the relation> WHERE <the bounds>`.
+    /// `SELECT 1 FROM <the relation> WHERE <the bounds AND the filters>`.
     pub bounds: ast::Query,
     /// The skeleton's text, by which its plan is kept.
     pub text: String,
@@ -27,6 +31,7 @@ pub(super) struct Shape {
 
 /// The shape of `query` when it reads one table, with no join, subquery or
 /// named subquery, and its `WHERE` bounds the column `time` by constants.
+/// Comparisons of other columns with constants go with the bounds.
 pub(super) fn shape(query: &ast::Query, time: &str) -> Option<Shape> {
     let plain = query.with.is_none()
         && query.locks.is_empty()
@@ -40,11 +45,12 @@ pub(super) fn shape(query: &ast::Query, time: &str) -> Option<Shape> {
     if !plain || !table || subqueries(query) {
         return None;
     }
-    let (bounds, rest): (Vec<&Expr>, Vec<&Expr>) =
-        conjuncts(select.selection.as_ref()?).into_iter().partition(|e| is_bound(e, time));
-    if bounds.is_empty() {
+    let all = conjuncts(select.selection.as_ref()?);
+    if !all.iter().any(|e| is_bound(e, time)) {
         return None;
     }
+    let (bounds, rest): (Vec<&Expr>, Vec<&Expr>) =
+        all.into_iter().partition(|e| is_bound(e, time) || is_filter(e, time));
     let mut skeleton = query.clone();
     if let SetExpr::Select(s) = skeleton.body.as_mut() {
         s.selection = and(rest);
@@ -126,6 +132,20 @@ fn is_bound(e: &Expr, time: &str) -> bool {
     }
 }
 
+/// A column other than `time` compared with a constant by `=`, `<>`, `<`,
+/// `<=`, `>` or `>=`, either way round, or `IN` a list of constants.
+fn is_filter(e: &Expr, time: &str) -> bool {
+    use BinaryOperator::{Eq, Gt, GtEq, Lt, LtEq, NotEq};
+    let other = |e: &Expr| matches!(e, Expr::Identifier(_) | Expr::CompoundIdentifier(_)) && !names(e, time);
+    match e {
+        Expr::BinaryOp { left, op: Eq | NotEq | Gt | GtEq | Lt | LtEq, right } => {
+            (other(left) && constant(right)) || (constant(left) && other(right))
+        }
+        Expr::InList { expr, list, .. } => other(expr) && !list.is_empty() && list.iter().all(constant),
+        _ => false,
+    }
+}
+
 fn names(e: &Expr, column: &str) -> bool {
     match e {
         Expr::Identifier(id) => id.value.eq_ignore_ascii_case(column),
@@ -162,7 +182,7 @@ mod tests {
     use datafusion::sql::sqlparser::ast;
 
     #[test]
-    fn the_bounds_on_the_time_column_are_taken_out_and_the_rest_kept() {
+    fn the_bounds_and_the_filters_with_constants_are_taken_out_and_the_rest_kept() {
         let s = shape(
             &query(
                 "SELECT market, avg(price) FROM t WHERE market = 'PJM' AND ts >= TIMESTAMP '2022-01-01 00:00:00' \
@@ -171,17 +191,18 @@ mod tests {
             "ts",
         )
         .unwrap();
-        assert_eq!(s.text, "SELECT market, avg(price) FROM t WHERE market = 'PJM' GROUP BY 1 ORDER BY 1 LIMIT 5");
+        assert_eq!(s.text, "SELECT market, avg(price) FROM t GROUP BY 1 ORDER BY 1 LIMIT 5");
         assert_eq!(
             s.bounds.to_string(),
-            "SELECT 1 FROM t WHERE ts >= TIMESTAMP '2022-01-01 00:00:00' + INTERVAL '3' DAY \
+            "SELECT 1 FROM t WHERE market = 'PJM' AND ts >= TIMESTAMP '2022-01-01 00:00:00' + INTERVAL '3' DAY \
              AND TIMESTAMP '2022-02-01 00:00:00' > t.TS"
         );
-        // Two statements that differ only in their range have one skeleton.
+        // Two statements that differ only in their range and filter values
+        // have one skeleton.
         let other = shape(
             &query(
-                "SELECT market, avg(price) FROM t WHERE market = 'PJM' AND ts BETWEEN DATE '2023-01-01' AND \
-                 DATE '2023-02-01' GROUP BY 1 ORDER BY 1 LIMIT 5",
+                "SELECT market, avg(price) FROM t WHERE market IN ('MISO', 'ERCOT') AND ts BETWEEN DATE \
+                 '2023-01-01' AND DATE '2023-02-01' GROUP BY 1 ORDER BY 1 LIMIT 5",
             ),
             "ts",
         )
@@ -192,10 +213,30 @@ mod tests {
     }
 
     #[test]
+    fn only_columns_compared_with_constants_are_filters() {
+        let sql = "SELECT count(*) FROM t WHERE ts >= DATE '2022-01-01' AND node_id = 7 AND 7 <> t.node_id \
+                   AND price > -5.5 AND price <= 10 + 2 AND market NOT IN ('A', 'B') AND lower(market) = 'pjm' \
+                   AND market = other AND market LIKE 'P%' AND market IS NULL AND node_id = ? \
+                   AND ts <> DATE '2022-01-05' AND (node_id = 1 OR node_id = 2)";
+        let s = shape(&query(sql), "ts").unwrap();
+        assert_eq!(
+            s.text,
+            "SELECT count(*) FROM t WHERE lower(market) = 'pjm' AND market = other AND market LIKE 'P%' AND \
+             market IS NULL AND node_id = ? AND ts <> DATE '2022-01-05' AND (node_id = 1 OR node_id = 2)"
+        );
+        assert_eq!(
+            s.bounds.to_string(),
+            "SELECT 1 FROM t WHERE ts >= DATE '2022-01-01' AND node_id = 7 AND 7 <> t.node_id AND price > -5.5 \
+             AND price <= 10 + 2 AND market NOT IN ('A', 'B')"
+        );
+    }
+
+    #[test]
     fn only_constant_bounds_of_one_plain_relation_shape_a_statement() {
         for sql in [
             "SELECT count(*) FROM t",
             "SELECT count(*) FROM t WHERE market = 'PJM'",
+            "SELECT count(*) FROM t WHERE market = 'PJM' AND node_id IN (1, 2)",
             "SELECT count(*) FROM t WHERE ts >= now() - INTERVAL '1' DAY",
             "SELECT count(*) FROM t WHERE ts >= other",
             "SELECT count(*) FROM t WHERE ts >= ?",

@@ -569,3 +569,77 @@ async fn statements_that_differ_only_in_their_range_reuse_one_plan_with_trinos_a
         task.await.unwrap();
     }
 }
+
+#[tokio::test]
+async fn statements_that_differ_in_their_filter_values_share_one_kept_plan_with_trinos_answers() {
+    use flightdeck::local::{Limits, LocalEngine};
+    use flightdeck::router::Session as RouterSession;
+    use flightdeck::sql::Statement;
+
+    let server = orders_by_date().await;
+    // An engine of its own over the same datasets, to count its skeletons.
+    let engine = LocalEngine::new(server.datasets.clone().unwrap(), Limits::default());
+    let t = "tpch.tiny.orders";
+    let skeleton = format!(
+        "SELECT orderstatus, count(*) AS n, max(totalprice) AS top, min(orderkey) AS lo FROM {t} WHERE {{f}} AND {{r}} GROUP BY 1 ORDER BY 1"
+    );
+    let ranges = [
+        "orderdate >= DATE '1995-01-01' AND orderdate < DATE '1995-04-01'",
+        "orderdate BETWEEN DATE '1992-01-01' AND DATE '1998-12-31'",
+        "orderdate > DATE '1998-07-01'",
+    ];
+    let filters = [
+        "orderpriority = '1-URGENT'",
+        "'5-LOW' = orderpriority",
+        "orderpriority IN ('3-MEDIUM', '4-NOT SPECIFIED')",
+        "orderpriority NOT IN ('1-URGENT', '2-HIGH') AND custkey < 500",
+        "orderpriority <> '1-URGENT'",
+        "orderpriority = 'none'",
+        "orderpriority = NULL",
+        "totalprice > 250000.5",
+        "totalprice <= 1000",
+        "custkey = 370",
+        "custkey IN (370, 781, 9999999999)",
+        "shippriority <> 0",
+        "orderkey > 3000000000",
+        "clerk >= 'Clerk#000000990'",
+    ];
+    let mut c = server.client().await;
+    let mut statements = Vec::new();
+    for (i, f) in filters.iter().enumerate() {
+        let sql = skeleton.replace("{f}", f).replace("{r}", ranges[i % ranges.len()]);
+        local_as_trino(&mut c, &sql).await;
+        engine.run(&RouterSession::of("test"), &Statement::parse(&sql, None, None)).await.unwrap();
+        statements.push(sql);
+    }
+    assert_eq!(engine.skeletons(), 1, "one skeleton for every filter value and range");
+    // A filter that is not a column compared with constants stays in the
+    // skeleton: another plan.
+    let other = skeleton.replace("{f}", "orderpriority LIKE '1-%'").replace("{r}", ranges[0]);
+    local_as_trino(&mut c, &other).await;
+    engine.run(&RouterSession::of("test"), &Statement::parse(&other, None, None)).await.unwrap();
+    assert_eq!(engine.skeletons(), 2);
+
+    // At once, each with its own values through the one kept plan.
+    let mut wanted = Vec::new();
+    for sql in &statements {
+        let (_, want) = trino_direct().execute(&session("test"), sql).await.unwrap();
+        wanted.push((sql.clone(), pretty(&want)));
+    }
+    let wanted = std::sync::Arc::new(wanted);
+    let tasks: Vec<_> = (0..6)
+        .map(|k| {
+            let (wanted, addr) = (std::sync::Arc::clone(&wanted), server.addr);
+            tokio::spawn(async move {
+                let mut c = Client::connect(addr).await;
+                for (sql, want) in wanted.iter().skip(k).chain(wanted.iter().take(k)) {
+                    let (route, _, got) = c.routed(sql).await.unwrap();
+                    assert_eq!((route.as_str(), pretty(&got)), ("local", want.clone()), "{sql}");
+                }
+            })
+        })
+        .collect();
+    for task in tasks {
+        task.await.unwrap();
+    }
+}
