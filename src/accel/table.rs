@@ -132,6 +132,18 @@ impl DatasetTable {
         self.version.held_from.is_none_or(|from| first >= i128::from(from))
     }
 
+    /// Whether `column` holds strings of at most 12 bytes only, each whole
+    /// in its view: no slice has a buffer for longer ones. A version does
+    /// not change, so neither does the answer.
+    pub fn inline_strings(&self, column: &str) -> bool {
+        use arrow::array::AsArray;
+        let Ok(index) = self.version.schema.index_of(column) else { return false };
+        // A copy without rows (planning only) says no: it cannot tell.
+        self.version.schema.field(index).data_type() == &DataType::Utf8View
+            && !self.version.slices.is_empty()
+            && self.version.slices.iter().all(|s| s.batch.column(index).as_string_view().data_buffers().is_empty())
+    }
+
     /// The rows of the version it reads.
     pub fn rows(&self) -> u64 {
         self.version.rows

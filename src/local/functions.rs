@@ -330,6 +330,92 @@ impl ScalarUDFImpl for DoubleKey {
     }
 }
 
+/// The 16 bytes of a string view as one `decimal(38, 0)`-typed 128-bit
+/// key: for a string of at most 12 bytes the view holds the whole string
+/// (its length, then its bytes padded with zeros), so two such strings are
+/// equal exactly when their keys are. Grouped by, a key is hashed and
+/// compared as one integer instead of as a string. Only for columns whose
+/// every value is that short ([`crate::accel::DatasetTable::inline_strings`]).
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct InlineKey {
+    signature: Signature,
+}
+
+/// The string an [`InlineKey`] was made from.
+#[derive(Debug, PartialEq, Eq, Hash)]
+pub(super) struct InlineString {
+    signature: Signature,
+}
+
+/// The type of an [`InlineKey`]; its values are not decimals (they may
+/// pass 38 digits) and are never read as such.
+pub(super) const INLINE_KEY: DataType = DataType::Decimal128(38, 0);
+
+impl InlineKey {
+    pub(super) fn udf() -> Arc<ScalarUDF> {
+        let signature = Signature::exact(vec![DataType::Utf8View], Volatility::Immutable);
+        Arc::new(ScalarUDF::from(InlineKey { signature }))
+    }
+}
+
+impl InlineString {
+    pub(super) fn udf() -> Arc<ScalarUDF> {
+        let signature = Signature::exact(vec![INLINE_KEY], Volatility::Immutable);
+        Arc::new(ScalarUDF::from(InlineString { signature }))
+    }
+}
+
+impl ScalarUDFImpl for InlineKey {
+    fn name(&self) -> &str {
+        "flightdeck_inline_key"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(INLINE_KEY)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use arrow::array::{AsArray, Decimal128Array};
+        let array = args.args[0].to_array(args.number_rows)?;
+        let strings = array.as_string_view();
+        if !strings.data_buffers().is_empty() {
+            return exec_err!("{} of strings longer than 12 bytes", self.name());
+        }
+        let views = strings.views();
+        let keys = arrow::buffer::ScalarBuffer::<i128>::new(views.inner().clone(), 0, views.len());
+        let keys = Decimal128Array::try_new(keys, strings.nulls().cloned())?.with_data_type(INLINE_KEY);
+        Ok(ColumnarValue::Array(Arc::new(keys)))
+    }
+}
+
+impl ScalarUDFImpl for InlineString {
+    fn name(&self) -> &str {
+        "flightdeck_inline_string"
+    }
+
+    fn signature(&self) -> &Signature {
+        &self.signature
+    }
+
+    fn return_type(&self, _: &[DataType]) -> Result<DataType> {
+        Ok(DataType::Utf8View)
+    }
+
+    fn invoke_with_args(&self, args: ScalarFunctionArgs) -> Result<ColumnarValue> {
+        use arrow::array::{AsArray, StringViewArray};
+        let array = args.args[0].to_array(args.number_rows)?;
+        let keys = array.as_primitive::<arrow::datatypes::Decimal128Type>();
+        let views = arrow::buffer::ScalarBuffer::<u128>::new(keys.values().inner().clone(), 0, keys.len());
+        // Checked: every view must be a whole string of at most 12 bytes.
+        let strings = StringViewArray::try_new(views, Vec::new(), keys.nulls().cloned())?;
+        Ok(ColumnarValue::Array(Arc::new(strings)))
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use std::sync::Arc;
@@ -462,5 +548,42 @@ mod tests {
             ColumnarValue::Scalar(ScalarValue::Date32(Some(d))) => assert_eq!(d, day("2024-05-01")),
             other => panic!("{other:?}"),
         }
+    }
+
+    #[test]
+    fn short_strings_go_to_keys_and_back_whole() {
+        use arrow::array::{AsArray, StringViewArray};
+
+        use super::{InlineKey, InlineString};
+
+        let strings: ArrayRef = Arc::new(StringViewArray::from(vec![
+            Some("PJM"),
+            None,
+            Some(""),
+            Some("twelve bytes"),
+            Some("PJM"),
+            Some("PJ"),
+            Some("東京"),
+        ]));
+        let args = |a: &ArrayRef, to: DataType| ScalarFunctionArgs {
+            args: vec![ColumnarValue::Array(Arc::clone(a))],
+            arg_fields: vec![Arc::new(Field::new("a", a.data_type().clone(), true))],
+            number_rows: a.len(),
+            return_field: Arc::new(Field::new("r", to, true)),
+            config_options: Arc::new(ConfigOptions::default()),
+        };
+        let (key, string) = (InlineKey::udf(), InlineString::udf());
+        let keys = key.invoke_with_args(args(&strings, super::INLINE_KEY)).unwrap().to_array(strings.len()).unwrap();
+        let k = keys.as_primitive::<arrow::datatypes::Decimal128Type>();
+        // Equal strings, equal keys; a prefix or the empty string differ.
+        assert_eq!(k.value(0), k.value(4));
+        assert_ne!(k.value(0), k.value(5));
+        assert_ne!(k.value(2), k.value(5));
+        assert!(k.is_null(1));
+        let back = string.invoke_with_args(args(&keys, DataType::Utf8View)).unwrap().to_array(keys.len()).unwrap();
+        assert_eq!(back.as_string_view(), strings.as_string_view());
+        // A column with a longer string is never keyed: the call fails.
+        let long: ArrayRef = Arc::new(StringViewArray::from(vec!["thirteen byte"]));
+        assert!(key.invoke_with_args(args(&long, super::INLINE_KEY)).is_err());
     }
 }

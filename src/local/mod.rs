@@ -406,7 +406,8 @@ async fn plan_statement(
         .and_then(|p| rewrite::double_extremes(p, state))
         .and_then(rewrite::exact_sums)
         .and_then(rewrite::newest_first)
-        .and_then(rewrite::year_ranges);
+        .and_then(rewrite::year_ranges)
+        .and_then(rewrite::inline_string_groups);
     let plan = rewritten.map_err(|e| Refusal::new("plan", e.to_string()))?;
     let names = match names {
         Some(names) => names,

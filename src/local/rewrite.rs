@@ -13,7 +13,8 @@
 //! - **Integer sums**, likewise, and sums of wide decimals (DataFusion wraps).
 //! - **`nullif`** uses Trino's equality.
 //!
-//! And one for speed: `year(x) = n` in a filter as a range of `x`.
+//! And two for speed: `year(x) = n` in a filter as a range of `x`, and
+//! short strings grouped by as 128-bit keys.
 
 use std::ops::Not;
 use std::sync::Arc;
@@ -446,4 +447,65 @@ fn year_range((x, ty): (&Expr, DataType), op: Operator, n: i64) -> Option<Expr> 
         Operator::LtEq => x.lt(start(next)?),
         _ => return None,
     })
+}
+
+/// `plan` with each aggregate that groups by a string column of a dataset
+/// whose every value is at most 12 bytes grouping by the column's
+/// [`InlineKey`] instead, turned back into the string above it: the same
+/// groups, hashed and compared as integers. Only where the aggregate reads
+/// the scan through filters alone, so the column is the dataset's own.
+pub fn inline_string_groups(plan: LogicalPlan) -> Result<LogicalPlan> {
+    use super::functions::{InlineKey, InlineString};
+    use datafusion::logical_expr::expr::ScalarFunction;
+    use datafusion::logical_expr::{Aggregate, Projection};
+
+    let (key, string) = (InlineKey::udf(), InlineString::udf());
+    plan.transform_up_with_subqueries(|node| {
+        let LogicalPlan::Aggregate(agg) = node else { return Ok(Transformed::no(node)) };
+        let Some(table) = scanned_dataset(&agg.input) else { return Ok(Transformed::no(LogicalPlan::Aggregate(agg))) };
+        let short = |e: &Expr| matches!(e, Expr::Column(c) if table.inline_strings(&c.name));
+        if agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) || !agg.group_expr.iter().any(short) {
+            return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
+        }
+        let keyed: Vec<bool> = agg.group_expr.iter().map(short).collect();
+        let group: Vec<Expr> = agg
+            .group_expr
+            .iter()
+            .zip(&keyed)
+            .map(|(e, &k)| match k {
+                true => Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&key), vec![e.clone()])),
+                false => e.clone(),
+            })
+            .collect();
+        let old = Arc::clone(&agg.schema);
+        let new = Aggregate::try_new(Arc::clone(&agg.input), group, agg.aggr_expr.clone())?;
+        let fields = new.schema.iter().zip(old.iter()).enumerate();
+        let exprs = fields
+            .map(|(i, ((q, f), (old_q, old_f)))| {
+                let column = Expr::Column(datafusion::common::Column::from((q, f)));
+                let value = match keyed.get(i) {
+                    Some(true) => Expr::ScalarFunction(ScalarFunction::new_udf(Arc::clone(&string), vec![column])),
+                    _ => column,
+                };
+                value.alias_qualified(old_q.cloned(), old_f.name())
+            })
+            .collect();
+        let projection = Projection::try_new(exprs, Arc::new(LogicalPlan::Aggregate(new)))?;
+        Ok(Transformed::yes(LogicalPlan::Projection(projection)))
+    })
+    .map(|t| t.data)
+}
+
+/// The dataset `plan` scans when it is filters (and aliases) over one scan
+/// of a dataset.
+fn scanned_dataset(plan: &LogicalPlan) -> Option<crate::accel::DatasetTable> {
+    match plan {
+        LogicalPlan::Filter(f) => scanned_dataset(&f.input),
+        LogicalPlan::SubqueryAlias(a) => scanned_dataset(&a.input),
+        LogicalPlan::TableScan(scan) => {
+            let provider = datafusion::datasource::source_as_provider(&scan.source).ok()?;
+            provider.downcast_ref::<crate::accel::DatasetTable>().cloned()
+        }
+        _ => None,
+    }
 }

@@ -636,3 +636,43 @@ async fn statements_that_differ_in_their_filter_values_share_one_kept_plan_with_
     // At once, each with its own values through the one kept plan.
     local_as_trino_at_once(&server, &statements, 6).await;
 }
+
+#[tokio::test]
+async fn short_strings_are_grouped_by_as_integer_keys_with_trinos_answers() {
+    let server = orders_by_date().await;
+    let mut c = server.client().await;
+    let t = "tpch.tiny.orders";
+    // `orderstatus` holds one-letter strings and is grouped by its key;
+    // `orderpriority` holds `4-NOT SPECIFIED` (15 bytes), grouped as a string.
+    let short = format!("SELECT orderstatus, count(*) AS n FROM {t} GROUP BY orderstatus ORDER BY 1");
+    let (_, _, b) = c.query(&format!("EXPLAIN {short}")).await.unwrap();
+    assert!(
+        text(&b).contains("flightdeck_inline_key(") && text(&b).contains("flightdeck_inline_string("),
+        "{}",
+        text(&b)
+    );
+    let long = format!("SELECT orderpriority, count(*) AS n FROM {t} GROUP BY orderpriority ORDER BY 1");
+    let (_, _, b) = c.query(&format!("EXPLAIN {long}")).await.unwrap();
+    assert!(!text(&b).contains("flightdeck_inline_key("), "{}", text(&b));
+    for sql in [
+        short,
+        long,
+        // With other groups, filters, an alias, HAVING, an order by the
+        // key, the key unselected, and a NULL group.
+        format!(
+            "SELECT o.orderstatus, year(o.orderdate) AS y, count(*) AS n, max(o.totalprice) AS top FROM {t} AS o \
+             WHERE o.custkey < 400 AND o.orderdate >= DATE '1995-01-01' GROUP BY 1, 2 HAVING count(*) > 3 ORDER BY 1, 2"
+        ),
+        format!("SELECT count(*) AS n FROM {t} GROUP BY orderstatus, shippriority ORDER BY 1"),
+        format!(
+            "SELECT nullif(orderstatus, 'F') AS s, count(*) AS n FROM {t} GROUP BY nullif(orderstatus, 'F') ORDER BY 1"
+        ),
+        format!(
+            "SELECT s, count(*) AS n FROM (SELECT CASE WHEN orderkey % 7 = 0 THEN NULL ELSE orderstatus END AS s \
+             FROM {t}) GROUP BY s ORDER BY 1 NULLS FIRST"
+        ),
+        format!("SELECT DISTINCT orderstatus FROM {t} ORDER BY 1"),
+    ] {
+        local_as_trino(&mut c, &sql).await;
+    }
+}
