@@ -582,6 +582,11 @@ mod tests {
         assert!(k.is_null(1));
         let back = string.invoke_with_args(args(&keys, DataType::Utf8View)).unwrap().to_array(keys.len()).unwrap();
         assert_eq!(back.as_string_view(), strings.as_string_view());
+        // A slice of a column (as a time range cuts one) keeps its own rows.
+        let part = strings.slice(3, 3);
+        let keys = key.invoke_with_args(args(&part, super::INLINE_KEY)).unwrap().to_array(part.len()).unwrap();
+        let back = string.invoke_with_args(args(&keys, DataType::Utf8View)).unwrap().to_array(keys.len()).unwrap();
+        assert_eq!(back.as_string_view(), part.as_string_view());
         // A column with a longer string is never keyed: the call fails.
         let long: ArrayRef = Arc::new(StringViewArray::from(vec!["thirteen byte"]));
         assert!(key.invoke_with_args(args(&long, super::INLINE_KEY)).is_err());

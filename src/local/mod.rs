@@ -233,9 +233,7 @@ impl LocalEngine {
     /// The plan of a statement read.
     async fn planned(&self, read: Read) -> Result<Planned, Refusal> {
         let (state, _) = self.session_state(&read)?;
-        let Read { statement, names, versions, .. } = read;
-        let (physical, schema) = plan_statement(&state, statement, names).await?;
-        Ok(Planned { state: Arc::new(state), physical, schema, versions, input: None })
+        planned_in(state, read).await
     }
 
     /// The plan of a statement read, its skeleton's kept plan reused when
@@ -259,16 +257,14 @@ impl LocalEngine {
         let (template, input, outcome) = match self.templates.get(&key) {
             Some(None) => (None, None, "not kept"),
             Some(Some(kept)) => {
-                let input = bounds_range(&kept.session, shape.bounds, &table).await;
+                let input = scan_input(&kept.session, shape.bounds, &table).await;
                 (Some(kept), input, "reused")
             }
             None => {
                 let (state, registered) = self.session_state(&read)?;
-                let Some(input) = bounds_range(&state, shape.bounds, &table).await else {
+                let Some(input) = scan_input(&state, shape.bounds, &table).await else {
                     // Planned as written, in the session made for it.
-                    let Read { statement, names, versions, .. } = read;
-                    let (physical, schema) = plan_statement(&state, statement, names).await?;
-                    return Ok(Planned { state: Arc::new(state), physical, schema, versions, input: None });
+                    return planned_in(state, read).await;
                 };
                 let template = template(state, &registered[0], shape.skeleton, read.names.clone()).await;
                 self.templates.insert(key, template.clone());
@@ -288,10 +284,16 @@ impl LocalEngine {
             return self.planned(read).await;
         };
         metrics::counter!("flightdeck_local_plan_reuse_total", "outcome" => outcome).increment(1);
-        let input = Some(input);
         let (state, schema) = (Arc::clone(&kept.session), Arc::clone(&kept.schema));
-        Ok(Planned { state, physical, schema, versions: read.versions, input })
+        Ok(Planned { state, physical, schema, versions: read.versions, input: Some(input) })
     }
+}
+
+/// The plan of a statement read, as written, in `state`.
+async fn planned_in(state: SessionState, read: Read) -> Result<Planned, Refusal> {
+    let Read { statement, names, versions, .. } = read;
+    let (physical, schema) = plan_statement(&state, statement, names).await?;
+    Ok(Planned { state: Arc::new(state), physical, schema, versions, input: None })
 }
 
 /// The plan of `skeleton` in `state` with its scan of `only` deferred, when
@@ -325,7 +327,7 @@ async fn template(
 /// WHERE <bounds AND filters>`), planned as the statement's own conjuncts
 /// are: the range of times its bounds cut, and the filter the rest run as;
 /// `None` unless the bounds are all met by the scan as one range.
-async fn bounds_range(
+async fn scan_input(
     state: &SessionState,
     bounds: ast::Query,
     table: &crate::accel::DatasetTable,
@@ -335,9 +337,7 @@ async fn bounds_range(
     use datafusion::logical_expr::utils::{conjunction, split_conjunction};
 
     let statement = DfStatement::Statement(Box::new(ast::Statement::Query(Box::new(bounds))));
-    let plan = state.statement_to_plan(statement).await.ok()?;
-    let plan = timestamp_bounds(literal_units(plan).ok()?).ok()?;
-    check::plan(&plan).ok()?;
+    let (plan, _) = checked_plan(state, statement).await.ok()?;
     // Trino's comparisons, as the statement's own plan has them.
     let plan = rewrite::expressions(plan, state).ok()?;
     // Of the optimizer, what brings comparisons with constants to the scan:
@@ -391,6 +391,20 @@ async fn bounds_range(
     Some(crate::accel::ScanInput { table: table.clone(), range, filter })
 }
 
+/// The logical plan of `statement` in `state`, with literals in their
+/// columns' units, checked against the allowlist: the types of its
+/// columns as Trino gives them. What a statement and the bounds and filters
+/// taken out of it are both planned by.
+async fn checked_plan(
+    state: &SessionState,
+    statement: DfStatement,
+) -> Result<(LogicalPlan, Vec<crate::trino::TrinoType>), Refusal> {
+    let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
+    let plan = timestamp_bounds(literal_units(plan)?)?;
+    let types = check::plan(&plan)?;
+    Ok((plan, types))
+}
+
 /// The physical plan of a statement read for `state`, and the answer's
 /// schema as Trino gives it.
 async fn plan_statement(
@@ -398,10 +412,7 @@ async fn plan_statement(
     statement: DfStatement,
     names: Option<Vec<String>>,
 ) -> Result<(Arc<dyn datafusion::physical_plan::ExecutionPlan>, SchemaRef), Refusal> {
-    let plan = state.statement_to_plan(statement).await.map_err(|e| Refusal::new("plan", e.to_string()))?;
-    let plan = literal_units(plan)?;
-    let plan = timestamp_bounds(plan)?;
-    let types = check::plan(&plan)?;
+    let (plan, types) = checked_plan(state, statement).await?;
     let rewritten = rewrite::expressions(plan, state)
         .and_then(|p| rewrite::double_extremes(p, state))
         .and_then(rewrite::exact_sums)

@@ -463,11 +463,11 @@ pub fn inline_string_groups(plan: LogicalPlan) -> Result<LogicalPlan> {
     plan.transform_up_with_subqueries(|node| {
         let LogicalPlan::Aggregate(agg) = node else { return Ok(Transformed::no(node)) };
         let Some(table) = scanned_dataset(&agg.input) else { return Ok(Transformed::no(LogicalPlan::Aggregate(agg))) };
-        let short = |e: &Expr| matches!(e, Expr::Column(c) if table.inline_strings(&c.name));
-        if agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) || !agg.group_expr.iter().any(short) {
+        let keyed: Vec<bool> =
+            agg.group_expr.iter().map(|e| matches!(e, Expr::Column(c) if table.inline_strings(&c.name))).collect();
+        if agg.group_expr.iter().any(|e| matches!(e, Expr::GroupingSet(_))) || !keyed.contains(&true) {
             return Ok(Transformed::no(LogicalPlan::Aggregate(agg)));
         }
-        let keyed: Vec<bool> = agg.group_expr.iter().map(short).collect();
         let group: Vec<Expr> = agg
             .group_expr
             .iter()
