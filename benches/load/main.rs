@@ -243,8 +243,9 @@ impl Flightdeck {
     }
 
     /// Queries and bytes Flightdeck sent to and received from Trino so far,
-    /// and local queries that reused a kept plan.
-    async fn trino_traffic(&self) -> (u64, u64, u64) {
+    /// local queries that reused a kept plan, and whole slices whose
+    /// partial aggregates were found kept and not.
+    async fn trino_traffic(&self) -> (u64, u64, u64, u64, u64) {
         let text = reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap();
         let metric = |name: &str| {
             text.lines()
@@ -257,6 +258,8 @@ impl Flightdeck {
             metric("flightdeck_trino_queries_total"),
             metric("flightdeck_trino_bytes_total"),
             metric("flightdeck_local_plan_reuse_total{outcome=\"reused\"}"),
+            metric("flightdeck_local_slice_partials_total{outcome=\"hit\"}"),
+            metric("flightdeck_local_slice_partials_total{outcome=\"miss\"}"),
         )
     }
 }
@@ -503,6 +506,8 @@ async fn main() {
                     trino.stats().queries_started.load(Ordering::Relaxed),
                     trino.stats().bytes_received.load(Ordering::Relaxed),
                     0,
+                    0,
+                    0,
                 ),
             };
             let http = match (opts.protocol, fd) {
@@ -518,6 +523,8 @@ async fn main() {
                 None => (
                     trino.stats().queries_started.load(Ordering::Relaxed),
                     trino.stats().bytes_received.load(Ordering::Relaxed),
+                    0,
+                    0,
                     0,
                 ),
             };
@@ -556,6 +563,7 @@ async fn main() {
                 trino_queries: after_traffic.0 - before_traffic.0,
                 trino_bytes: after_traffic.1 - before_traffic.1,
                 plans_reused: after_traffic.2 - before_traffic.2,
+                partials_kept: (after_traffic.3 - before_traffic.3, after_traffic.4 - before_traffic.4),
                 local_by_template,
             };
             println!("{}", r.line());

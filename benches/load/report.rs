@@ -30,6 +30,9 @@ pub struct RunResult {
     /// Local queries that reused the plan kept for statements differing
     /// only in their time range.
     pub plans_reused: u64,
+    /// Whole slices read by local queries whose partial aggregates were
+    /// kept, and those that were not.
+    pub partials_kept: (u64, u64),
     /// Of these queries, those the local engine answered, and their latency.
     pub local_queries: usize,
     pub local_p50_ms: f64,
@@ -65,7 +68,7 @@ impl RunResult {
     pub fn line(&self) -> String {
         let opt = |v: Option<f64>, unit: &str| v.map_or("-".to_string(), |v| format!("{v:.1}{unit}"));
         format!(
-            "{:<12} c={:<3} n={:<5} err={:<3} p50={:>9.2}ms p95={:>9.2}ms p99={:>9.2}ms qps={:>8.1} fd_cpu={} fd_rss={} trino_q={} trino_MiB={:.1} local={} (p50={:.2}ms p95={:.2}ms) reused={}",
+            "{:<12} c={:<3} n={:<5} err={:<3} p50={:>9.2}ms p95={:>9.2}ms p99={:>9.2}ms qps={:>8.1} fd_cpu={} fd_rss={} trino_q={} trino_MiB={:.1} local={} (p50={:.2}ms p95={:.2}ms) reused={} partials={}/{}",
             self.mode,
             self.concurrency,
             self.queries,
@@ -81,7 +84,9 @@ impl RunResult {
             self.local_queries,
             self.local_p50_ms,
             self.local_p95_ms,
-            self.plans_reused
+            self.plans_reused,
+            self.partials_kept.0,
+            self.partials_kept.0 + self.partials_kept.1
         )
     }
 }

@@ -48,7 +48,7 @@ use crate::memory::{MemoryBudget, Reservation};
 use crate::trino::TrinoClient;
 pub use access::AccessCheck;
 pub use slice::{BatchStats, PARTIAL, Slice, cast_to};
-pub use table::{BeforeRetention, DatasetTable, DeferredScan, ScanInput};
+pub use table::{BeforeRetention, DatasetTable, DeferredScan, Piece, ScanInput};
 
 /// Most (user, table) access decisions remembered.
 const ACCESS_DECISIONS: u64 = 100_000;

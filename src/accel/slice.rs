@@ -18,6 +18,10 @@ use datafusion_functions_aggregate_common::min_max::{max_batch, min_batch};
 pub struct Slice {
     pub batch: RecordBatch,
     pub stats: Arc<BatchStats>,
+    /// Never the same for two slices made by this process: what is
+    /// computed from a slice's rows is kept under it ([`crate::local`]'s
+    /// partial aggregates), as slices are never changed once made.
+    pub id: u64,
 }
 
 impl Slice {
@@ -25,8 +29,13 @@ impl Slice {
     pub fn new(batch: RecordBatch) -> Self {
         let batch = compacted(batch);
         let stats = Arc::new(BatchStats::of(&batch));
-        Slice { batch, stats }
+        Slice { batch, stats, id: next_id() }
     }
+}
+
+fn next_id() -> u64 {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
 }
 
 /// Per column of a batch: smallest and largest value (`None` when the
@@ -102,7 +111,7 @@ pub(super) fn with_stats(batches: Vec<RecordBatch>, stats: &RecordBatch) -> Resu
                     .collect::<Option<_>>()
                     .ok_or("null counts are not UInt64")?,
             };
-            Ok(Slice { batch: compacted(batch), stats: Arc::new(stats) })
+            Ok(Slice { batch: compacted(batch), stats: Arc::new(stats), id: next_id() })
         })
         .collect()
 }

@@ -67,6 +67,19 @@ pub struct ScanInput {
     pub table: DatasetTable,
     pub range: (i128, i128),
     pub filter: Option<Arc<dyn PhysicalExpr>>,
+    /// Tells `filter` from any other: equal keys, equal filters.
+    pub filter_key: Arc<str>,
+    /// Rows to read instead of the table's, all in the first partition:
+    /// a piece of what an execution reads, run through the plan on its own.
+    pub only: Option<Arc<[RecordBatch]>>,
+}
+
+/// Rows a scan reads of one slice: all of them, or those of a time range.
+#[derive(Debug, Clone)]
+pub struct Piece {
+    pub batch: RecordBatch,
+    /// The slice's [`Slice::id`] when the piece is the whole slice.
+    pub whole: Option<u64>,
 }
 
 impl DatasetTable {
@@ -195,13 +208,22 @@ impl DatasetTable {
 
     /// The rows of the slices selected for `range`, each cut to it.
     fn read(&self, range: Option<(i128, i128)>, pruning: Option<&PruningPredicate>) -> Result<Vec<RecordBatch>> {
+        Ok(self.pieces(range, pruning)?.into_iter().map(|p| p.batch).collect())
+    }
+
+    /// [`read`](Self::read), each piece telling whether it is a whole slice.
+    pub(super) fn pieces(&self, range: Option<(i128, i128)>, pruning: Option<&PruningPredicate>) -> Result<Vec<Piece>> {
         let index = self.time_column().map(|(_, index)| index);
         Ok(self
             .select(range, pruning)?
             .iter()
-            .filter_map(|s| match index.zip(range) {
-                Some((index, range)) => trimmed(&s.batch, index, range),
-                None => Some(s.batch.clone()),
+            .filter_map(|s| {
+                let batch = match index.zip(range) {
+                    Some((index, range)) => trimmed(&s.batch, index, range)?,
+                    None => s.batch.clone(),
+                };
+                let whole = (batch.num_rows() == s.batch.num_rows()).then_some(s.id);
+                Some(Piece { batch, whole })
             })
             .collect())
     }
@@ -403,9 +425,9 @@ pub(super) fn trimmed(batch: &RecordBatch, index: usize, (first, last): (i128, i
 
 /// `batches` in contiguous runs, one per partition at most, so each stays
 /// in time order.
-fn runs(batches: &[RecordBatch], partitions: usize) -> Vec<Vec<RecordBatch>> {
+fn runs<T: Clone>(batches: &[T], partitions: usize) -> Vec<Vec<T>> {
     let per = batches.len().div_ceil(partitions).max(1);
-    batches.chunks(per).map(<[RecordBatch]>::to_vec).collect()
+    batches.chunks(per).map(<[T]>::to_vec).collect()
 }
 
 /// The methods every leaf plan of this module shares: no children, no
@@ -569,6 +591,34 @@ impl DeferredScan {
     }
 }
 
+impl DeferredScan {
+    /// What partition `partition` of an execution reads, before its
+    /// filter: the pieces of the slices in the execution's range (within
+    /// the plan's own bounds), in time order.
+    pub fn pieces(&self, input: &ScanInput, partition: usize) -> Result<Vec<Piece>> {
+        let (first, last) = input.range;
+        let range = match self.bounds {
+            Some((a, b)) => (a.max(first), b.min(last)),
+            None => (first, last),
+        };
+        if !input.table.holds_from(range.0) {
+            return Err(DataFusionError::External(Box::new(BeforeRetention)));
+        }
+        let pieces = input.table.pieces(Some(range), self.pruning.as_deref())?;
+        Ok(runs(&pieces, self.partitions).into_iter().nth(partition).unwrap_or_default())
+    }
+}
+
+impl ScanInput {
+    /// The input an execution of a kept plan carries in `context`.
+    pub fn of(context: &TaskContext) -> Result<Arc<ScanInput>> {
+        context
+            .session_config()
+            .get_extension::<ScanInput>()
+            .ok_or_else(|| DataFusionError::Internal("a plan kept for reuse ran without its input".into()))
+    }
+}
+
 impl DisplayAs for DeferredScan {
     fn fmt_as(&self, _: DisplayFormatType, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         write!(f, "DeferredScan: the time range of each execution, partitions={}", self.partitions)
@@ -579,19 +629,12 @@ impl ExecutionPlan for DeferredScan {
     leaf_plan!("DeferredScan");
 
     fn execute(&self, partition: usize, context: Arc<TaskContext>) -> Result<SendableRecordBatchStream> {
-        let Some(input) = context.session_config().get_extension::<ScanInput>() else {
-            return Err(DataFusionError::Internal("a plan kept for reuse ran without its input".into()));
+        let input = ScanInput::of(&context)?;
+        let run: Vec<RecordBatch> = match &input.only {
+            Some(only) if partition == 0 => only.to_vec(),
+            Some(_) => Vec::new(),
+            None => self.pieces(&input, partition)?.into_iter().map(|p| p.batch).collect(),
         };
-        let (first, last) = input.range;
-        let range = match self.bounds {
-            Some((a, b)) => (a.max(first), b.min(last)),
-            None => (first, last),
-        };
-        if !input.table.holds_from(range.0) {
-            return Err(DataFusionError::External(Box::new(BeforeRetention)));
-        }
-        let batches = input.table.read(Some(range), self.pruning.as_deref())?;
-        let run = runs(&batches, self.partitions).into_iter().nth(partition).unwrap_or_default();
         let projection = self.projection.clone();
         let filter = input.filter.clone();
         // Filtered batch by batch as the consumer reads, as a filter above

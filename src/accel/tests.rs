@@ -452,3 +452,24 @@ fn a_table_without_rows_keeps_what_planning_reads_and_no_slice() {
     let other = datafusion::prelude::col("s").eq(datafusion::prelude::lit("v0001"));
     assert_eq!(table.exact_range(&[bound, other]), None, "not a bound on the time column");
 }
+
+#[test]
+fn a_piece_tells_whether_it_is_its_whole_slice() {
+    let (schema, slices) = int_slices(&[0..100, 100..200, 200..300]);
+    let ids: Vec<u64> = slices.iter().map(|s| s.id).collect();
+    assert!(ids[0] != ids[1] && ids[1] != ids[2], "each slice has an id of its own");
+    let table = super::DatasetTable::new(version(slices, schema), Some("t".into()));
+    let whole = |range| -> Vec<(i64, Option<u64>)> {
+        let pieces = table.pieces(range, None).unwrap();
+        pieces.into_iter().map(|p| (ints(std::iter::once(p.batch.slice(0, 1)))[0], p.whole)).collect()
+    };
+    // Cut at both ends, whole in the middle.
+    assert_eq!(whole(Some((50, 250))), [(50, None), (100, Some(ids[1])), (200, None)]);
+    // A range that meets a slice's first and last rows exactly keeps it whole.
+    assert_eq!(whole(Some((100, 199))), [(100, Some(ids[1]))]);
+    assert_eq!(whole(Some((100, 198))), [(100, None)]);
+    assert_eq!(whole(None), [(0, Some(ids[0])), (100, Some(ids[1])), (200, Some(ids[2]))]);
+    // The same rows made again are another slice.
+    let (_, again) = int_slices(&[0..100]);
+    assert!(!ids.contains(&again[0].id));
+}

@@ -80,6 +80,14 @@ pub struct AccelArgs {
           value_parser = values::duration, default_value = "10s")]
     #[serde(deserialize_with = "values::de_duration")]
     pub local_timeout: Option<Duration>,
+
+    /// Memory of the partial aggregates kept per dataset slice, which
+    /// spare later queries over the same slices their rows (e.g. `64MiB`;
+    /// `0` keeps none).
+    #[arg(long = "accel-local-partials-memory", env = "FLIGHTDECK_ACCEL_LOCAL_PARTIALS_MEMORY", value_name = "SIZE",
+          value_parser = values::size, default_value = "64MiB")]
+    #[serde(deserialize_with = "values::de_size")]
+    pub local_partials_memory: Option<u64>,
 }
 
 /// One `[[datasets]]` table of the file.
@@ -151,6 +159,7 @@ impl Section for AccelArgs {
                 concurrency: defaulted(self.local_max_concurrent).max(1),
                 running: defaulted(self.local_running),
                 timeout: defaulted(self.local_timeout),
+                partials_memory: defaulted(self.local_partials_memory),
                 ..Default::default()
             }),
             datasets: Vec::new(),

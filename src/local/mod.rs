@@ -13,6 +13,7 @@ pub mod check;
 mod eager;
 mod functions;
 mod joins;
+mod partials;
 mod reuse;
 mod rewrite;
 mod unordered;
@@ -59,6 +60,9 @@ pub struct Limits {
     pub timeout: Duration,
     /// Largest local answer; larger ones are streamed by Trino.
     pub max_result_bytes: usize,
+    /// Memory of the partial aggregates kept per slice ([`partials`]);
+    /// `0` keeps none.
+    pub partials_memory: u64,
 }
 
 impl Default for Limits {
@@ -69,6 +73,7 @@ impl Default for Limits {
             running: 0,
             timeout: Duration::from_secs(10),
             max_result_bytes: 64 << 20,
+            partials_memory: 64 << 20,
         }
     }
 }
@@ -89,6 +94,8 @@ pub struct LocalEngine {
     described: moka::sync::Cache<(Session, String), Arc<std::sync::Mutex<Option<Planned>>>>,
     /// Plans kept for statements that differ only in their time range.
     templates: moka::sync::Cache<TemplateKey, Template>,
+    /// The partial aggregates of kept plans, per whole slice.
+    partials: Option<Arc<partials::Partials>>,
     /// Where local queries execute.
     cpu: CpuRuntime,
 }
@@ -179,6 +186,7 @@ impl LocalEngine {
                 0 => std::thread::available_parallelism().map_or(1, |n| n.get()) + 1,
                 n => n,
             }),
+            partials: (limits.partials_memory > 0).then(|| Arc::new(partials::Partials::new(limits.partials_memory))),
             limits,
             described,
             templates: moka::sync::Cache::builder().max_capacity(1024).time_to_idle(Duration::from_secs(600)).build(),
@@ -230,6 +238,11 @@ impl LocalEngine {
         self.templates.entry_count()
     }
 
+    /// How many partial aggregates of whole slices it keeps ([`partials`]).
+    pub fn partials_kept(&self) -> u64 {
+        self.partials.as_ref().map_or(0, |p| p.len())
+    }
+
     /// The plan of a statement read.
     async fn planned(&self, read: Read) -> Result<Planned, Refusal> {
         let (state, _) = self.session_state(&read)?;
@@ -248,12 +261,9 @@ impl LocalEngine {
         };
         let Some(shape) = shape else { return self.planned(read).await };
         let table = read.found.tables[0].2.clone();
-        let key = TemplateKey {
-            session: session.clone(),
-            text: shape.text,
-            versions: read.versions.clone(),
-            partitions: read.partitions,
-        };
+        let plan =
+            Arc::new(partials::PlanKey { session: session.clone(), text: shape.text, partitions: read.partitions });
+        let key = TemplateKey { plan, versions: read.versions.clone() };
         let (template, input, outcome) = match self.templates.get(&key) {
             Some(None) => (None, None, "not kept"),
             Some(Some(kept)) => {
@@ -266,7 +276,8 @@ impl LocalEngine {
                     // Planned as written, in the session made for it.
                     return planned_in(state, read).await;
                 };
-                let template = template(state, &registered[0], shape.skeleton, read.names.clone()).await;
+                let by_slice = self.partials.as_ref().map(|p| (&key.plan, p));
+                let template = template(state, &registered[0], shape.skeleton, read.names.clone(), by_slice).await;
                 self.templates.insert(key, template.clone());
                 let outcome = if template.is_some() { "kept" } else { "not kept" };
                 (template, Some(input), outcome)
@@ -289,6 +300,29 @@ impl LocalEngine {
     }
 }
 
+/// A task of `session` with `input` for the scan of a kept plan.
+fn task_with(
+    config: &SessionConfig,
+    session: String,
+    runtime: Arc<datafusion::execution::runtime_env::RuntimeEnv>,
+    input: crate::accel::ScanInput,
+) -> Arc<datafusion::execution::TaskContext> {
+    use std::collections::HashMap;
+    let config = config.clone().with_extension(Arc::new(input));
+    // Execution finds its functions in the plan; the registry a task
+    // context carries serves only to read plans back.
+    Arc::new(datafusion::execution::TaskContext::new(
+        None,
+        session,
+        config,
+        HashMap::new(),
+        HashMap::new(),
+        HashMap::new(),
+        HashMap::new(),
+        runtime,
+    ))
+}
+
 /// The plan of a statement read, as written, in `state`.
 async fn planned_in(state: SessionState, read: Read) -> Result<Planned, Refusal> {
     let Read { statement, names, versions, .. } = read;
@@ -297,12 +331,14 @@ async fn planned_in(state: SessionState, read: Read) -> Result<Planned, Refusal>
 }
 
 /// The plan of `skeleton` in `state` with its scan of `only` deferred, when
-/// it is a plan a range can be given to: its one leaf is that scan.
+/// it is a plan a range can be given to: its one leaf is that scan. With
+/// `by_slice`, its partial aggregates are kept per slice there.
 async fn template(
     state: SessionState,
     only: &Registered,
     skeleton: ast::Query,
     names: Option<Vec<String>>,
+    by_slice: Option<(&Arc<partials::PlanKey>, &Arc<partials::Partials>)>,
 ) -> Template {
     only.schema.deregister_table(&only.name).ok()?;
     only.schema.register_table(only.name.clone(), Arc::new(only.table.deferred())).ok()?;
@@ -320,7 +356,14 @@ async fn template(
         }
         Ok(datafusion::common::tree_node::TreeNodeRecursion::Continue)
     });
-    (leaves == [true]).then(|| Arc::new(Kept { physical, schema, session: Arc::new(state) }))
+    if leaves != [true] {
+        return None;
+    }
+    let physical = match by_slice {
+        Some((key, partials)) => partials::by_slice(physical, key, partials).ok()?,
+        None => physical,
+    };
+    Some(Arc::new(Kept { physical, schema, session: Arc::new(state) }))
 }
 
 /// What the scan of `table` reads for `bounds` (`SELECT 1 FROM <table>
@@ -375,20 +418,26 @@ async fn scan_input(
     // What is pushed to the scan and not run above it must be met exactly.
     let met: Vec<Expr> = pushed.iter().flat_map(split_conjunction).filter(|f| !rest.contains(f)).cloned().collect();
     let range = table.exact_range(&met)?;
-    let filter = match conjunction(rest) {
+    let (filter, filter_key) = match conjunction(rest) {
         Some(f) => {
             // Against the whole table, which the scan filters before it
             // projects: the only relation, so its names are enough.
-            let f = f.transform(|e| match e {
-                Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
-                e => Ok(Transformed::no(e)),
-            });
+            let f = f
+                .transform(|e| match e {
+                    Expr::Column(c) => Ok(Transformed::yes(Expr::Column(Column::new_unqualified(c.name)))),
+                    e => Ok(Transformed::no(e)),
+                })
+                .ok()?
+                .data;
+            // Its whole structure, literals quoted and typed: two filters
+            // with the same key are the same filter.
+            let key = format!("{f:?}");
             let schema = DFSchema::try_from(datafusion::catalog::TableProvider::schema(table)).ok()?;
-            Some(state.create_physical_expr(f.ok()?.data, &schema).ok()?)
+            (Some(state.create_physical_expr(f, &schema).ok()?), key)
         }
-        None => None,
+        None => (None, String::new()),
     };
-    Some(crate::accel::ScanInput { table: table.clone(), range, filter })
+    Some(crate::accel::ScanInput { table: table.clone(), range, filter, filter_key: filter_key.into(), only: None })
 }
 
 /// The logical plan of `statement` in `state`, with literals in their
@@ -576,22 +625,12 @@ impl LocalEngine {
             Work::Read(read) => self.planned_reusing(session, read).await?,
         };
         let task = match planned.input {
-            Some(input) => {
-                let config = planned.state.config().clone().with_extension(Arc::new(input));
-                // Execution finds its functions in the plan; the registry a
-                // task context carries serves only to read plans back.
-                use std::collections::HashMap;
-                Arc::new(datafusion::execution::TaskContext::new(
-                    None,
-                    planned.state.session_id().to_string(),
-                    config,
-                    HashMap::new(),
-                    HashMap::new(),
-                    HashMap::new(),
-                    HashMap::new(),
-                    Arc::clone(planned.state.runtime_env()),
-                ))
-            }
+            Some(input) => task_with(
+                planned.state.config(),
+                planned.state.session_id().to_string(),
+                Arc::clone(planned.state.runtime_env()),
+                input,
+            ),
             None => planned.state.task_ctx(),
         };
         let (schema, max_bytes) = (Arc::clone(&planned.schema), self.limits.max_result_bytes);
@@ -637,7 +676,9 @@ impl router::Local for LocalEngine {
     }
 
     async fn describe(&self, session: &Session, stmt: &Statement) -> Result<SchemaRef, Refusal> {
-        let planned = self.plan(session, stmt).await?;
+        // Clients that prepare every statement (JDBC, ADBC's DB-API) reuse
+        // kept plans as the others do.
+        let planned = self.planned_reusing(session, self.read(session, stmt).await?).await?;
         let schema = Arc::clone(&planned.schema);
         self.described
             .insert((session.clone(), stmt.text().to_string()), Arc::new(std::sync::Mutex::new(Some(planned))));
@@ -690,13 +731,11 @@ struct Kept {
 }
 
 /// What a kept plan is found by: the user and session, the skeleton's
-/// text, the dataset versions it reads and its partitions.
+/// text and its partitions, and the dataset versions it reads.
 #[derive(Debug, Clone, PartialEq, Eq, Hash)]
 struct TemplateKey {
-    session: Session,
-    text: String,
+    plan: Arc<partials::PlanKey>,
     versions: Versions,
-    partitions: usize,
 }
 
 /// What a local query has when it waits for its place.

@@ -65,7 +65,7 @@ impl PhysicalOptimizerRule for UnorderedGrouping {
 
 /// Its input's rows, with no order declared.
 #[derive(Debug)]
-struct Unordered {
+pub(super) struct Unordered {
     input: Arc<dyn ExecutionPlan>,
     properties: Arc<PlanProperties>,
 }

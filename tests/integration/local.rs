@@ -638,6 +638,69 @@ async fn statements_that_differ_in_their_filter_values_share_one_kept_plan_with_
 }
 
 #[tokio::test]
+async fn partial_aggregates_of_whole_slices_are_kept_per_filter_and_answer_as_trino() {
+    use flightdeck::local::{Limits, LocalEngine};
+    use flightdeck::router::Session as RouterSession;
+    use flightdeck::sql::Statement;
+
+    let server = orders_by_date().await;
+    // An engine of its own over the same datasets, to count what it keeps.
+    let engine = LocalEngine::new(server.datasets.clone().unwrap(), Limits::default());
+    let run = |sql: String| {
+        let engine = &engine;
+        async move { engine.run(&RouterSession::of("test"), &Statement::parse(&sql, None, None)).await.unwrap() }
+    };
+    let t = "tpch.tiny.orders";
+    let skeleton = format!(
+        "SELECT orderstatus, count(*) AS n, sum(custkey) AS total, avg(shippriority) AS a, \
+         min(orderdate) AS first, max(clerk) AS clerk, count(DISTINCT custkey) AS customers \
+         FROM {t} WHERE {{f}} AND {{r}} GROUP BY 1 ORDER BY 1"
+    );
+    // The dataset's rows lie in 1992 to 1998: these ranges read its slices whole.
+    let whole = ["orderdate >= DATE '1990-01-01'", "orderdate BETWEEN DATE '1992-01-01' AND DATE '1998-12-31'"];
+    let filters = ["orderpriority = '1-URGENT'", "orderpriority = '5-LOW'", "custkey < 500", "totalprice > 100000.5"];
+    let mut c = server.client().await;
+    for (i, f) in filters.iter().enumerate() {
+        for r in whole {
+            let sql = skeleton.replace("{f}", f).replace("{r}", r);
+            // The first reads the rows and keeps the states; the second
+            // reads the states: both Trino's answer.
+            local_as_trino(&mut c, &sql).await;
+            local_as_trino(&mut c, &sql).await;
+            run(sql).await;
+        }
+        assert_eq!(engine.partials_kept(), i as u64 + 1, "one kept per filter, whatever the range's spelling");
+    }
+    // A range that cuts the slices keeps nothing, and answers as Trino.
+    let cut = skeleton.replace("{f}", filters[0]).replace("{r}", "orderdate < DATE '1995-06-17'");
+    local_as_trino(&mut c, &cut).await;
+    run(cut).await;
+    assert_eq!(engine.partials_kept(), filters.len() as u64);
+    // Filter values that differ only inside a string literal are other filters.
+    let quoted = skeleton.replace("{f}", "orderpriority = '1-URGENT'' '").replace("{r}", whole[0]);
+    local_as_trino(&mut c, &quoted).await;
+    run(quoted).await;
+    assert_eq!(engine.partials_kept(), filters.len() as u64 + 1);
+    // Statements without a partial aggregation keep nothing.
+    run(format!("SELECT orderkey FROM {t} WHERE {} ORDER BY orderkey LIMIT 3", whole[0])).await;
+    assert_eq!(engine.partials_kept(), filters.len() as u64 + 1);
+    // Kept off, the same answers.
+    let off = LocalEngine::new(server.datasets.clone().unwrap(), Limits { partials_memory: 0, ..Limits::default() });
+    let sql = skeleton.replace("{f}", filters[2]).replace("{r}", whole[0]);
+    off.run(&RouterSession::of("test"), &Statement::parse(&sql, None, None)).await.unwrap();
+    assert_eq!(off.partials_kept(), 0);
+
+    // At once, each reading states kept or keeping them.
+    let skeleton = &skeleton;
+    let statements: Vec<String> = filters
+        .iter()
+        .flat_map(|f| whole.iter().map(move |r| skeleton.replace("{f}", f).replace("{r}", r)))
+        .chain([skeleton.replace("{f}", "custkey > 1400").replace("{r}", whole[1])])
+        .collect();
+    local_as_trino_at_once(&server, &statements, 6).await;
+}
+
+#[tokio::test]
 async fn short_strings_are_grouped_by_as_integer_keys_with_trinos_answers() {
     let server = orders_by_date().await;
     let mut c = server.client().await;
