@@ -78,8 +78,12 @@ pub struct ScanInput {
 #[derive(Debug, Clone)]
 pub struct Piece {
     pub batch: RecordBatch,
-    /// The slice's [`Slice::id`] when the piece is the whole slice.
-    pub whole: Option<u64>,
+    /// The slice's [`Slice::id`].
+    pub slice: u64,
+    /// Which of the slice's rows the piece holds.
+    pub rows: std::ops::Range<usize>,
+    /// The slice's row count.
+    pub of: usize,
 }
 
 impl DatasetTable {
@@ -218,12 +222,13 @@ impl DatasetTable {
             .select(range, pruning)?
             .iter()
             .filter_map(|s| {
-                let batch = match index.zip(range) {
-                    Some((index, range)) => trimmed(&s.batch, index, range)?,
-                    None => s.batch.clone(),
+                let of = s.batch.num_rows();
+                let rows = match index.zip(range) {
+                    Some((index, range)) => rows_in(&s.batch, index, range)?,
+                    None => 0..of,
                 };
-                let whole = (batch.num_rows() == s.batch.num_rows()).then_some(s.id);
-                Some(Piece { batch, whole })
+                let batch = s.batch.slice(rows.start, rows.len());
+                Some(Piece { batch, slice: s.id, rows, of })
             })
             .collect())
     }
@@ -403,7 +408,13 @@ fn trimmable(ty: &DataType) -> bool {
 /// The rows of `batch`, sorted by its column `index` with nulls first (as
 /// a dataset's time column is held), whose time lies in `first..=last`, as
 /// a slice of it (no copy); `None` when there are none.
-pub(super) fn trimmed(batch: &RecordBatch, index: usize, (first, last): (i128, i128)) -> Option<RecordBatch> {
+#[cfg(test)]
+pub(super) fn trimmed(batch: &RecordBatch, index: usize, range: (i128, i128)) -> Option<RecordBatch> {
+    rows_in(batch, index, range).map(|rows| batch.slice(rows.start, rows.len()))
+}
+
+/// Which rows [`trimmed`] keeps.
+fn rows_in(batch: &RecordBatch, index: usize, (first, last): (i128, i128)) -> Option<std::ops::Range<usize>> {
     fn span<T: Copy + Into<i128>>(values: &[T], nulls: usize, first: i128, last: i128) -> (usize, usize) {
         let values = &values[nulls..];
         (
@@ -418,9 +429,9 @@ pub(super) fn trimmed(batch: &RecordBatch, index: usize, (first, last): (i128, i
         DataType::Date32 | DataType::Int32 => span(data.buffer::<i32>(0), nulls, first, last),
         DataType::Int16 => span(data.buffer::<i16>(0), nulls, first, last),
         DataType::Int8 => span(data.buffer::<i8>(0), nulls, first, last),
-        _ => return Some(batch.clone()),
+        _ => return Some(0..batch.num_rows()),
     };
-    (end > start).then(|| batch.slice(start, end - start))
+    (end > start).then_some(start..end)
 }
 
 /// `batches` in contiguous runs, one per partition at most, so each stays

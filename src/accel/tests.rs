@@ -454,21 +454,30 @@ fn a_table_without_rows_keeps_what_planning_reads_and_no_slice() {
 }
 
 #[test]
-fn a_piece_tells_whether_it_is_its_whole_slice() {
+fn a_piece_tells_which_rows_of_which_slice_it_holds() {
     let (schema, slices) = int_slices(&[0..100, 100..200, 200..300]);
     let ids: Vec<u64> = slices.iter().map(|s| s.id).collect();
     assert!(ids[0] != ids[1] && ids[1] != ids[2], "each slice has an id of its own");
     let table = super::DatasetTable::new(version(slices, schema), Some("t".into()));
-    let whole = |range| -> Vec<(i64, Option<u64>)> {
+    let pieces = |range| -> Vec<(i64, u64, std::ops::Range<usize>, usize)> {
         let pieces = table.pieces(range, None).unwrap();
-        pieces.into_iter().map(|p| (ints(std::iter::once(p.batch.slice(0, 1)))[0], p.whole)).collect()
+        pieces.into_iter().map(|p| (ints(std::iter::once(p.batch.slice(0, 1)))[0], p.slice, p.rows, p.of)).collect()
     };
-    // Cut at both ends, whole in the middle.
-    assert_eq!(whole(Some((50, 250))), [(50, None), (100, Some(ids[1])), (200, None)]);
-    // A range that meets a slice's first and last rows exactly keeps it whole.
-    assert_eq!(whole(Some((100, 199))), [(100, Some(ids[1]))]);
-    assert_eq!(whole(Some((100, 198))), [(100, None)]);
-    assert_eq!(whole(None), [(0, Some(ids[0])), (100, Some(ids[1])), (200, Some(ids[2]))]);
+    // Cut at both ends, whole in the middle; the rows are those held.
+    assert_eq!(
+        pieces(Some((50, 250))),
+        [(50, ids[0], 50..100, 100), (100, ids[1], 0..100, 100), (200, ids[2], 0..51, 100)]
+    );
+    assert_eq!(pieces(Some((100, 199))), [(100, ids[1], 0..100, 100)]);
+    assert_eq!(pieces(Some((101, 198))), [(101, ids[1], 1..99, 100)]);
+    let all = pieces(None);
+    assert_eq!(
+        all.iter().map(|p| (p.1, p.2.clone())).collect::<Vec<_>>(),
+        ids.iter().map(|&i| (i, 0..100)).collect::<Vec<_>>()
+    );
+    for p in table.pieces(Some((50, 250)), None).unwrap() {
+        assert_eq!(p.batch.num_rows(), p.rows.len());
+    }
     // The same rows made again are another slice.
     let (_, again) = int_slices(&[0..100]);
     assert!(!ids.contains(&again[0].id));

@@ -9,6 +9,39 @@
 //! over the local limits (memory, concurrency, time, result size), is
 //! refused with a reason and goes to Trino.
 
+/// The methods a plan with one input (field `$input`) and no expressions
+/// of its own shares; it makes itself over new children with `over`.
+macro_rules! unary_plan {
+    ($name:literal, $input:ident) => {
+        fn name(&self) -> &'static str {
+            $name
+        }
+
+        fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
+            vec![&self.$input]
+        }
+
+        fn apply_expressions(
+            &self,
+            _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
+        ) -> Result<TreeNodeRecursion> {
+            Ok(TreeNodeRecursion::Continue)
+        }
+
+        fn replace_children(
+            self: Arc<Self>,
+            children: Vec<Arc<dyn ExecutionPlan>>,
+            _: ReplaceChildrenOptions,
+        ) -> Result<Arc<dyn ExecutionPlan>> {
+            self.over(children)
+        }
+
+        fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+            self.over(children)
+        }
+    };
+}
+
 pub mod check;
 mod eager;
 mod functions;
@@ -360,7 +393,8 @@ async fn template(
         return None;
     }
     let physical = match by_slice {
-        Some((key, partials)) => partials::by_slice(physical, key, partials).ok()?,
+        // Kept as planned if it cannot be split.
+        Some((key, partials)) => partials::by_slice(Arc::clone(&physical), key, partials).unwrap_or(physical),
         None => physical,
     };
     Some(Arc::new(Kept { physical, schema, session: Arc::new(state) }))

@@ -205,35 +205,10 @@ impl DisplayAs for PartialsBySlice {
 }
 
 impl ExecutionPlan for PartialsBySlice {
-    fn name(&self) -> &'static str {
-        "PartialsBySlice"
-    }
+    unary_plan!("PartialsBySlice", aggregate);
 
     fn properties(&self) -> &Arc<PlanProperties> {
         self.aggregate.properties()
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.aggregate]
-    }
-
-    fn apply_expressions(
-        &self,
-        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-        _: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        self.over(children)
-    }
-
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        self.over(children)
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
@@ -249,9 +224,13 @@ impl ExecutionPlan for PartialsBySlice {
             return Err(DataFusionError::Internal("partials by slice without their scan".into()));
         };
         // A whole slice on its own, the cut pieces between them together.
+        // (Kept per piece of a slice instead, 8 Ki or 16 Ki rows, the
+        // states of more of a range were found, yet each piece run on its
+        // own cost more than its rows saved.)
         let mut segments: Vec<(Option<u64>, Vec<RecordBatch>)> = Vec::new();
         for piece in scan.pieces(&input, partition)? {
-            match (piece.whole, segments.last_mut()) {
+            let whole = (piece.rows == (0..piece.of)).then_some(piece.slice);
+            match (whole, segments.last_mut()) {
                 (None, Some((None, cut))) => cut.push(piece.batch),
                 (whole, _) => segments.push((whole, vec![piece.batch])),
             }

@@ -82,7 +82,7 @@ impl Unordered {
         Unordered { input, properties: Arc::new(properties) }
     }
 
-    fn over(mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
+    fn over(&self, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
         match children.len() {
             1 => Ok(Arc::new(Unordered::new(children.remove(0)))),
             n => datafusion::common::internal_err!("Unordered has one input, not {n}"),
@@ -97,35 +97,10 @@ impl DisplayAs for Unordered {
 }
 
 impl ExecutionPlan for Unordered {
-    fn name(&self) -> &'static str {
-        "Unordered"
-    }
+    unary_plan!("Unordered", input);
 
     fn properties(&self) -> &Arc<PlanProperties> {
         &self.properties
-    }
-
-    fn children(&self) -> Vec<&Arc<dyn ExecutionPlan>> {
-        vec![&self.input]
-    }
-
-    fn apply_expressions(
-        &self,
-        _: &mut dyn FnMut(&Arc<dyn PhysicalExpr>) -> Result<TreeNodeRecursion>,
-    ) -> Result<TreeNodeRecursion> {
-        Ok(TreeNodeRecursion::Continue)
-    }
-
-    fn replace_children(
-        self: Arc<Self>,
-        children: Vec<Arc<dyn ExecutionPlan>>,
-        _: ReplaceChildrenOptions,
-    ) -> Result<Arc<dyn ExecutionPlan>> {
-        Unordered::over(children)
-    }
-
-    fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        Unordered::over(children)
     }
 
     fn maintains_input_order(&self) -> Vec<bool> {
