@@ -64,7 +64,12 @@ impl Partials {
     pub fn new(bytes: u64) -> Self {
         let kept = moka::sync::Cache::builder()
             .max_capacity(bytes)
-            .weigher(|_: &PartialKey, v: &Arc<[RecordBatch]>| u32::try_from(bytes_of(v)).unwrap_or(u32::MAX))
+            .weigher(|k: &PartialKey, v: &Arc<[RecordBatch]>| {
+                // An entry's key and bookkeeping too: states of no rows
+                // (a filter that matches none) must not be kept unbounded.
+                let bytes = bytes_of(v) + k.filter.len() + ENTRY_BYTES;
+                u32::try_from(bytes).unwrap_or(u32::MAX)
+            })
             .build();
         Partials { kept, largest: usize::try_from(bytes / 16).unwrap_or(usize::MAX) }
     }
@@ -88,6 +93,10 @@ impl Partials {
         self.kept.entry_count()
     }
 }
+
+/// What an entry costs besides its states and filter: the key, the
+/// store's own records.
+const ENTRY_BYTES: usize = 256;
 
 fn bytes_of(batches: &[RecordBatch]) -> usize {
     batches.iter().map(RecordBatch::get_array_memory_size).sum()
@@ -335,4 +344,22 @@ mod tests {
     }
 
     use datafusion::common::tree_node::{TreeNode, TreeNodeRecursion};
+
+    /// Entries of no rows still count against the store's bound.
+    #[test]
+    fn states_of_no_rows_are_bounded_too() {
+        let partials = super::Partials::new(64 << 10);
+        let plan = Arc::new(super::PlanKey {
+            session: crate::router::Session::of("u"),
+            text: "SELECT 1".into(),
+            partitions: 1,
+        });
+        let empty: Arc<[RecordBatch]> = Arc::from(Vec::new());
+        for slice in 0..10_000 {
+            let key = super::PartialKey { plan: Arc::clone(&plan), at: 0, slice, filter: Arc::from("x") };
+            partials.insert(key, Arc::clone(&empty));
+        }
+        let kept = partials.len();
+        assert!(kept > 0 && kept <= (64 << 10) / super::ENTRY_BYTES as u64, "{kept} kept");
+    }
 }
