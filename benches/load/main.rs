@@ -1,5 +1,5 @@
-//! The dashboard load harness: one run, the same seeded queries, sent to
-//! Trino directly and through Flightdeck, at several concurrencies.
+//! The dashboard load harness: one run, seeded queries, the same ones sent
+//! to Trino directly and through Flightdeck, at several concurrencies.
 //!
 //!     scripts/bench.sh                       # the full sweep, results into docs/
 //!     cargo bench --bench load -- --help     # every option
@@ -9,7 +9,8 @@
 //! Flightdeck whose cache was warmed with every query first), `local`
 //! (Flight SQL to a Flightdeck with its cache off and every benchmark table
 //! accelerated: the local engine answers what it can, Trino the rest; each
-//! query's literals are drawn fresh, so nothing repeats). Flightdeck
+//! query's literals are drawn fresh, and each concurrency draws its own
+//! statements, so nothing repeats across runs). Flightdeck
 //! runs as its own process, so its CPU time and resident memory are read
 //! from /proc. Without `--bench` (as in `cargo test --all-targets`) it makes
 //! a short smoke run on small data and fails if Flightdeck is not clearly
@@ -488,8 +489,23 @@ async fn main() {
         }
     }
     let mut results = Vec::new();
-    for &concurrency in &opts.concurrency {
+    for (level, &concurrency) in opts.concurrency.iter().enumerate() {
+        // Each concurrency its own statements (Trino and Flightdeck the
+        // same ones), so that nothing a local run keeps from the runs
+        // before it (plans, partial aggregates) meets the same literals
+        // again. The cache mode runs the statements it was warmed with.
+        let fresh = match level {
+            0 => Arc::clone(&queries),
+            n => Arc::new(workload::queries(
+                opts.scale,
+                opts.workload,
+                &opts.skip,
+                opts.queries,
+                opts.seed.wrapping_add(n as u64),
+            )),
+        };
         for &mode in &opts.modes {
+            let queries = if mode == Mode::Cache { &queries } else { &fresh };
             let fd = match mode {
                 Mode::Trino => None,
                 Mode::Passthrough => passthrough.as_ref(),
@@ -516,7 +532,7 @@ async fn main() {
                 (Protocol::Trino, None) => Some((&http, trino_url.as_str())),
             };
             let start = Instant::now();
-            let (mut lat, errors) = run(mode, &queries, concurrency, &trino, fd, http).await;
+            let (mut lat, errors) = run(mode, queries, concurrency, &trino, fd, http).await;
             let wall = start.elapsed().as_secs_f64();
             let after_traffic = match fd {
                 Some(f) => f.trino_traffic().await,
