@@ -600,9 +600,7 @@ impl DeferredScan {
             properties: Arc::new(properties),
         })
     }
-}
 
-impl DeferredScan {
     /// What partition `partition` of an execution reads, before its
     /// filter: the pieces of the slices in the execution's range (within
     /// the plan's own bounds), in time order.

@@ -126,11 +126,8 @@ pub fn by_slice(
             false => Arc::clone(&node),
             true => Arc::new(first_step(aggregate)?),
         };
-        let by_slice: Arc<dyn ExecutionPlan> = Arc::new(PartialsBySlice {
-            aggregate: first,
-            key: PartialKey { plan: Arc::clone(key), at, slice: 0, filter: Arc::from("") },
-            partials: Arc::clone(partials),
-        });
+        let by_slice: Arc<dyn ExecutionPlan> =
+            Arc::new(PartialsBySlice { aggregate: first, plan: Arc::clone(key), at, partials: Arc::clone(partials) });
         at += 1;
         let replaced = match one_step {
             false => by_slice,
@@ -202,8 +199,9 @@ fn deferred_scan(plan: &Arc<dyn ExecutionPlan>) -> Option<&DeferredScan> {
 #[derive(Debug)]
 struct PartialsBySlice {
     aggregate: Arc<dyn ExecutionPlan>,
-    /// The key of its states, but for the slice and filter.
-    key: PartialKey,
+    /// The plan it is part of, and which partial aggregation of it.
+    plan: Arc<PlanKey>,
+    at: usize,
     partials: Arc<Partials>,
 }
 
@@ -244,9 +242,15 @@ impl ExecutionPlan for PartialsBySlice {
                 (whole, _) => segments.push((whole, vec![piece.batch])),
             }
         }
-        let (aggregate, partials, key) = (Arc::clone(&self.aggregate), Arc::clone(&self.partials), self.key.clone());
+        let (aggregate, partials, plan, at) =
+            (Arc::clone(&self.aggregate), Arc::clone(&self.partials), Arc::clone(&self.plan), self.at);
         let streams = segments.into_iter().map(move |(whole, batches)| -> BoxStream<'static, Result<RecordBatch>> {
-            let key = whole.map(|slice| PartialKey { slice, filter: Arc::clone(&input.filter_key), ..key.clone() });
+            let key = whole.map(|slice| PartialKey {
+                plan: Arc::clone(&plan),
+                at,
+                slice,
+                filter: Arc::clone(&input.filter_key),
+            });
             if let Some(kept) = key.as_ref().and_then(|k| partials.get(k)) {
                 return stream::iter(kept.to_vec().into_iter().map(Ok)).boxed();
             }
@@ -277,7 +281,8 @@ impl PartialsBySlice {
         match children.len() {
             1 => Ok(Arc::new(PartialsBySlice {
                 aggregate: children.remove(0),
-                key: self.key.clone(),
+                plan: Arc::clone(&self.plan),
+                at: self.at,
                 partials: Arc::clone(&self.partials),
             })),
             n => datafusion::common::internal_err!("PartialsBySlice has one input, not {n}"),
