@@ -28,7 +28,7 @@ use futures::{StreamExt, TryStreamExt};
 use prost::Message;
 use tonic::transport::Channel;
 
-use common::{free_port, memory_mib, ms, percentile};
+use common::{memory_mib, ms, percentile};
 
 struct Server(Child);
 
@@ -40,22 +40,22 @@ impl Drop for Server {
 }
 
 async fn start(trino_url: &str, budget: &str) -> (Server, Channel) {
-    let port = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
-        .args(["serve", "--listen", &format!("127.0.0.1:{port}"), "--admin-listen", "127.0.0.1:0"])
+    let mut child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
+        .args(["serve", "--listen", "127.0.0.1:0", "--admin-listen", "127.0.0.1:0"])
         .args(["--trino-protocol-listen", ""])
         .args(["--trino-url", trino_url, "--cache-max-bytes", budget, "--cache-ttl-secs", "3600"])
         .env("RUST_LOG", "warn")
-        .stdout(Stdio::null())
+        .stdout(Stdio::piped())
         .spawn()
         .expect("start flightdeck");
+    let at = common::listening(&mut child, Duration::from_secs(20));
     let server = Server(child);
     let deadline = Instant::now() + Duration::from_secs(20);
     loop {
-        if let Ok(ch) = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await {
+        if let Ok(ch) = Channel::from_shared(at.flight.clone()).unwrap().connect().await {
             return (server, ch);
         }
-        assert!(Instant::now() < deadline, "flightdeck did not start");
+        assert!(Instant::now() < deadline, "flightdeck did not accept a connection");
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }

@@ -84,9 +84,54 @@ pub fn memory_mib(pid: u32) -> (f64, f64) {
     (field("VmRSS:"), field("VmHWM:"))
 }
 
-/// A free loopback port.
-pub fn free_port() -> u16 {
-    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+/// Where a `flightdeck serve` child listens, as it prints once bound: each
+/// address is given as `127.0.0.1:0` and the system picks the port, so no
+/// other process can take it between a pick and the bind.
+pub struct Listening {
+    /// `http://host:port` of the Flight SQL port, for a tonic channel.
+    pub flight: String,
+    /// `http://host:port` of the admin port.
+    pub admin: String,
+    /// `http://host:port` of the Trino-protocol port, when served.
+    pub trino: Option<String>,
+}
+
+/// Reads `child`'s stdout (piped) until it has said where it listens, and
+/// keeps reading it after, so that its log never fills the pipe. Panics with
+/// what it printed if it exits first or says nothing for `within`.
+pub fn listening(child: &mut std::process::Child, within: Duration) -> Listening {
+    use std::io::BufRead;
+    let out = child.stdout.take().expect("flightdeck's stdout is piped");
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            // The receiver is gone once the addresses are read: drain.
+            let _ = tx.send(line);
+        }
+    });
+    let after = |line: &str, what: &str| {
+        line.strip_prefix(what).and_then(|rest| rest.split_once("://")).map(|(_, a)| format!("http://{a}"))
+    };
+    let (mut flight, mut trino, mut seen) = (None, None, Vec::new());
+    let deadline = std::time::Instant::now() + within;
+    loop {
+        let wait = deadline.saturating_duration_since(std::time::Instant::now());
+        let Ok(line) = rx.recv_timeout(wait) else {
+            let status = child.try_wait().ok().flatten();
+            panic!("flightdeck did not say where it listens (exit: {status:?}); it printed:\n{}", seen.join("\n"));
+        };
+        if let Some(a) = after(&line, "flightdeck: Flight SQL listening on ") {
+            flight = Some(a);
+        } else if let Some(a) = after(&line, "flightdeck: Trino protocol on ") {
+            trino = Some(a);
+        } else if let Some(admin) = after(&line, "flightdeck: admin HTTP on ") {
+            // The last of the addresses it prints.
+            let flight = flight.expect("the Flight SQL address comes before the admin one");
+            return Listening { flight, admin, trino };
+        }
+        seen.push(line);
+    }
 }
 
 /// The share of the machine's CPU time that was busy over `over` (from

@@ -178,7 +178,6 @@ impl Flightdeck {
     /// A Flightdeck with its cache on or off, and `datasets` accelerated
     /// (ready once every one has loaded): `[[datasets]]` tables of TOML.
     async fn start(trino_url: &str, cache: bool, datasets: &[String]) -> Flightdeck {
-        let (port, admin_port, trino_port) = (common::free_port(), common::free_port(), common::free_port());
         let tmp = tempfile::Builder::new().prefix("flightdeck-bench-").tempdir().unwrap();
         let dir = tmp.path().to_path_buf();
         let mut file = format!(
@@ -190,15 +189,15 @@ impl Flightdeck {
         }
         let config = dir.join("flightdeck.toml");
         std::fs::write(&config, file).unwrap();
-        let child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
+        let mut child = Command::new(env!("CARGO_BIN_EXE_flightdeck"))
             .args([
                 "serve",
                 "--listen",
-                &format!("127.0.0.1:{port}"),
+                "127.0.0.1:0",
                 "--admin-listen",
-                &format!("127.0.0.1:{admin_port}"),
+                "127.0.0.1:0",
                 "--trino-protocol-listen",
-                &format!("127.0.0.1:{trino_port}"),
+                "127.0.0.1:0",
             ])
             .args([
                 "--trino-url",
@@ -211,21 +210,20 @@ impl Flightdeck {
             .args(["--pending-queries", "4096"])
             .args(["--config", config.to_str().unwrap()])
             .env("RUST_LOG", "warn")
-            .stdout(Stdio::null())
+            .stdout(Stdio::piped())
             .spawn()
             .expect("start flightdeck");
+        let at = common::listening(&mut child, Duration::from_secs(30));
+        let trino_http = at.trino.expect("the Trino protocol is served");
         // Loading sf1 into the datasets takes a while.
         let deadline = Instant::now() + Duration::from_secs(if datasets.is_empty() { 30 } else { 900 });
         loop {
-            let admin = format!("http://127.0.0.1:{admin_port}");
-            let ready = reqwest::get(format!("{admin}/ready")).await.is_ok_and(|r| r.status().is_success());
-            if ready
-                && let Ok(flight) = Channel::from_shared(format!("http://127.0.0.1:{port}")).unwrap().connect().await
-            {
-                let trino_http = format!("http://127.0.0.1:{trino_port}");
-                return Flightdeck { child, flight, admin, trino_http, _dir: tmp };
+            let ready = reqwest::get(format!("{}/ready", at.admin)).await.is_ok_and(|r| r.status().is_success());
+            if ready && let Ok(flight) = Channel::from_shared(at.flight.clone()).unwrap().connect().await {
+                return Flightdeck { child, flight, admin: at.admin, trino_http, _dir: tmp };
             }
-            assert!(Instant::now() < deadline, "flightdeck did not start");
+            assert!(child.try_wait().unwrap().is_none(), "flightdeck exited before it was ready");
+            assert!(Instant::now() < deadline, "flightdeck was not ready in time");
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
     }

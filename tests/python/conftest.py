@@ -3,6 +3,7 @@ Flightdeck binary started with password authentication."""
 
 import concurrent.futures
 import os
+import re
 import socket
 import subprocess
 import time
@@ -45,10 +46,21 @@ def statement_query(sql: str) -> fl.FlightDescriptor:
     )
 
 
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+def listening(proc, log: Path, timeout: float = 30) -> dict[str, str]:
+    """Where `flightdeck serve` listens, as it prints once bound to the ports
+    the system gave it (each asked as port 0, so no other process can take
+    one first): {"flight": "host:port", "admin": "http://...", "trino":
+    "host:port" when served}. The admin address is printed last."""
+    patterns = {"flight": r"Flight SQL listening on \S+://(\S+)", "trino": r"Trino protocol on \S+://(\S+)",
+                "admin": r"admin HTTP on (http://\S+)"}
+    deadline = time.time() + timeout
+    while True:
+        text = log.read_text(errors="replace")
+        if re.search(patterns["admin"], text):
+            return {k: m.group(1) for k, p in patterns.items() if (m := re.search(p, text))}
+        if proc.poll() is not None or time.time() > deadline:
+            raise RuntimeError("Flightdeck did not start:\n" + text)
+        time.sleep(0.05)
 
 
 @pytest.fixture(scope="session")
@@ -82,15 +94,16 @@ def start_flightdeck(trino_url: str, tmp: Path, *extra: str, users=None):
         hashes = list(pool.map(hash_password, [p for _, p in users]))
     users_file = tmp / "users"
     users_file.write_text("".join(f"{u}:{h}\n" for (u, _), h in zip(users, hashes)), encoding="utf-8")
-    port, trino_port = _free_port(), _free_port()
     log = open(tmp / "flightdeck.log", "w")
     proc = subprocess.Popen(
-        [binary, "serve", "--listen", f"127.0.0.1:{port}", "--trino-url", trino_url,
+        [binary, "serve", "--listen", "127.0.0.1:0", "--trino-url", trino_url,
          "--auth", "password", "--users-file", str(users_file), "--admin-listen", "127.0.0.1:0",
-         "--trino-protocol-listen", f"127.0.0.1:{trino_port}", *extra],
+         "--trino-protocol-listen", "127.0.0.1:0", *extra],
         stdout=log, stderr=subprocess.STDOUT,
     )
-    proc.trino_port = trino_port
+    at = listening(proc, tmp / "flightdeck.log")
+    port = int(at["flight"].rsplit(":", 1)[1])
+    proc.trino_port = int(at["trino"].rsplit(":", 1)[1])
     deadline = time.time() + 30
     while True:
         try:

@@ -40,7 +40,7 @@ import pyarrow.flight as fl
 import pytest
 import trino
 
-from conftest import flightdeck_binary, statement_query
+from conftest import flightdeck_binary, listening, statement_query
 from faultproxy import FaultProxy
 
 # A user of these tests alone, so that whatever it leaves on Trino is theirs
@@ -116,21 +116,17 @@ class Server:
         hashed = subprocess.run([binary, "hash-password", "--cost", "4"], input=PASSWORD.encode(),
                                 capture_output=True, check=True).stdout.decode().strip()
         (tmp / "users").write_text(f"{USER}:{hashed}\n")
-        with socket.socket() as sock:
-            sock.bind(("127.0.0.1", 0))
-            self.port = sock.getsockname()[1]
         env = dict(os.environ, **({"RUST_LOG": log_level} if log_level else {}))
         with open(tmp / "flightdeck.log", "w") as log:
             self.proc = subprocess.Popen(
-                [binary, "serve", "--listen", f"127.0.0.1:{self.port}", "--trino-url", trino_url,
+                [binary, "serve", "--listen", "127.0.0.1:0", "--trino-url", trino_url,
                  "--auth", "password", "--users-file", str(tmp / "users"), "--admin-listen", "127.0.0.1:0", *extra],
                 stdout=log, stderr=subprocess.STDOUT, env=env)
+        at = listening(self.proc, tmp / "flightdeck.log")
+        self.port = int(at["flight"].rsplit(":", 1)[1])
         self.uri = f"grpc://127.0.0.1:{self.port}"
+        self.admin = at["admin"]
         deadline = time.time() + 30
-        while not (m := re.search(r"admin HTTP on (http://\S+)", self.log())):
-            assert self.alive() and time.time() < deadline, "Flightdeck did not start:\n" + self.log()
-            time.sleep(0.05)
-        self.admin = m.group(1)
         while True:
             try:
                 socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
