@@ -241,10 +241,8 @@ impl Flightdeck {
         (cpu, rss, peak)
     }
 
-    /// Queries and bytes Flightdeck sent to and received from Trino so far,
-    /// local queries that reused a kept plan, and whole slices whose
-    /// partial aggregates were found kept and not.
-    async fn trino_traffic(&self) -> (u64, u64, u64, u64, u64) {
+    /// Its counters so far.
+    async fn counters(&self) -> Counters {
         let text = reqwest::get(format!("{}/metrics", self.admin)).await.unwrap().text().await.unwrap();
         let metric = |name: &str| {
             text.lines()
@@ -253,14 +251,26 @@ impl Flightdeck {
                 .and_then(|v| v.parse::<f64>().ok())
                 .unwrap_or(0.0) as u64
         };
-        (
-            metric("flightdeck_trino_queries_total"),
-            metric("flightdeck_trino_bytes_total"),
-            metric("flightdeck_local_plan_reuse_total{outcome=\"reused\"}"),
-            metric("flightdeck_local_slice_partials_total{outcome=\"hit\"}"),
-            metric("flightdeck_local_slice_partials_total{outcome=\"miss\"}"),
-        )
+        Counters {
+            trino_queries: metric("flightdeck_trino_queries_total"),
+            trino_bytes: metric("flightdeck_trino_bytes_total"),
+            plans_reused: metric("flightdeck_local_plan_reuse_total{outcome=\"reused\"}"),
+            partial_hits: metric("flightdeck_local_slice_partials_total{outcome=\"hit\"}"),
+            partial_misses: metric("flightdeck_local_slice_partials_total{outcome=\"miss\"}"),
+        }
     }
+}
+
+/// Counters read before and after a run: queries and bytes sent to and
+/// received from Trino, local queries that reused a kept plan, and whole
+/// slices whose partial aggregates were found kept and not.
+#[derive(Default)]
+struct Counters {
+    trino_queries: u64,
+    trino_bytes: u64,
+    plans_reused: u64,
+    partial_hits: u64,
+    partial_misses: u64,
 }
 
 /// Rows of `sql` through Flightdeck, the route that answered it and the
@@ -513,17 +523,17 @@ async fn main() {
             if !opts.smoke {
                 settled(mode.name(), concurrency).await;
             }
-            let before_cpu = fd.map(Flightdeck::usage);
-            let before_traffic = match fd {
-                Some(f) => f.trino_traffic().await,
-                None => (
-                    trino.stats().queries_started.load(Ordering::Relaxed),
-                    trino.stats().bytes_received.load(Ordering::Relaxed),
-                    0,
-                    0,
-                    0,
-                ),
+            // Through Flightdeck, its own; to Trino direct, the client's.
+            let counters = async || match fd {
+                Some(f) => f.counters().await,
+                None => Counters {
+                    trino_queries: trino.stats().queries_started.load(Ordering::Relaxed),
+                    trino_bytes: trino.stats().bytes_received.load(Ordering::Relaxed),
+                    ..Counters::default()
+                },
             };
+            let before_cpu = fd.map(Flightdeck::usage);
+            let before = counters().await;
             let http = match (opts.protocol, fd) {
                 (Protocol::Flight, _) => None,
                 (Protocol::Trino, Some(f)) => Some((&http, f.trino_http.as_str())),
@@ -532,16 +542,7 @@ async fn main() {
             let start = Instant::now();
             let (mut lat, errors) = run(mode, queries, concurrency, &trino, fd, http).await;
             let wall = start.elapsed().as_secs_f64();
-            let after_traffic = match fd {
-                Some(f) => f.trino_traffic().await,
-                None => (
-                    trino.stats().queries_started.load(Ordering::Relaxed),
-                    trino.stats().bytes_received.load(Ordering::Relaxed),
-                    0,
-                    0,
-                    0,
-                ),
-            };
+            let after = counters().await;
             let (cpu, rss, peak) = match (fd.map(Flightdeck::usage), before_cpu) {
                 (Some((c1, r, p)), Some((c0, _, _))) => (Some(c1 - c0), Some(r), Some(p)),
                 _ => (None, None, None),
@@ -574,10 +575,10 @@ async fn main() {
                 flightdeck_cpu_s: cpu,
                 flightdeck_rss_mib: rss,
                 flightdeck_peak_rss_mib: peak,
-                trino_queries: after_traffic.0 - before_traffic.0,
-                trino_bytes: after_traffic.1 - before_traffic.1,
-                plans_reused: after_traffic.2 - before_traffic.2,
-                partials_kept: (after_traffic.3 - before_traffic.3, after_traffic.4 - before_traffic.4),
+                trino_queries: after.trino_queries - before.trino_queries,
+                trino_bytes: after.trino_bytes - before.trino_bytes,
+                plans_reused: after.plans_reused - before.plans_reused,
+                partials_kept: (after.partial_hits - before.partial_hits, after.partial_misses - before.partial_misses),
                 local_by_template,
             };
             println!("{}", r.line());

@@ -405,15 +405,15 @@ fn trimmable(ty: &DataType) -> bool {
     )
 }
 
-/// The rows of `batch`, sorted by its column `index` with nulls first (as
-/// a dataset's time column is held), whose time lies in `first..=last`, as
-/// a slice of it (no copy); `None` when there are none.
+/// The rows [`rows_in`] finds, as a slice of `batch` (no copy).
 #[cfg(test)]
 pub(super) fn trimmed(batch: &RecordBatch, index: usize, range: (i128, i128)) -> Option<RecordBatch> {
     rows_in(batch, index, range).map(|rows| batch.slice(rows.start, rows.len()))
 }
 
-/// Which rows [`trimmed`] keeps.
+/// Which rows of `batch`, sorted by its column `index` with nulls first (as
+/// a dataset's time column is held), have a time in `first..=last`; `None`
+/// when there are none.
 fn rows_in(batch: &RecordBatch, index: usize, (first, last): (i128, i128)) -> Option<std::ops::Range<usize>> {
     fn span<T: Copy + Into<i128>>(values: &[T], nulls: usize, first: i128, last: i128) -> (usize, usize) {
         let values = &values[nulls..];
