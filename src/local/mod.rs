@@ -10,7 +10,7 @@
 //! refused with a reason and goes to Trino.
 
 /// The methods a plan with one input (field `$input`) and no expressions
-/// of its own shares; it makes itself over new children with `over`.
+/// of its own shares; it makes itself over a new input with `over`.
 macro_rules! unary_plan {
     ($name:literal, $input:ident) => {
         fn name(&self) -> &'static str {
@@ -33,11 +33,17 @@ macro_rules! unary_plan {
             children: Vec<Arc<dyn ExecutionPlan>>,
             _: ReplaceChildrenOptions,
         ) -> Result<Arc<dyn ExecutionPlan>> {
-            self.over(children)
+            match <[Arc<dyn ExecutionPlan>; 1]>::try_from(children) {
+                Ok([input]) => Ok(Arc::new(self.over(input))),
+                Err(children) => {
+                    datafusion::common::internal_err!("{} has one input, not {}", $name, children.len())
+                }
+            }
         }
 
         fn with_new_children(self: Arc<Self>, children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-            self.over(children)
+            use datafusion::physical_plan::execution_plan::ChildrenPropertiesMode;
+            self.replace_children(children, ReplaceChildrenOptions::new(ChildrenPropertiesMode::Recompute))
         }
     };
 }

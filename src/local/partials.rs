@@ -277,16 +277,9 @@ impl ExecutionPlan for PartialsBySlice {
 }
 
 impl PartialsBySlice {
-    fn over(&self, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        match children.len() {
-            1 => Ok(Arc::new(PartialsBySlice {
-                aggregate: children.remove(0),
-                plan: Arc::clone(&self.plan),
-                at: self.at,
-                partials: Arc::clone(&self.partials),
-            })),
-            n => datafusion::common::internal_err!("PartialsBySlice has one input, not {n}"),
-        }
+    /// Itself over `aggregate`, keeping under the same plan and place.
+    fn over(&self, aggregate: Arc<dyn ExecutionPlan>) -> Self {
+        PartialsBySlice { aggregate, plan: Arc::clone(&self.plan), at: self.at, partials: Arc::clone(&self.partials) }
     }
 }
 

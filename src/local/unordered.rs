@@ -82,11 +82,9 @@ impl Unordered {
         Unordered { input, properties: Arc::new(properties) }
     }
 
-    fn over(&self, mut children: Vec<Arc<dyn ExecutionPlan>>) -> Result<Arc<dyn ExecutionPlan>> {
-        match children.len() {
-            1 => Ok(Arc::new(Unordered::new(children.remove(0)))),
-            n => datafusion::common::internal_err!("Unordered has one input, not {n}"),
-        }
+    /// Itself over `input`, its properties taken anew from it.
+    fn over(&self, input: Arc<dyn ExecutionPlan>) -> Self {
+        Unordered::new(input)
     }
 }
 
